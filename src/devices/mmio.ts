@@ -1,0 +1,17 @@
+/** A memory-mapped device: offsets are relative to the device's base; sizes are 1, 2 or 4 bytes. */
+export interface MmioDevice {
+  read(offset: number, size: number): number;
+  write(offset: number, size: number, value: number): void;
+}
+
+/** An interrupt line: the board wires each device's line to its interrupt controller or the hart. */
+export class IrqLine {
+  private current = false;
+  constructor(private readonly sink: (level: boolean) => void) {}
+  set(level: boolean): void {
+    if (level === this.current) return;
+    this.current = level;
+    this.sink(level);
+  }
+  get level(): boolean { return this.current; }
+}

@@ -1,0 +1,161 @@
+/**
+ * The machine: one WebAssembly.Memory holding architectural state and RAM, the hart, the bus with its
+ * devices, the virtual clock, and the run loop that slices execution between host events.
+ */
+import { performance } from 'node:perf_hooks';
+import { Clint } from '../devices/clint.js';
+import { IrqLine } from '../devices/mmio.js';
+import { BonsaiError } from '../errors.js';
+import { Bus } from './bus.js';
+import { VirtualClock } from './clock.js';
+import type { ElfImage } from './elf.js';
+import { Htif } from './htif.js';
+import { IRQ_MSI, IRQ_MTI } from './riscv/csr.js';
+import { Hart } from './riscv/hart.js';
+import { RAM_OFFSET, WASM_PAGE } from './riscv/layout.js';
+import type { PhysRam } from './riscv/mmu.js';
+
+export const RAM_BASE = 0x80000000;
+export const CLINT_BASE = 0x2000000;
+/** Instructions between checks of the clock and host events. */
+const SLICE = 8192;
+/** Host milliseconds the machine runs before yielding to the event loop. */
+const TURN_MS = 8;
+
+export interface MachineOptions {
+  memoryBytes: number;
+  /** Diagnostics (one line each); default: stderr. */
+  log?: (line: string) => void;
+  /** Console output of the guest (HTIF); default: stdout. */
+  console?: (bytes: Uint8Array) => void;
+}
+
+export interface MachineExit {
+  status: number;
+  /** Why the machine stopped: 'htif' (guest exit), 'limit' (instruction limit), 'stop' (host). */
+  reason: 'htif' | 'limit' | 'stop';
+}
+
+export class Machine {
+  readonly memory: WebAssembly.Memory;
+  readonly ram: PhysRam;
+  readonly bus: Bus;
+  readonly clock = new VirtualClock();
+  readonly hart: Hart;
+  readonly clint: Clint;
+  private htif: Htif | null = null;
+  private readonly u8: Uint8Array;
+  private readonly i32: Int32Array;
+  private exit: MachineExit | null = null;
+  private wake: (() => void) | null = null;
+  readonly log: (line: string) => void;
+  private readonly out: (bytes: Uint8Array) => void;
+
+  constructor(opts: MachineOptions) {
+    const size = opts.memoryBytes;
+    if (!Number.isInteger(size) || size < 1 << 20 || size > 2047 * 1024 * 1024 || size % 4096 !== 0) {
+      throw new BonsaiError(`memory size ${size} bytes is not supported (1 MiB to 2047 MiB, a multiple of 4 KiB)`);
+    }
+    const pages = Math.ceil((RAM_OFFSET + size) / WASM_PAGE);
+    try {
+      this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    } catch {
+      throw new BonsaiError(`cannot allocate ${size >> 20} MiB of guest memory on this host`);
+    }
+    this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.out = opts.console ?? ((bytes) => process.stdout.write(bytes));
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
+    this.ram = {
+      base: RAM_BASE, size, offset: RAM_OFFSET, i32: this.i32,
+      pageFlags: new Uint8Array(size / 4096),
+    };
+    this.bus = new Bus(this.log);
+    this.hart = new Hart(this.memory, this.ram, this.bus, this.clock, 0);
+    const hart = this.hart;
+    this.clint = new Clint(this.clock, [{
+      msip: new IrqLine((level) => hart.setInterrupt(IRQ_MSI, level)),
+      mtip: new IrqLine((level) => hart.setInterrupt(IRQ_MTI, level)),
+    }]);
+    this.bus.map(CLINT_BASE, 0x10000, this.clint, 'clint');
+    this.hart.onWatchedWrite = () => this.htif?.poll();
+  }
+
+  /** Copies an ELF program into RAM and points the hart at its entry; wires HTIF if it has tohost. */
+  loadElf(image: ElfImage, fileName: string): void {
+    for (const seg of image.segments) {
+      if (seg.paddr < RAM_BASE || seg.paddr + seg.memSize > RAM_BASE + this.ram.size) {
+        throw new BonsaiError(`${fileName}: segment at 0x${seg.paddr.toString(16)} (${seg.memSize} bytes) lies outside RAM ` +
+          `(0x${RAM_BASE.toString(16)}-0x${(RAM_BASE + this.ram.size).toString(16)}); try a larger --memory`);
+      }
+      const o = RAM_OFFSET + (seg.paddr - RAM_BASE);
+      this.u8.set(seg.data, o);
+      this.u8.fill(0, o + seg.data.length, o + seg.memSize);
+    }
+    this.hart.reset(image.entry % 4294967296 | 0, Math.floor(image.entry / 4294967296) | 0);
+    const tohost = image.symbols.get('tohost');
+    const fromhost = image.symbols.get('fromhost');
+    if (tohost !== undefined && fromhost !== undefined) this.attachHtif(tohost, fromhost);
+  }
+
+  private attachHtif(tohost: number, fromhost: number): void {
+    const inRam = (pa: number): boolean => pa >= RAM_BASE && pa + 8 <= RAM_BASE + this.ram.size;
+    if (!inRam(tohost) || !inRam(fromhost)) return;
+    const word = (pa: number): number => (RAM_OFFSET + pa - RAM_BASE) >> 2;
+    this.htif = new Htif({
+      readWord: (pa) => inRam(pa) ? this.i32[word(pa)] : 0,
+      writeWord: (pa, v) => { if (inRam(pa)) this.i32[word(pa)] = v; },
+      readBytes: (pa, len) => pa >= RAM_BASE && pa + len <= RAM_BASE + this.ram.size
+        ? this.u8.slice(RAM_OFFSET + pa - RAM_BASE, RAM_OFFSET + pa - RAM_BASE + len) : null,
+      console: (bytes) => this.out(bytes),
+      exit: (code) => this.stop({ status: code === 0 ? 0 : Math.min(code, 255), reason: 'htif' }, code),
+    }, tohost, fromhost);
+    this.ram.pageFlags[Math.floor((tohost - RAM_BASE) / 4096)] |= 2;
+    this.hart.mmu.flushWrites();
+  }
+
+  /** Ends the run; the promise of run() resolves with `exit`. */
+  stop(exit: MachineExit, htifCode?: number): void {
+    if (this.exit !== null) return;
+    if (exit.reason === 'htif' && htifCode !== undefined && htifCode !== 0) {
+      this.log(`bonsai: guest reported failure: test case ${htifCode} failed (tohost = ${htifCode * 2 + 1})`);
+    }
+    this.exit = exit;
+    this.hart.halted = true;
+    this.wake?.();
+  }
+
+  /** Runs until the guest exits (HTIF), `maxInstructions` have run, or stop() is called. */
+  async run(maxInstructions = Infinity): Promise<MachineExit> {
+    const hart = this.hart;
+    let total = 0;
+    for (;;) {
+      const turnEnd = performance.now() + TURN_MS;
+      while (this.exit === null) {
+        const now = this.clock.now();
+        this.clint.update(now);
+        hart.updateTimer(now);
+        const budget = Math.min(SLICE, maxInstructions - total);
+        if (budget <= 0) { this.stop({ status: 1, reason: 'limit' }); break; }
+        total += hart.run(budget);
+        if (hart.wfi || performance.now() >= turnEnd) break;
+      }
+      if (this.exit !== null) return this.exit;
+      if (hart.wfi) await this.sleep(this.clock.msUntil(Math.min(this.clint.deadline(0), hart.stimecmpDeadline())));
+      else await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Sleeps until `ms` pass or a device event wakes the machine. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.min(ms, 1000));
+      const self = this;
+      function done(): void { clearTimeout(timer); self.wake = null; resolve(); }
+      this.wake = done;
+    });
+  }
+
+  /** Instructions retired so far. */
+  get instructions(): number { return this.hart.instret; }
+}

@@ -1,0 +1,1316 @@
+/**
+ * One RV64GC hart: the interpreter loop, traps and interrupts, loads and stores.
+ *
+ * Registers live in the machine's WebAssembly.Memory as 32-bit halves (layout.ts). The interpreter runs a
+ * physical page of decoded instructions at a time: instructions are decoded once into per-page arrays
+ * (op, instruction word, immediate) and executed from there until control leaves the page, a trap or an
+ * event that changes how instructions are fetched (CSR write, mret, fence.i). Stores never hit decoded pages
+ * through the TLB fast path (mmu.ts keeps such pages out of the store TLB), so self-modifying code drops the
+ * page's decoded instructions on the slow path.
+ *
+ * The hart sees physical memory through PhysRam and the HartBus; it never imports a device.
+ */
+import {
+  ALL_INTERRUPTS, Cause, Csr, IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI, IRQ_SSI, IRQ_STI, MEDELEG_WRITABLE, MIP_MEIP,
+  MIP_MSIP, MIP_MTIP, MIP_SEIP, MIP_SSIP, MIP_STIP, MISA_HI, MISA_LO, MSTATUS_FS, MSTATUS_FS_SHIFT, MSTATUS_HI_XL,
+  MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SIE,
+  MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_SUM, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, MSTATUS_WRITABLE, Priv,
+  S_INTERRUPTS, SSTATUS_MASK,
+} from './csr.js';
+import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.js';
+import { createFpu, FP_ILLEGAL } from './fpu.js';
+import { div64, divu64, mul64, mulh, mulhsu, mulhu, rem64, remu64, res } from './int64.js';
+import { STATE_F, STATE_X } from './layout.js';
+import { Access, Mmu, MMU_M, MMU_S, MMU_S_SUM, MMU_U, PMP_ENTRIES, TLB_MASK, TLB_SIZE, type PhysRam } from './mmu.js';
+
+/** Memory-mapped devices as the hart sees them: physical addresses outside RAM. */
+export interface HartBus {
+  /** Reads 1, 2 or 4 bytes; sets `ok` false when no device answers at `pa`. */
+  read(pa: number, size: number): number;
+  write(pa: number, size: number, value: number): void;
+  ok: boolean;
+}
+
+/** The machine's virtual clock as the hart needs it: mtime, in ticks of 10 MHz. */
+export interface HartClock { now(): number }
+
+const PAGE_SLOTS = 2048;
+
+/** Decoded instructions of one physical page, one slot per halfword. */
+class DecodedPage {
+  readonly ops = new Uint8Array(PAGE_SLOTS);
+  readonly ins = new Int32Array(PAGE_SLOTS);
+  readonly imm = new Int32Array(PAGE_SLOTS);
+}
+
+const TWO32 = 4294967296;
+const u64 = (lo: number, hi: number): number => (hi >>> 0) * TWO32 + (lo >>> 0);
+
+export class Hart {
+  readonly x: Int32Array;
+  readonly f: Int32Array;
+  readonly mmu: Mmu;
+  private readonly fpExec: (insn: number, frm: number) => number;
+  private readonly m8: Uint8Array;
+  private readonly s8: Int8Array;
+  private readonly m16: Uint16Array;
+  private readonly s16: Int16Array;
+  private readonly m32: Int32Array;
+  private readonly pages: (DecodedPage | undefined)[];
+  private readonly crossPage = new DecodedPage();
+
+  pcLo = 0;
+  pcHi = 0;
+  priv: Priv = Priv.M;
+  /** Waiting in WFI for an interrupt. */
+  wfi = false;
+  /** Set by the machine (HTIF exit, power-off) to leave run() at the next block boundary. */
+  halted = false;
+  /** Instructions retired (drives instret and cycle). */
+  instret = 0;
+
+  // CSR state. 64-bit CSRs are lo/hi pairs.
+  mstatus = 0; // low 32 bits; the high half is MSTATUS_HI_XL plus SD
+  fflags = 0;
+  frm = 0;
+  medeleg = 0;
+  mideleg = 0;
+  mie = 0;
+  /** Software-writable pending bits (SSIP, STIP, SEIP) and lines driven by devices and timers. */
+  private mipSoft = 0;
+  private mipHw = 0;
+  /** The effective mip: mipSoft | mipHw. */
+  mip = 0;
+  mtvecLo = 0; mtvecHi = 0;
+  stvecLo = 0; stvecHi = 0;
+  mepcLo = 0; mepcHi = 0;
+  sepcLo = 0; sepcHi = 0;
+  mcauseLo = 0; mcauseHi = 0;
+  scauseLo = 0; scauseHi = 0;
+  mtvalLo = 0; mtvalHi = 0;
+  stvalLo = 0; stvalHi = 0;
+  mscratchLo = 0; mscratchHi = 0;
+  sscratchLo = 0; sscratchHi = 0;
+  mcounteren = 0;
+  scounteren = 0;
+  mcountinhibit = 0;
+  menvcfgLo = 0; menvcfgHi = 0;
+  senvcfg = 0;
+  stimecmpLo = -1; stimecmpHi = -1;
+  /** minstret = instret + instretDelta; mcycle = instret + cycleDelta (or frozen while inhibited). */
+  private instretDelta = 0;
+  private cycleDelta = 0;
+  private instretFrozen = 0;
+  private cycleFrozen = 0;
+
+  // LR/SC reservation: the memory offset of the reserved doubleword, or -1.
+  private resv = -1;
+
+  /** TLB sets in use for fetch and data (MMU indexes × TLB_SIZE). */
+  private fetchSet = MMU_M * TLB_SIZE;
+  private dataSet = MMU_M * TLB_SIZE;
+  private lastMxr = false;
+
+  /** Set by a trap taken in a slow path, so the interpreter loop leaves. */
+  private trapped = false;
+  /** High half of a 64-bit load done by the slow path. */
+  private loadHi = 0;
+  /** Observer of every trap (diagnostics: `bonsai run --trace traps`). */
+  onTrap: ((cause: number, interrupt: boolean, epc: number, tval: number, from: Priv) => void) | null = null;
+  /** Called after a store to a RAM page flagged as watched (HTIF tohost). */
+  onWatchedWrite: ((pa: number) => void) | null = null;
+
+  constructor(
+    memory: WebAssembly.Memory,
+    private readonly ram: PhysRam,
+    private readonly bus: HartBus,
+    private readonly clock: HartClock,
+    readonly hartId = 0,
+  ) {
+    const buf = memory.buffer;
+    this.x = new Int32Array(buf, STATE_X, 64);
+    this.f = new Int32Array(buf, STATE_F, 64);
+    this.m8 = new Uint8Array(buf);
+    this.s8 = new Int8Array(buf);
+    this.m16 = new Uint16Array(buf);
+    this.s16 = new Int16Array(buf);
+    this.m32 = new Int32Array(buf);
+    this.mmu = new Mmu(ram);
+    this.mmu.onPteWrite = (pa) => this.ramWritten(pa);
+    this.fpExec = createFpu(this.x, this.f);
+    this.pages = new Array<DecodedPage | undefined>(Math.ceil(ram.size / 4096));
+    this.crossPage.ops.fill(Op.CROSS);
+    this.reset(0x80000000, 0);
+  }
+
+  /** Puts the hart in its reset state at `pc` (privileged spec 3.4): M-mode, MIE = 0, MPRV = 0. */
+  reset(pcLo: number, pcHi: number): void {
+    this.x.fill(0);
+    this.f.fill(0);
+    this.pcLo = pcLo | 0;
+    this.pcHi = pcHi | 0;
+    this.priv = Priv.M;
+    this.mstatus = 0;
+    this.mie = this.mipSoft = 0;
+    this.medeleg = this.mideleg = 0;
+    this.mmu.satpMode = 0;
+    this.mmu.pmpcfg.fill(0);
+    this.mmu.pmpaddrLo.fill(0);
+    this.mmu.pmpaddrHi.fill(0);
+    this.mmu.pmpUpdate();
+    this.menvcfgLo = this.menvcfgHi = 0;
+    this.wfi = false;
+    this.resv = -1;
+    this.refreshMip();
+    this.invalidateAllCode();
+    this.updateMmuContext();
+  }
+
+  // --- interrupts ------------------------------------------------------------------------------------
+
+  /** Drives an interrupt line into mip (MSIP, MTIP, MEIP, SEIP from the CLINT and PLIC). */
+  setInterrupt(bit: number, level: boolean): void {
+    if (level) this.mipHw |= 1 << bit;
+    else this.mipHw &= ~(1 << bit);
+    this.refreshMip();
+  }
+
+  private refreshMip(): void {
+    this.mip = (this.mipSoft | this.mipHw) & ALL_INTERRUPTS;
+  }
+
+  /** The next time (mtime ticks) at which Sstc's stimecmp fires, or Infinity. */
+  stimecmpDeadline(): number {
+    if ((this.menvcfgHi & 0x80000000) === 0) return Infinity;
+    return u64(this.stimecmpLo, this.stimecmpHi);
+  }
+
+  /** Updates STIP from stimecmp (Sstc) at time `now`. */
+  updateTimer(now: number): void {
+    if ((this.menvcfgHi & 0x80000000) === 0) return;
+    const level = now >= u64(this.stimecmpLo, this.stimecmpHi);
+    if (level !== ((this.mipHw & MIP_STIP) !== 0)) this.setInterrupt(IRQ_STI, level);
+  }
+
+  /** Takes the highest-priority enabled pending interrupt, if any (privileged spec 1.12, 3.1.9). */
+  private checkInterrupts(): void {
+    const pending = this.mip & this.mie;
+    if (pending === 0) return;
+    let irqs = 0;
+    if (this.priv < Priv.M || (this.mstatus & MSTATUS_MIE) !== 0) irqs = pending & ~this.mideleg;
+    if (irqs === 0 && (this.priv < Priv.S || (this.priv === Priv.S && (this.mstatus & MSTATUS_SIE) !== 0))) {
+      irqs = pending & this.mideleg;
+    }
+    if (irqs === 0) return;
+    const cause = irqs & MIP_MEIP ? IRQ_MEI : irqs & MIP_MSIP ? IRQ_MSI : irqs & MIP_MTIP ? IRQ_MTI :
+      irqs & MIP_SEIP ? IRQ_SEI : irqs & MIP_SSIP ? IRQ_SSI : IRQ_STI;
+    this.trap(cause, true, 0, 0, this.pcLo, this.pcHi);
+  }
+
+  // --- traps -----------------------------------------------------------------------------------------
+
+  /** Enters the trap handler for `cause`, delegating to S-mode where medeleg/mideleg say so. */
+  private trap(cause: number, interrupt: boolean, tvalLo: number, tvalHi: number, epcLo: number, epcHi: number): void {
+    const deleg = interrupt ? this.mideleg : this.medeleg;
+    this.onTrap?.(cause, interrupt, u64(epcLo, epcHi), u64(tvalLo, tvalHi), this.priv);
+    this.resv = -1;
+    this.trapped = true;
+    let st = this.mstatus;
+    if (this.priv <= Priv.S && ((deleg >>> cause) & 1) !== 0) {
+      this.scauseLo = cause; this.scauseHi = interrupt ? 0x80000000 | 0 : 0;
+      this.sepcLo = epcLo; this.sepcHi = epcHi;
+      this.stvalLo = tvalLo; this.stvalHi = tvalHi;
+      st = (st & ~(MSTATUS_SPIE | MSTATUS_SIE | MSTATUS_SPP)) | ((st & MSTATUS_SIE) ? MSTATUS_SPIE : 0) |
+        (this.priv === Priv.S ? MSTATUS_SPP : 0);
+      this.priv = Priv.S;
+      this.setPcToVector(this.stvecLo, this.stvecHi, cause, interrupt);
+    } else {
+      this.mcauseLo = cause; this.mcauseHi = interrupt ? 0x80000000 | 0 : 0;
+      this.mepcLo = epcLo; this.mepcHi = epcHi;
+      this.mtvalLo = tvalLo; this.mtvalHi = tvalHi;
+      st = (st & ~(MSTATUS_MPIE | MSTATUS_MIE | MSTATUS_MPP)) | ((st & MSTATUS_MIE) ? MSTATUS_MPIE : 0) |
+        (this.priv << MSTATUS_MPP_SHIFT);
+      this.priv = Priv.M;
+      this.setPcToVector(this.mtvecLo, this.mtvecHi, cause, interrupt);
+    }
+    this.mstatus = st;
+    this.updateMmuContext();
+  }
+
+  private setPcToVector(tvecLo: number, tvecHi: number, cause: number, interrupt: boolean): void {
+    const baseLo = tvecLo & ~3;
+    if (interrupt && (tvecLo & 3) === 1) {
+      const lo = (baseLo >>> 0) + 4 * cause;
+      this.pcLo = lo | 0;
+      this.pcHi = (tvecHi + (lo >= TWO32 ? 1 : 0)) | 0;
+    } else {
+      this.pcLo = baseLo;
+      this.pcHi = tvecHi;
+    }
+  }
+
+  /** Raises an exception at pc (lo, hi) with the given tval. */
+  raise(cause: Cause, tvalLo: number, tvalHi: number, pcLo: number, pcHi: number): void {
+    this.trap(cause, false, tvalLo, tvalHi, pcLo, pcHi);
+  }
+
+  /** Chooses the TLB sets for the current privilege, MPRV and SUM; flushes on an MXR change. */
+  private updateMmuContext(): void {
+    const st = this.mstatus;
+    const mxr = (st & MSTATUS_MXR) !== 0;
+    if (mxr !== this.lastMxr) { this.lastMxr = mxr; this.mmu.flushAll(); }
+    this.fetchSet = (this.priv === Priv.M ? MMU_M : this.priv === Priv.S ? MMU_S : MMU_U) * TLB_SIZE;
+    const dp = this.dataPriv();
+    this.dataSet = (dp === Priv.M ? MMU_M : dp === Priv.U ? MMU_U : (st & MSTATUS_SUM) ? MMU_S_SUM : MMU_S) * TLB_SIZE;
+  }
+
+  /** The privilege loads and stores run with: MPP when M-mode sets MPRV. */
+  private dataPriv(): Priv {
+    if (this.priv === Priv.M && (this.mstatus & MSTATUS_MPRV) !== 0) {
+      const mpp = (this.mstatus & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT;
+      return mpp as Priv;
+    }
+    return this.priv;
+  }
+
+  // --- decoded code ----------------------------------------------------------------------------------
+
+  /** Forgets every decoded instruction (after DMA into guest RAM, or on reset and restore). */
+  invalidateAllCode(): void {
+    for (let i = 0; i < this.pages.length; i++) {
+      if (this.pages[i] !== undefined) {
+        this.pages[i] = undefined;
+        this.ram.pageFlags[i] &= ~1;
+      }
+    }
+  }
+
+  /** Tells the hart that guest RAM at physical `pa` changed outside its stores (DMA, PTE update). */
+  ramWritten(pa: number): void {
+    const page = Math.floor((pa - this.ram.base) / 4096);
+    if (page < 0 || page >= this.pages.length) return;
+    if (this.pages[page] !== undefined) {
+      this.pages[page] = undefined;
+      this.ram.pageFlags[page] &= ~1;
+    }
+  }
+
+  private decodedPage(base: number): DecodedPage {
+    const index = (base - this.ram.offset) >>> 12;
+    let page = this.pages[index];
+    if (page === undefined) {
+      page = new DecodedPage();
+      this.pages[index] = page;
+      // Stores to this page must now take the slow path, which drops the decoded instructions.
+      this.ram.pageFlags[index] |= 1;
+      this.mmu.flushWrites();
+    }
+    return page;
+  }
+
+  /** Decodes the instruction at byte `off` of the page at memory offset `base` into its slot. */
+  private decodeSlot(page: DecodedPage, base: number, off: number): number {
+    const slot = off >> 1;
+    const lowHalf = this.m16[(base + off) >> 1];
+    let op: Op;
+    let ins: number;
+    if ((lowHalf & 3) !== 3) {
+      const expanded = expandCompressed(lowHalf);
+      if (expanded === C_ILLEGAL) { op = Op.ILLEGAL; ins = lowHalf; } else {
+        op = decodeOp(expanded);
+        ins = expanded & ~1; // bit 0 clear marks "compressed": length 2
+        page.imm[slot] = decodeImm(op, expanded);
+      }
+    } else if (off === 4094) {
+      op = Op.CROSS; // a 32-bit instruction that crosses into the next page: fetched apart
+      ins = 0;
+    } else {
+      ins = lowHalf | (this.m16[(base + off + 2) >> 1] << 16);
+      op = decodeOp(ins);
+      page.imm[slot] = decodeImm(op, ins);
+    }
+    page.ins[slot] = ins;
+    page.ops[slot] = op;
+    return op;
+  }
+
+  // --- the interpreter -------------------------------------------------------------------------------
+
+  /**
+   * Runs up to `budget` instructions (fewer when the hart waits in WFI); returns how many were used.
+   * Interrupts are checked before every block, so a caller running short slices sees timely delivery.
+   */
+  run(budget: number): number {
+    let left = budget;
+    while (left > 0) {
+      if (this.wfi) {
+        if ((this.mip & this.mie) === 0) break;
+        this.wfi = false;
+      }
+      if ((this.mip & this.mie) !== 0) this.checkInterrupts();
+      left = this.execute(left);
+      if (this.wfi || this.halted) break;
+    }
+    return budget - left;
+  }
+
+  /** Executes from pc within one page; returns the budget left. */
+  private execute(budget: number): number {
+    const mmu = this.mmu;
+    let pLo = this.pcLo;
+    const pHi = this.pcHi;
+    let off = pLo & 0xfff;
+    pLo = pLo - off;
+    // Fetch translation for the page.
+    const fi = this.fetchSet + ((pLo >>> 12) & TLB_MASK);
+    let base: number;
+    if (mmu.tagX[fi] === pHi * 1048576 + (pLo >>> 12)) base = mmu.baseX[fi];
+    else {
+      base = this.fetchSlow(this.pcLo, pHi);
+      if (base < 0) return budget;
+    }
+    let page = this.decodedPage(base);
+    if (off === 4094 && (this.m16[(base + 4094) >> 1] & 3) === 3) {
+      // A 32-bit instruction whose upper half lies on the next page: run it alone from a scratch page.
+      const upper = this.fetchCrossUpper();
+      if (upper < 0) return budget;
+      const insn = this.m16[(base + 4094) >> 1] | (upper << 16);
+      page = this.crossPage;
+      const op = decodeOp(insn);
+      page.ops[0] = op;
+      page.ins[0] = insn;
+      page.imm[0] = decodeImm(op, insn);
+      pLo = this.pcLo;
+      off = 0;
+      base = -1;
+    }
+    const ops = page.ops, insns = page.ins, imms = page.imm;
+    const x = this.x;
+    const m8 = this.m8, s8 = this.s8, m16 = this.m16, s16 = this.s16, m32 = this.m32;
+    const tagR = mmu.tagR, tagW = mmu.tagW, baseR = mmu.baseR, baseW = mmu.baseW;
+    const dset = this.dataSet;
+    this.trapped = false;
+    let n = budget;
+    for (;;) {
+      if (n <= 0) break;
+      n--;
+      const slot = off >> 1;
+      let op = ops[slot];
+      if (op === Op.UNDECODED) op = this.decodeSlot(page, base, off);
+      const ins = insns[slot];
+      switch (op) {
+        case Op.NOP: break;
+        case Op.ADDI: {
+          const rs1 = (ins >> 14) & 62, rd = (ins >> 6) & 62, imm = imms[slot];
+          const a = x[rs1];
+          const lo = (a + imm) | 0;
+          x[rd + 1] = (x[rs1 + 1] + (imm >> 31) + ((a >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+          x[rd] = lo;
+          break;
+        }
+        case Op.ADDIW: {
+          const v = (x[(ins >> 14) & 62] + imms[slot]) | 0;
+          const rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.LUI: {
+          const rd = (ins >> 6) & 62, v = imms[slot];
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.AUIPC: {
+          const rd = (ins >> 6) & 62, imm = imms[slot];
+          const pc = (pLo >>> 0) + off;
+          const lo = pc + (imm >>> 0);
+          x[rd] = lo | 0;
+          x[rd + 1] = (pHi + (pc >= TWO32 ? 1 : 0) + (imm >> 31) + (lo - (pc >= TWO32 ? TWO32 : 0) >= TWO32 ? 1 : 0)) | 0;
+          break;
+        }
+        case Op.SLTI: {
+          const rs1 = (ins >> 14) & 62, imm = imms[slot];
+          const ahi = x[rs1 + 1], bhi = imm >> 31;
+          const lt = ahi < bhi || (ahi === bhi && (x[rs1] >>> 0) < (imm >>> 0));
+          const rd = (ins >> 6) & 62;
+          x[rd] = lt ? 1 : 0; x[rd + 1] = 0;
+          break;
+        }
+        case Op.SLTIU: {
+          const rs1 = (ins >> 14) & 62, imm = imms[slot];
+          const ahi = x[rs1 + 1] >>> 0, bhi = (imm >> 31) >>> 0;
+          const lt = ahi < bhi || (ahi === bhi && (x[rs1] >>> 0) < (imm >>> 0));
+          const rd = (ins >> 6) & 62;
+          x[rd] = lt ? 1 : 0; x[rd + 1] = 0;
+          break;
+        }
+        case Op.XORI: {
+          const rs1 = (ins >> 14) & 62, rd = (ins >> 6) & 62, imm = imms[slot];
+          x[rd + 1] = x[rs1 + 1] ^ (imm >> 31); x[rd] = x[rs1] ^ imm;
+          break;
+        }
+        case Op.ORI: {
+          const rs1 = (ins >> 14) & 62, rd = (ins >> 6) & 62, imm = imms[slot];
+          x[rd + 1] = x[rs1 + 1] | (imm >> 31); x[rd] = x[rs1] | imm;
+          break;
+        }
+        case Op.ANDI: {
+          const rs1 = (ins >> 14) & 62, rd = (ins >> 6) & 62, imm = imms[slot];
+          x[rd + 1] = x[rs1 + 1] & (imm >> 31); x[rd] = x[rs1] & imm;
+          break;
+        }
+        case Op.SLLI: case Op.SRLI: case Op.SRAI: {
+          const rs1 = (ins >> 14) & 62;
+          this.shift(op, (ins >> 6) & 62, x[rs1], x[rs1 + 1], imms[slot]);
+          break;
+        }
+        case Op.SLLIW: {
+          const v = x[(ins >> 14) & 62] << imms[slot], rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.SRLIW: {
+          const v = (x[(ins >> 14) & 62] >>> imms[slot]) | 0, rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.SRAIW: {
+          const v = x[(ins >> 14) & 62] >> imms[slot], rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.ADD: {
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62;
+          const a = x[rs1], b = x[rs2];
+          const lo = (a + b) | 0;
+          x[rd + 1] = (x[rs1 + 1] + x[rs2 + 1] + ((a >>> 0) + (b >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+          x[rd] = lo;
+          break;
+        }
+        case Op.SUB: {
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62;
+          const a = x[rs1], b = x[rs2];
+          x[rd + 1] = (x[rs1 + 1] - x[rs2 + 1] - ((a >>> 0) < (b >>> 0) ? 1 : 0)) | 0;
+          x[rd] = (a - b) | 0;
+          break;
+        }
+        case Op.SLL: case Op.SRL: case Op.SRA: {
+          const rs1 = (ins >> 14) & 62;
+          this.shift(op === Op.SLL ? Op.SLLI : op === Op.SRL ? Op.SRLI : Op.SRAI, (ins >> 6) & 62, x[rs1], x[rs1 + 1],
+            x[(ins >> 19) & 62] & 63);
+          break;
+        }
+        case Op.SLT: {
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62;
+          const ahi = x[rs1 + 1], bhi = x[rs2 + 1];
+          const lt = ahi < bhi || (ahi === bhi && (x[rs1] >>> 0) < (x[rs2] >>> 0));
+          const rd = (ins >> 6) & 62;
+          x[rd] = lt ? 1 : 0; x[rd + 1] = 0;
+          break;
+        }
+        case Op.SLTU: {
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62;
+          const ahi = x[rs1 + 1] >>> 0, bhi = x[rs2 + 1] >>> 0;
+          const lt = ahi < bhi || (ahi === bhi && (x[rs1] >>> 0) < (x[rs2] >>> 0));
+          const rd = (ins >> 6) & 62;
+          x[rd] = lt ? 1 : 0; x[rd + 1] = 0;
+          break;
+        }
+        case Op.XOR: {
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62;
+          x[rd] = x[rs1] ^ x[rs2]; x[rd + 1] = x[rs1 + 1] ^ x[rs2 + 1];
+          break;
+        }
+        case Op.OR: {
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62;
+          x[rd] = x[rs1] | x[rs2]; x[rd + 1] = x[rs1 + 1] | x[rs2 + 1];
+          break;
+        }
+        case Op.AND: {
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62;
+          x[rd] = x[rs1] & x[rs2]; x[rd + 1] = x[rs1 + 1] & x[rs2 + 1];
+          break;
+        }
+        case Op.ADDW: {
+          const v = (x[(ins >> 14) & 62] + x[(ins >> 19) & 62]) | 0, rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.SUBW: {
+          const v = (x[(ins >> 14) & 62] - x[(ins >> 19) & 62]) | 0, rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.SLLW: {
+          const v = x[(ins >> 14) & 62] << (x[(ins >> 19) & 62] & 31), rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.SRLW: {
+          const v = (x[(ins >> 14) & 62] >>> (x[(ins >> 19) & 62] & 31)) | 0, rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.SRAW: {
+          const v = x[(ins >> 14) & 62] >> (x[(ins >> 19) & 62] & 31), rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.MUL: case Op.MULH: case Op.MULHSU: case Op.MULHU:
+        case Op.DIV: case Op.DIVU: case Op.REM: case Op.REMU: {
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62;
+          const alo = x[rs1], ahi = x[rs1 + 1], blo = x[rs2], bhi = x[rs2 + 1];
+          switch (op) {
+            case Op.MUL: mul64(alo, ahi, blo, bhi); break;
+            case Op.MULH: mulh(alo, ahi, blo, bhi); break;
+            case Op.MULHSU: mulhsu(alo, ahi, blo, bhi); break;
+            case Op.MULHU: mulhu(alo, ahi, blo, bhi); break;
+            case Op.DIV: div64(alo, ahi, blo, bhi); break;
+            case Op.DIVU: divu64(alo, ahi, blo, bhi); break;
+            case Op.REM: rem64(alo, ahi, blo, bhi); break;
+            default: remu64(alo, ahi, blo, bhi); break;
+          }
+          const rd = (ins >> 6) & 62;
+          x[rd] = res[0]; x[rd + 1] = res[1];
+          break;
+        }
+        case Op.MULW: {
+          const v = Math.imul(x[(ins >> 14) & 62], x[(ins >> 19) & 62]), rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.DIVW: case Op.DIVUW: case Op.REMW: case Op.REMUW: {
+          const a = x[(ins >> 14) & 62], b = x[(ins >> 19) & 62];
+          let v: number;
+          if (op === Op.DIVW) v = b === 0 ? -1 : (a === -2147483648 && b === -1) ? a : (a / b) | 0;
+          else if (op === Op.REMW) v = b === 0 ? a : (a === -2147483648 && b === -1) ? 0 : (a % b) | 0;
+          else if (op === Op.DIVUW) v = b === 0 ? -1 : ((a >>> 0) / (b >>> 0)) | 0;
+          else v = b === 0 ? a : ((a >>> 0) % (b >>> 0)) | 0;
+          const rd = (ins >> 6) & 62;
+          x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        // --- control transfer ---
+        case Op.JAL: case Op.JALR: {
+          const len = 2 + ((ins & 1) << 1);
+          let tLo: number, tHi: number;
+          const imm = imms[slot];
+          if (op === Op.JAL) {
+            const t = (pLo >>> 0) + off + (imm >>> 0);
+            tLo = t | 0;
+            tHi = (pHi + (imm >> 31) + Math.floor(t / TWO32)) | 0;
+          } else {
+            const rs1 = (ins >> 14) & 62;
+            const a = x[rs1];
+            const t = (a >>> 0) + (imm >>> 0);
+            tLo = (t & ~1) | 0;
+            tHi = (x[rs1 + 1] + (imm >> 31) + (t >= TWO32 ? 1 : 0)) | 0;
+          }
+          const rd = (ins >> 6) & 62;
+          if (rd !== 0) {
+            const link = (pLo >>> 0) + off + len;
+            x[rd] = link | 0;
+            x[rd + 1] = (pHi + (link >= TWO32 ? 1 : 0)) | 0;
+          }
+          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base >= 0) { off = tLo & 0xfff; continue; }
+          this.pcLo = tLo; this.pcHi = tHi;
+          this.instret += budget - n;
+          return n;
+        }
+        case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62;
+          let taken: boolean;
+          const ahi = x[rs1 + 1], bhi = x[rs2 + 1];
+          switch (op) {
+            case Op.BEQ: taken = x[rs1] === x[rs2] && ahi === bhi; break;
+            case Op.BNE: taken = x[rs1] !== x[rs2] || ahi !== bhi; break;
+            case Op.BLT: taken = ahi < bhi || (ahi === bhi && (x[rs1] >>> 0) < (x[rs2] >>> 0)); break;
+            case Op.BGE: taken = !(ahi < bhi || (ahi === bhi && (x[rs1] >>> 0) < (x[rs2] >>> 0))); break;
+            case Op.BLTU: taken = (ahi >>> 0) < (bhi >>> 0) || (ahi === bhi && (x[rs1] >>> 0) < (x[rs2] >>> 0)); break;
+            default: taken = !((ahi >>> 0) < (bhi >>> 0) || (ahi === bhi && (x[rs1] >>> 0) < (x[rs2] >>> 0))); break;
+          }
+          if (!taken) break;
+          const t = off + imms[slot];
+          if (t >= 0 && t < 4096 && base >= 0) { off = t; continue; }
+          const full = (pLo >>> 0) + t; // t may be negative
+          this.pcLo = full | 0;
+          this.pcHi = (pHi + Math.floor(full / TWO32)) | 0;
+          this.instret += budget - n;
+          return n;
+        }
+        // --- loads ---
+        case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU: {
+          const rs1 = (ins >> 14) & 62, imm = imms[slot];
+          const a = x[rs1];
+          const lo = (a + imm) | 0;
+          const hi = (x[rs1 + 1] + (imm >> 31) + ((a >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+          const ti = dset + ((lo >>> 12) & TLB_MASK);
+          let vlo: number, vhi: number;
+          if (tagR[ti] === hi * 1048576 + (lo >>> 12)) {
+            const o = baseR[ti] + (lo & 0xfff);
+            switch (op) {
+              case Op.LB: vlo = s8[o]; vhi = vlo >> 31; break;
+              case Op.LBU: vlo = m8[o]; vhi = 0; break;
+              case Op.LH: if (o & 1) { vlo = this.slowLoad(op, lo, hi, pLo, pHi, off); vhi = this.loadHi; break; }
+                vlo = s16[o >> 1]; vhi = vlo >> 31; break;
+              case Op.LHU: if (o & 1) { vlo = this.slowLoad(op, lo, hi, pLo, pHi, off); vhi = this.loadHi; break; }
+                vlo = m16[o >> 1]; vhi = 0; break;
+              case Op.LW: if (o & 3) { vlo = this.slowLoad(op, lo, hi, pLo, pHi, off); vhi = this.loadHi; break; }
+                vlo = m32[o >> 2]; vhi = vlo >> 31; break;
+              case Op.LWU: if (o & 3) { vlo = this.slowLoad(op, lo, hi, pLo, pHi, off); vhi = this.loadHi; break; }
+                vlo = m32[o >> 2]; vhi = 0; break;
+              default: if (o & 7) { vlo = this.slowLoad(op, lo, hi, pLo, pHi, off); vhi = this.loadHi; break; }
+                vlo = m32[o >> 2]; vhi = m32[(o >> 2) + 1]; break;
+            }
+          } else {
+            vlo = this.slowLoad(op, lo, hi, pLo, pHi, off);
+            vhi = this.loadHi;
+          }
+          if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
+          const rd = (ins >> 6) & 62;
+          if (rd !== 0) { x[rd] = vlo; x[rd + 1] = vhi; }
+          break;
+        }
+        // --- stores ---
+        case Op.SB: case Op.SH: case Op.SW: case Op.SD: {
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, imm = imms[slot];
+          const a = x[rs1];
+          const lo = (a + imm) | 0;
+          const hi = (x[rs1 + 1] + (imm >> 31) + ((a >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+          const ti = dset + ((lo >>> 12) & TLB_MASK);
+          const size = op === Op.SB ? 1 : op === Op.SH ? 2 : op === Op.SW ? 4 : 8;
+          if (tagW[ti] === hi * 1048576 + (lo >>> 12) && (lo & (size - 1)) === 0) {
+            const o = baseW[ti] + (lo & 0xfff);
+            if ((o & ~7) === this.resv) this.resv = -1;
+            if (size === 4) m32[o >> 2] = x[rs2];
+            else if (size === 8) { m32[o >> 2] = x[rs2]; m32[(o >> 2) + 1] = x[rs2 + 1]; }
+            else if (size === 1) m8[o] = x[rs2];
+            else m16[o >> 1] = x[rs2];
+          } else {
+            this.pcLo = (pLo + off) | 0; this.pcHi = pHi;
+            this.store(lo, hi, size, x[rs2], x[rs2 + 1]);
+            if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
+            if (this.halted) { this.setPcAfter(pLo, pHi, off, ins); this.instret += budget - n; return n; }
+          }
+          break;
+        }
+        case Op.FLW: case Op.FLD: case Op.FSW: case Op.FSD: case Op.FP:
+        case Op.LR_W: case Op.LR_D: case Op.SC_W: case Op.SC_D: case Op.AMO_W: case Op.AMO_D: {
+          this.pcLo = (pLo + off) | 0; this.pcHi = pHi;
+          const ok = op === Op.FLW || op === Op.FLD || op === Op.FSW || op === Op.FSD || op === Op.FP
+            ? this.execFp(op, ins, imms[slot], base, off)
+            : this.execAtomic(op, ins);
+          if (!ok) { this.instret += budget - n - 1; return n + 1; }
+          break;
+        }
+        case Op.FENCE: break;
+        case Op.FENCE_I: {
+          // Stores already dropped stale decoded pages; leave the page so the next fetch sees them.
+          this.setPcAfter(pLo, pHi, off, ins);
+          this.instret += budget - n;
+          return n;
+        }
+        case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI: {
+          this.pcLo = (pLo + off) | 0; this.pcHi = pHi;
+          this.instret += budget - n - 1; // retired before this instruction
+          if (!this.execCsr(op, ins, imms[slot])) return n + 1;
+          this.instret += 1;
+          this.setPcAfter(pLo, pHi, off, ins);
+          return n; // CSR writes may enable interrupts or change translation: re-check before going on
+        }
+        case Op.ECALL: {
+          this.instret += budget - n - 1;
+          this.raise(this.priv === Priv.U ? Cause.EcallU : this.priv === Priv.S ? Cause.EcallS : Cause.EcallM,
+            0, 0, (pLo + off) | 0, pHi);
+          return n + 1;
+        }
+        case Op.EBREAK: {
+          this.instret += budget - n - 1;
+          const pc = (pLo + off) | 0;
+          this.raise(Cause.Breakpoint, pc, pHi, pc, pHi);
+          return n + 1;
+        }
+        case Op.MRET: case Op.SRET: case Op.WFI: case Op.SFENCE_VMA: {
+          this.pcLo = (pLo + off) | 0; this.pcHi = pHi;
+          this.instret += budget - n - 1;
+          if (!this.execSystem(op, ins)) return n + 1;
+          this.instret += 1;
+          if (op === Op.WFI || op === Op.SFENCE_VMA) this.setPcAfter(pLo, pHi, off, ins);
+          return n;
+        }
+        case Op.CROSS: {
+          // Leave the page at this pc: a 32-bit instruction crossing pages, or the end of a scratch page.
+          const full = (pLo >>> 0) + off;
+          this.pcLo = full | 0;
+          this.pcHi = (pHi + (full >= TWO32 ? 1 : 0)) | 0;
+          this.instret += budget - n - 1;
+          return n + 1;
+        }
+        default: { // Op.ILLEGAL
+          this.instret += budget - n - 1;
+          this.illegal(ins, pLo, pHi, off, base);
+          return n + 1;
+        }
+      }
+      off += 2 + ((ins & 1) << 1);
+      if (off >= 4096) {
+        const full = (pLo >>> 0) + off;
+        this.pcLo = full | 0;
+        this.pcHi = (pHi + (full >= TWO32 ? 1 : 0)) | 0;
+        this.instret += budget - n;
+        return n;
+      }
+    }
+    this.pcLo = (pLo + off) | 0;
+    this.pcHi = pHi;
+    this.instret += budget - n;
+    return n;
+  }
+
+  private setPcAfter(pLo: number, pHi: number, off: number, ins: number): void {
+    const full = (pLo >>> 0) + off + 2 + ((ins & 1) << 1);
+    this.pcLo = full | 0;
+    this.pcHi = (pHi + (full >= TWO32 ? 1 : 0)) | 0;
+  }
+
+  /** Raises illegal instruction with the instruction bits as tval. */
+  private illegal(ins: number, pLo: number, pHi: number, off: number, base: number): void {
+    let bits: number;
+    if ((ins & 3) === 3) bits = ins; // 32-bit instruction as fetched
+    else if ((ins & 3) === 2) bits = base >= 0 ? this.m16[(base + off) >> 1] : ins; // expanded compressed: re-read
+    else bits = ins; // reserved compressed encoding kept raw
+    this.raise(Cause.IllegalInsn, bits | 0, 0, (pLo + off) | 0, pHi); // tval: the bits, zero-extended
+  }
+
+  private shift(op: Op, rd: number, lo: number, hi: number, s: number): void {
+    const x = this.x;
+    if (s === 0) { x[rd] = lo; x[rd + 1] = hi; return; }
+    if (op === Op.SLLI) {
+      if (s < 32) { x[rd + 1] = (hi << s) | (lo >>> (32 - s)); x[rd] = lo << s; } else { x[rd + 1] = lo << (s - 32); x[rd] = 0; }
+    } else if (op === Op.SRLI) {
+      if (s < 32) { x[rd] = (lo >>> s) | (hi << (32 - s)); x[rd + 1] = (hi >>> s) | 0; } else { x[rd] = (hi >>> (s - 32)) | 0; x[rd + 1] = 0; }
+    } else if (s < 32) { x[rd] = (lo >>> s) | (hi << (32 - s)); x[rd + 1] = hi >> s; } else { x[rd] = hi >> (s - 32); x[rd + 1] = hi >> 31; }
+  }
+
+  // --- fetch -------------------------------------------------------------------------------------------
+
+  /** Translates pc for fetch; returns the memory offset of its page, or -1 after raising a fault. */
+  private fetchSlow(lo: number, hi: number): number {
+    const pa = this.mmu.translate(lo, hi, 2, Access.Fetch, this.priv, this.fetchSet / TLB_SIZE, false, this.lastMxr);
+    if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, lo, hi); return -1; }
+    const ram = this.ram;
+    if (pa < ram.base || pa >= ram.base + ram.size) { this.raise(Cause.InsnAccess, lo, hi, lo, hi); return -1; }
+    const page = pa - (pa % 4096);
+    return ram.offset + (page - ram.base);
+  }
+
+  /** Fetches the upper half of a 32-bit instruction at pc = page + 4094; -1 after raising a fault. */
+  private fetchCrossUpper(): number {
+    const t = (this.pcLo >>> 0) + 2;
+    const lo = t | 0, hi = (this.pcHi + (t >= TWO32 ? 1 : 0)) | 0;
+    const pa = this.mmu.translate(lo, hi, 2, Access.Fetch, this.priv, this.fetchSet / TLB_SIZE, false, this.lastMxr);
+    if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return -1; }
+    const ram = this.ram;
+    if (pa < ram.base || pa + 2 > ram.base + ram.size) { this.raise(Cause.InsnAccess, lo, hi, this.pcLo, this.pcHi); return -1; }
+    return this.m16[(ram.offset + (pa - ram.base)) >> 1];
+  }
+
+  // --- loads and stores: slow paths ---------------------------------------------------------------------
+
+  private slowLoad(op: Op, lo: number, hi: number, pLo: number, pHi: number, off: number): number {
+    this.pcLo = (pLo + off) | 0; this.pcHi = pHi;
+    const size = op === Op.LB || op === Op.LBU ? 1 : op === Op.LH || op === Op.LHU ? 2 : op === Op.LD ? 8 : 4;
+    const v = this.load(lo, hi, size);
+    if (this.trapped) return 0;
+    switch (op) {
+      case Op.LB: this.loadHi = (v << 24 >> 24) >> 31; return v << 24 >> 24;
+      case Op.LH: this.loadHi = (v << 16 >> 16) >> 31; return v << 16 >> 16;
+      case Op.LW: this.loadHi = v >> 31; return v;
+      case Op.LD: return v;
+      default: this.loadHi = 0; return v; // LBU, LHU, LWU: load() zero-extends
+    }
+  }
+
+  /**
+   * Loads `size` bytes at virtual (lo, hi) for the current data privilege: returns the low 32 bits
+   * (zero-extended for sizes 1 and 2), with the high half of 8-byte loads in loadHi. On a fault, raises the
+   * exception at this.pc and sets `trapped`.
+   */
+  load(lo: number, hi: number, size: number): number {
+    if ((lo & (size - 1)) !== 0) {
+      // Misaligned: performed byte by byte (each byte may lie on another page).
+      let vlo = 0, vhi = 0;
+      for (let i = 0; i < size; i++) {
+        const t = (lo >>> 0) + i;
+        const b = this.load(t | 0, (hi + (t >= TWO32 ? 1 : 0)) | 0, 1);
+        if (this.trapped) return 0;
+        if (i < 4) vlo |= b << (8 * i); else vhi |= b << (8 * (i - 4));
+      }
+      this.loadHi = vhi;
+      return vlo;
+    }
+    const dp = this.dataPriv();
+    const pa = this.mmu.translate(lo, hi, size, Access.Load, dp, this.dataSet / TLB_SIZE,
+      (this.mstatus & MSTATUS_SUM) !== 0, this.lastMxr);
+    if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return 0; }
+    const ram = this.ram;
+    if (pa >= ram.base && pa + size <= ram.base + ram.size) {
+      const o = ram.offset + (pa - ram.base);
+      if (size === 1) return this.m8[o];
+      if (size === 2) return this.m16[o >> 1];
+      if (size === 4) return this.m32[o >> 2];
+      this.loadHi = this.m32[(o >> 2) + 1];
+      return this.m32[o >> 2];
+    }
+    const bus = this.bus;
+    bus.ok = true;
+    let v: number;
+    if (size === 8) {
+      v = bus.read(pa, 4);
+      this.loadHi = bus.read(pa + 4, 4);
+    } else v = bus.read(pa, size);
+    if (!bus.ok) { this.raise(Cause.LoadAccess, lo, hi, this.pcLo, this.pcHi); return 0; }
+    return v;
+  }
+
+  /** Stores the low `size` bytes of (vlo, vhi) at virtual (lo, hi); on a fault raises and sets `trapped`. */
+  store(lo: number, hi: number, size: number, vlo: number, vhi: number): void {
+    if ((lo & (size - 1)) !== 0) {
+      // Misaligned: check every byte's translation first so a fault leaves memory untouched.
+      for (let i = 0; i < size; i++) {
+        const t = (lo >>> 0) + i;
+        const blo = t | 0, bhi = (hi + (t >= TWO32 ? 1 : 0)) | 0;
+        const pa = this.mmu.translate(blo, bhi, 1, Access.Store, this.dataPriv(), this.dataSet / TLB_SIZE,
+          (this.mstatus & MSTATUS_SUM) !== 0, this.lastMxr);
+        if (pa < 0) { this.raise(this.mmu.faultCause, blo, bhi, this.pcLo, this.pcHi); return; }
+      }
+      for (let i = 0; i < size; i++) {
+        const t = (lo >>> 0) + i;
+        const b = i < 4 ? vlo >>> (8 * i) : vhi >>> (8 * (i - 4));
+        this.store(t | 0, (hi + (t >= TWO32 ? 1 : 0)) | 0, 1, b & 0xff, 0);
+        if (this.trapped) return;
+      }
+      return;
+    }
+    const pa = this.mmu.translate(lo, hi, size, Access.Store, this.dataPriv(), this.dataSet / TLB_SIZE,
+      (this.mstatus & MSTATUS_SUM) !== 0, this.lastMxr);
+    if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return; }
+    if (!this.physStore(pa, size, vlo, vhi)) this.raise(Cause.StoreAccess, lo, hi, this.pcLo, this.pcHi);
+  }
+
+  /** Stores to a physical address; false when nothing is there. */
+  private physStore(pa: number, size: number, vlo: number, vhi: number): boolean {
+    const ram = this.ram;
+    if (pa >= ram.base && pa + size <= ram.base + ram.size) {
+      const o = ram.offset + (pa - ram.base);
+      if ((o & ~7) === this.resv) this.resv = -1;
+      if (size === 1) this.m8[o] = vlo;
+      else if (size === 2) this.m16[o >> 1] = vlo;
+      else if (size === 4) this.m32[o >> 2] = vlo;
+      else { this.m32[o >> 2] = vlo; this.m32[(o >> 2) + 1] = vhi; }
+      const page = (pa - ram.base) / 4096 | 0;
+      const flags = ram.pageFlags[page];
+      if (flags !== 0) {
+        if (flags & 1) this.ramWritten(pa);
+        if (flags & 2) this.onWatchedWrite?.(pa);
+      }
+      return true;
+    }
+    const bus = this.bus;
+    bus.ok = true;
+    if (size === 8) { bus.write(pa, 4, vlo); bus.write(pa + 4, 4, vhi); } else bus.write(pa, size, vlo);
+    return bus.ok;
+  }
+
+  // --- A extension --------------------------------------------------------------------------------------
+
+  /** LR, SC and AMOs; false when a trap was taken. pc is in this.pc. */
+  private execAtomic(op: Op, ins: number): boolean {
+    const x = this.x;
+    const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62;
+    const lo = x[rs1], hi = x[rs1 + 1];
+    const dbl = op === Op.LR_D || op === Op.SC_D || op === Op.AMO_D;
+    const size = dbl ? 8 : 4;
+    this.trapped = false;
+    if ((lo & (size - 1)) !== 0) {
+      this.raise(op === Op.LR_W || op === Op.LR_D ? Cause.LoadMisaligned : Cause.StoreMisaligned, lo, hi, this.pcLo, this.pcHi);
+      return false;
+    }
+    const sum = (this.mstatus & MSTATUS_SUM) !== 0;
+    const set = this.dataSet / TLB_SIZE;
+    const ram = this.ram;
+    if (op === Op.LR_W || op === Op.LR_D) {
+      const pa = this.mmu.translate(lo, hi, size, Access.Load, this.dataPriv(), set, sum, this.lastMxr);
+      if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return false; }
+      if (pa < ram.base || pa + size > ram.base + ram.size) { this.raise(Cause.LoadAccess, lo, hi, this.pcLo, this.pcHi); return false; }
+      const o = ram.offset + (pa - ram.base);
+      const v = this.m32[o >> 2];
+      if (rd !== 0) { x[rd] = v; x[rd + 1] = dbl ? this.m32[(o >> 2) + 1] : v >> 31; }
+      this.resv = o & ~7;
+      return true;
+    }
+    const pa = this.mmu.translate(lo, hi, size, Access.Store, this.dataPriv(), set, sum, this.lastMxr);
+    if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return false; }
+    if (pa < ram.base || pa + size > ram.base + ram.size) { this.raise(Cause.StoreAccess, lo, hi, this.pcLo, this.pcHi); return false; }
+    const o = ram.offset + (pa - ram.base);
+    const w = o >> 2;
+    const m32 = this.m32;
+    if (op === Op.SC_W || op === Op.SC_D) {
+      const ok = this.resv === (o & ~7);
+      this.resv = -1;
+      if (ok) this.physStore(pa, size, x[rs2], x[rs2 + 1]);
+      if (rd !== 0) { x[rd] = ok ? 0 : 1; x[rd + 1] = 0; }
+      return true;
+    }
+    // AMO: read, compute, write (one hart: atomic by construction).
+    const f5 = ins >>> 27;
+    const alo = m32[w], ahi = dbl ? m32[w + 1] : m32[w] >> 31;
+    const blo = x[rs2], bhi = dbl ? x[rs2 + 1] : x[rs2] >> 31;
+    let rlo: number, rhi: number;
+    switch (f5) {
+      case 1: rlo = blo; rhi = bhi; break; // swap
+      case 0: { // add
+        rlo = (alo + blo) | 0;
+        rhi = (ahi + bhi + ((alo >>> 0) + (blo >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+        break;
+      }
+      case 4: rlo = alo ^ blo; rhi = ahi ^ bhi; break;
+      case 12: rlo = alo & blo; rhi = ahi & bhi; break;
+      case 8: rlo = alo | blo; rhi = ahi | bhi; break;
+      default: { // 16 min, 20 max, 24 minu, 28 maxu
+        const signed = f5 === 16 || f5 === 20;
+        const ah = signed ? ahi : ahi >>> 0, bh = signed ? bhi : bhi >>> 0;
+        const aLess = ah < bh || (ah === bh && (alo >>> 0) < (blo >>> 0));
+        const pickA = (f5 === 16 || f5 === 24) ? aLess : !aLess;
+        rlo = pickA ? alo : blo; rhi = pickA ? ahi : bhi;
+      }
+    }
+    this.physStore(pa, size, rlo, rhi);
+    if (rd !== 0) { x[rd] = alo; x[rd + 1] = ahi; }
+    return true;
+  }
+
+  // --- F and D ------------------------------------------------------------------------------------------
+
+  private get fsOff(): boolean { return (this.mstatus & MSTATUS_FS) === 0; }
+  private setFsDirty(): void { this.mstatus |= MSTATUS_FS; }
+
+  /** FP loads, stores and computation; false when a trap was taken. */
+  private execFp(op: Op, ins: number, imm: number, base: number, off: number): boolean {
+    this.trapped = false;
+    if (this.fsOff) { this.illegal(ins, this.pcLo - off, this.pcHi, off, base); return false; }
+    const x = this.x, f = this.f;
+    if (op === Op.FP) {
+      const flags = this.fpExec(ins, this.frm);
+      if (flags === FP_ILLEGAL) { this.illegal(ins, this.pcLo - off, this.pcHi, off, base); return false; }
+      this.fflags |= flags;
+      this.setFsDirty();
+      return true;
+    }
+    const rs1 = (ins >> 14) & 62;
+    const a = x[rs1];
+    const lo = (a + imm) | 0;
+    const hi = (x[rs1 + 1] + (imm >> 31) + ((a >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+    if (op === Op.FLW || op === Op.FLD) {
+      const size = op === Op.FLW ? 4 : 8;
+      const v = this.load(lo, hi, size);
+      if (this.trapped) return false;
+      const rd = (ins >> 6) & 62;
+      f[rd] = v;
+      f[rd + 1] = size === 4 ? -1 : this.loadHi; // NaN-box singles
+    } else {
+      const rs2 = (ins >> 19) & 62;
+      this.store(lo, hi, op === Op.FSW ? 4 : 8, f[rs2], f[rs2 + 1]);
+      if (this.trapped) return false;
+    }
+    this.setFsDirty();
+    return true;
+  }
+
+  // --- system instructions --------------------------------------------------------------------------------
+
+  private execSystem(op: Op, ins: number): boolean {
+    this.trapped = false;
+    const priv = this.priv;
+    const st = this.mstatus;
+    const bad = (): false => { this.raise(Cause.IllegalInsn, ins, 0, this.pcLo, this.pcHi); return false; };
+    switch (op) {
+      case Op.MRET: {
+        if (priv !== Priv.M) return bad();
+        const mpp = ((st & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT) as Priv;
+        let s = (st & ~(MSTATUS_MIE | MSTATUS_MPP)) | ((st & MSTATUS_MPIE) ? MSTATUS_MIE : 0) | MSTATUS_MPIE;
+        if (mpp !== Priv.M) s &= ~MSTATUS_MPRV;
+        this.mstatus = s;
+        this.priv = mpp;
+        this.pcLo = this.mepcLo; this.pcHi = this.mepcHi;
+        this.updateMmuContext();
+        return true;
+      }
+      case Op.SRET: {
+        if (priv === Priv.U || (priv === Priv.S && (st & MSTATUS_TSR) !== 0)) return bad();
+        const spp = (st & MSTATUS_SPP) ? Priv.S : Priv.U;
+        this.mstatus = (st & ~(MSTATUS_SIE | MSTATUS_SPP | MSTATUS_MPRV)) | ((st & MSTATUS_SPIE) ? MSTATUS_SIE : 0) | MSTATUS_SPIE;
+        this.priv = spp;
+        this.pcLo = this.sepcLo; this.pcHi = this.sepcHi;
+        this.updateMmuContext();
+        return true;
+      }
+      case Op.WFI: {
+        if (priv === Priv.U || (priv === Priv.S && (st & MSTATUS_TW) !== 0)) return bad();
+        if ((this.mip & this.mie) === 0) this.wfi = true;
+        return true;
+      }
+      default: { // SFENCE.VMA
+        if (priv === Priv.U || (priv === Priv.S && (st & MSTATUS_TVM) !== 0)) return bad();
+        const rs1 = (ins >> 14) & 62;
+        if (rs1 === 0) this.mmu.flushAll();
+        else this.mmu.flushPage(this.x[rs1], this.x[rs1 + 1]);
+        return true;
+      }
+    }
+  }
+
+  // --- CSRs -----------------------------------------------------------------------------------------------
+
+  private csrLo = 0;
+  private csrHi = 0;
+
+  /** csrrw/csrrs/csrrc and the immediate forms (privileged spec 2.1: access rules). */
+  private execCsr(op: Op, ins: number, csr: number): boolean {
+    this.trapped = false;
+    const x = this.x;
+    const rs1 = (ins >>> 15) & 31, rd = (ins >> 6) & 62;
+    const imm = op === Op.CSRRWI || op === Op.CSRRSI || op === Op.CSRRCI;
+    const slo = imm ? rs1 : x[rs1 * 2], shi = imm ? 0 : x[rs1 * 2 + 1];
+    const kind = imm ? op - Op.CSRRWI : op - Op.CSRRW; // 0 write, 1 set, 2 clear
+    const writes = kind === 0 || rs1 !== 0;
+    const bad = (): false => { this.raise(Cause.IllegalInsn, ins, 0, this.pcLo, this.pcHi); return false; };
+    if (((csr >>> 8) & 3) > this.priv) return bad();
+    if (writes && (csr >>> 10) === 3) return bad();
+    if (!this.csrRead(csr)) return bad();
+    const olo = this.csrLo, ohi = this.csrHi;
+    if (writes) {
+      let nlo: number, nhi: number;
+      if (kind === 0) { nlo = slo; nhi = shi; } else if (kind === 1) { nlo = olo | slo; nhi = ohi | shi; } else { nlo = olo & ~slo; nhi = ohi & ~shi; }
+      if (!this.csrWrite(csr, nlo | 0, nhi | 0)) return bad();
+    }
+    if (rd !== 0) { x[rd] = olo; x[rd + 1] = ohi; }
+    return true;
+  }
+
+  private counterAllowed(bit: number): boolean {
+    if (this.priv === Priv.M) return true;
+    if (((this.mcounteren >>> bit) & 1) === 0) return false;
+    return this.priv === Priv.S || ((this.scounteren >>> bit) & 1) !== 0;
+  }
+
+  private set64(v: number): void {
+    this.csrLo = v % TWO32 | 0;
+    this.csrHi = Math.floor(v / TWO32) | 0;
+  }
+
+  private minstretValue(): number { return (this.mcountinhibit & 4) ? this.instretFrozen : this.instret + this.instretDelta; }
+  private mcycleValue(): number { return (this.mcountinhibit & 1) ? this.cycleFrozen : this.instret + this.cycleDelta; }
+
+  /** Reads CSR `csr` into csrLo/csrHi; false if it does not exist or is not accessible. */
+  private csrRead(csr: number): boolean {
+    let lo = 0, hi = 0;
+    switch (csr) {
+      case Csr.fflags: case Csr.frm: case Csr.fcsr:
+        if (this.fsOff) return false;
+        lo = csr === Csr.fflags ? this.fflags : csr === Csr.frm ? this.frm : (this.frm << 5) | this.fflags;
+        break;
+      case Csr.cycle: if (!this.counterAllowed(0)) return false; this.set64(this.mcycleValue()); return true;
+      case Csr.time: if (!this.counterAllowed(1)) return false; this.set64(this.clock.now()); return true;
+      case Csr.instret: if (!this.counterAllowed(2)) return false; this.set64(this.minstretValue()); return true;
+      case Csr.mcycle: this.set64(this.mcycleValue()); return true;
+      case Csr.minstret: this.set64(this.minstretValue()); return true;
+      case Csr.sstatus: {
+        lo = this.mstatus & SSTATUS_MASK;
+        hi = 0x2 | (this.sd() ? 0x80000000 : 0); // UXL = 2
+        break;
+      }
+      case Csr.sie: lo = this.mie & this.mideleg; break;
+      case Csr.stvec: lo = this.stvecLo; hi = this.stvecHi; break;
+      case Csr.scounteren: lo = this.scounteren; break;
+      case Csr.senvcfg: lo = this.senvcfg; break;
+      case Csr.sscratch: lo = this.sscratchLo; hi = this.sscratchHi; break;
+      case Csr.sepc: lo = this.sepcLo; hi = this.sepcHi; break;
+      case Csr.scause: lo = this.scauseLo; hi = this.scauseHi; break;
+      case Csr.stval: lo = this.stvalLo; hi = this.stvalHi; break;
+      case Csr.sip: lo = this.mip & this.mideleg; break;
+      case Csr.stimecmp:
+        if (this.priv === Priv.S && ((this.menvcfgHi & 0x80000000) === 0 || (this.mcounteren & 2) === 0)) return false;
+        lo = this.stimecmpLo; hi = this.stimecmpHi; break;
+      case Csr.satp:
+        if (this.priv === Priv.S && (this.mstatus & MSTATUS_TVM) !== 0) return false;
+        this.set64(this.mmu.satpRoot / 4096);
+        this.csrHi |= (this.mmu.satpAsid << 12) | (this.mmu.satpMode << 28);
+        return true;
+      case Csr.mvendorid: case Csr.marchid: case Csr.mconfigptr: break;
+      case Csr.mimpid: lo = 1; break;
+      case Csr.mhartid: lo = this.hartId; break;
+      case Csr.mstatus: lo = this.mstatus; hi = MSTATUS_HI_XL | (this.sd() ? 0x80000000 : 0); break;
+      case Csr.misa: lo = MISA_LO; hi = MISA_HI; break;
+      case Csr.medeleg: lo = this.medeleg; break;
+      case Csr.mideleg: lo = this.mideleg; break;
+      case Csr.mie: lo = this.mie; break;
+      case Csr.mtvec: lo = this.mtvecLo; hi = this.mtvecHi; break;
+      case Csr.mcounteren: lo = this.mcounteren; break;
+      case Csr.menvcfg: lo = this.menvcfgLo; hi = this.menvcfgHi; break;
+      case Csr.mcountinhibit: lo = this.mcountinhibit; break;
+      case Csr.mscratch: lo = this.mscratchLo; hi = this.mscratchHi; break;
+      case Csr.mepc: lo = this.mepcLo; hi = this.mepcHi; break;
+      case Csr.mcause: lo = this.mcauseLo; hi = this.mcauseHi; break;
+      case Csr.mtval: lo = this.mtvalLo; hi = this.mtvalHi; break;
+      case Csr.mip: lo = this.mip; break;
+      case Csr.mtinst: case Csr.mtval2: return false; // no hypervisor extension
+      default: {
+        if (csr >= Csr.pmpcfg0 && csr < Csr.pmpcfg0 + 16) {
+          if (csr & 1) return false; // odd pmpcfg registers do not exist on RV64
+          const first = (csr - Csr.pmpcfg0) * 4;
+          const c = this.mmu.pmpcfg;
+          lo = c[first] | (c[first + 1] << 8) | (c[first + 2] << 16) | (c[first + 3] << 24);
+          hi = c[first + 4] | (c[first + 5] << 8) | (c[first + 6] << 16) | (c[first + 7] << 24);
+          break;
+        }
+        if (csr >= Csr.pmpaddr0 && csr < Csr.pmpaddr0 + PMP_ENTRIES) {
+          lo = this.mmu.pmpaddrLo[csr - Csr.pmpaddr0]; hi = this.mmu.pmpaddrHi[csr - Csr.pmpaddr0];
+          break;
+        }
+        // hpmcounter3-31 (if counter access allowed), mhpmcounter3-31, mhpmevent3-31: read as zero.
+        if (csr >= 0xc03 && csr <= 0xc1f) { if (!this.counterAllowed(csr - 0xc00)) return false; break; }
+        if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) break;
+        return false;
+      }
+    }
+    this.csrLo = lo | 0;
+    this.csrHi = hi | 0;
+    return true;
+  }
+
+  private sd(): boolean { return (this.mstatus & MSTATUS_FS) === MSTATUS_FS; }
+
+  /** Writes CSR `csr` (WARL rules applied); false when the write is not allowed. */
+  private csrWrite(csr: number, lo: number, hi: number): boolean {
+    switch (csr) {
+      case Csr.fflags: this.fflags = lo & 31; this.setFsDirty(); return true;
+      case Csr.frm: this.frm = lo & 7; this.setFsDirty(); return true;
+      case Csr.fcsr: this.fflags = lo & 31; this.frm = (lo >>> 5) & 7; this.setFsDirty(); return true;
+      case Csr.mcycle: case Csr.minstret: {
+        const v = u64(lo, hi);
+        // The write takes the place of this instruction's own increment (the caller adds 1 after us).
+        if (csr === Csr.mcycle) { this.cycleDelta = v - this.instret - 1; this.cycleFrozen = v; }
+        else { this.instretDelta = v - this.instret - 1; this.instretFrozen = v; }
+        return true;
+      }
+      case Csr.sstatus: this.writeMstatus((this.mstatus & ~SSTATUS_MASK) | (lo & SSTATUS_MASK)); return true;
+      case Csr.sie: this.mie = (this.mie & ~this.mideleg) | (lo & this.mideleg); return true;
+      case Csr.stvec: this.writeTvec(false, lo, hi); return true;
+      case Csr.scounteren: this.scounteren = lo; return true;
+      case Csr.senvcfg: this.senvcfg = lo & 1; return true;
+      case Csr.sscratch: this.sscratchLo = lo; this.sscratchHi = hi; return true;
+      case Csr.sepc: this.sepcLo = lo & ~1; this.sepcHi = hi; return true;
+      case Csr.scause: this.scauseLo = lo; this.scauseHi = hi; return true;
+      case Csr.stval: this.stvalLo = lo; this.stvalHi = hi; return true;
+      case Csr.sip: {
+        // Only SSIP is writable through sip, and only when delegated.
+        const mask = MIP_SSIP & this.mideleg;
+        this.mipSoft = (this.mipSoft & ~mask) | (lo & mask);
+        this.refreshMip();
+        return true;
+      }
+      case Csr.stimecmp:
+        this.stimecmpLo = lo; this.stimecmpHi = hi;
+        this.updateTimer(this.clock.now());
+        return true;
+      case Csr.satp: {
+        const mode = hi >>> 28;
+        if (mode !== 0 && mode !== 8 && mode !== 9) return true; // unsupported mode: the write is ignored
+        this.mmu.satpMode = mode;
+        this.mmu.satpAsid = (hi >>> 12) & 0xffff;
+        this.mmu.satpRoot = ((lo >>> 0) + (hi & 0xfff) * TWO32) * 4096;
+        this.mmu.flushAll();
+        return true;
+      }
+      case Csr.mstatus: this.writeMstatus(lo); return true;
+      case Csr.misa: return true; // read-only (WARL)
+      case Csr.medeleg: this.medeleg = lo & MEDELEG_WRITABLE; return true;
+      case Csr.mideleg: this.mideleg = lo & S_INTERRUPTS; return true;
+      case Csr.mie: this.mie = lo & ALL_INTERRUPTS; return true;
+      case Csr.mtvec: this.writeTvec(true, lo, hi); return true;
+      case Csr.mcounteren: this.mcounteren = lo; return true;
+      case Csr.menvcfg: {
+        this.menvcfgLo = lo & 1;
+        this.menvcfgHi = hi & 0x80000000;
+        if (this.menvcfgHi === 0 && (this.mipHw & MIP_STIP)) this.setInterrupt(IRQ_STI, false);
+        this.updateTimer(this.clock.now());
+        return true;
+      }
+      case Csr.mcountinhibit: {
+        const was = this.mcountinhibit;
+        const cy = this.mcycleValue(), ir = this.minstretValue();
+        this.mcountinhibit = lo & 5; // CY and IR (TM does not exist)
+        if ((was ^ this.mcountinhibit) & 1) { this.cycleFrozen = cy; this.cycleDelta = cy - this.instret - 1; }
+        if ((was ^ this.mcountinhibit) & 4) { this.instretFrozen = ir; this.instretDelta = ir - this.instret - 1; }
+        return true;
+      }
+      case Csr.mscratch: this.mscratchLo = lo; this.mscratchHi = hi; return true;
+      case Csr.mepc: this.mepcLo = lo & ~1; this.mepcHi = hi; return true;
+      case Csr.mcause: this.mcauseLo = lo; this.mcauseHi = hi; return true;
+      case Csr.mtval: this.mtvalLo = lo; this.mtvalHi = hi; return true;
+      case Csr.mip: {
+        let mask = MIP_SSIP | MIP_SEIP;
+        if ((this.menvcfgHi & 0x80000000) === 0) mask |= MIP_STIP;
+        this.mipSoft = (this.mipSoft & ~mask) | (lo & mask);
+        this.refreshMip();
+        return true;
+      }
+      default: {
+        if (csr >= Csr.pmpcfg0 && csr < Csr.pmpcfg0 + 16) {
+          const first = (csr - Csr.pmpcfg0) * 4;
+          const c = this.mmu.pmpcfg;
+          for (let i = 0; i < 8; i++) {
+            if (c[first + i] & 0x80) continue; // locked entries ignore writes
+            let v = (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 0x9f;
+            if ((v & 3) === 2) v &= ~3; // R=0, W=1 is reserved: keep neither
+            c[first + i] = v;
+          }
+          this.mmu.pmpUpdate();
+          this.mmu.flushAll();
+          return true;
+        }
+        if (csr >= Csr.pmpaddr0 && csr < Csr.pmpaddr0 + PMP_ENTRIES) {
+          const i = csr - Csr.pmpaddr0;
+          const c = this.mmu.pmpcfg;
+          // Locked, or the base of a locked TOR entry above: ignored.
+          if (c[i] & 0x80 || (i + 1 < PMP_ENTRIES && (c[i + 1] & 0x98) === 0x88)) return true;
+          this.mmu.pmpaddrLo[i] = lo;
+          this.mmu.pmpaddrHi[i] = hi & 0x3fffff;
+          this.mmu.pmpUpdate();
+          this.mmu.flushAll();
+          return true;
+        }
+        if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return true; // read-only zero (WARL)
+        return false;
+      }
+    }
+  }
+
+  private writeMstatus(v: number): void {
+    const old = this.mstatus;
+    let s = (old & ~MSTATUS_WRITABLE) | (v & MSTATUS_WRITABLE);
+    if (((s & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT) === 2) s = (s & ~MSTATUS_MPP) | (old & MSTATUS_MPP); // reserved: keep
+    this.mstatus = s;
+    this.updateMmuContext();
+  }
+
+  private writeTvec(machine: boolean, lo: number, hi: number): void {
+    const oldLo = machine ? this.mtvecLo : this.stvecLo;
+    const mode = (lo & 3) < 2 ? lo & 3 : oldLo & 3; // modes 2 and 3 are reserved: keep the old mode
+    const v = (lo & ~3) | mode;
+    if (machine) { this.mtvecLo = v; this.mtvecHi = hi; } else { this.stvecLo = v; this.stvecHi = hi; }
+  }
+
+  /** The FS field as 0..3. */
+  get fs(): number { return (this.mstatus & MSTATUS_FS) >>> MSTATUS_FS_SHIFT; }
+}

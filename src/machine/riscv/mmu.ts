@@ -1,0 +1,248 @@
+/**
+ * Address translation: the software TLB, the Sv39/Sv48 page-table walk and PMP.
+ *
+ * TLB: direct-mapped, one set per "MMU index" (the effective privilege, and for S-mode data whether SUM is
+ * set), separately for fetch, load and store, like QEMU's softmmu. The tag is the virtual page number as
+ * one double (hi * 2^20 + lo >>> 12, exact below 2^53), so the fast path is a single compare; the entry
+ * holds the byte offset of the page in the WebAssembly memory. Permissions are folded into which table holds
+ * the entry: a store entry exists only for a writable page whose PTE is already dirty and that holds no
+ * decoded code. NaN marks an empty slot (it never compares equal).
+ */
+import { Cause, Priv } from './csr.js';
+
+export const TLB_BITS = 9;
+export const TLB_SIZE = 1 << TLB_BITS;
+export const TLB_MASK = TLB_SIZE - 1;
+/** MMU indexes: which TLB set an access uses. */
+export const MMU_U = 0, MMU_S = 1, MMU_S_SUM = 2, MMU_M = 3;
+
+export const enum Access { Fetch = 0, Load = 1, Store = 2 }
+
+const PTE_V = 1, PTE_R = 2, PTE_W = 4, PTE_X = 8, PTE_U = 16, PTE_A = 64, PTE_D = 128;
+const PMP_R = 1, PMP_W = 2, PMP_X = 4, PMP_A = 0x18, PMP_L = 0x80;
+const PMP_TOR = 0x08, PMP_NA4 = 0x10;
+export const PMP_ENTRIES = 64;
+
+/** What the MMU needs of physical memory: guest RAM inside the shared WebAssembly memory. */
+export interface PhysRam {
+  readonly base: number; // guest physical address of RAM (0x80000000)
+  readonly size: number; // bytes
+  readonly offset: number; // byte offset of RAM inside the WebAssembly memory
+  readonly i32: Int32Array; // view over the whole WebAssembly memory
+  /** Per RAM page: non-zero when stores must take the slow path (decoded code, watched for HTIF). */
+  readonly pageFlags: Uint8Array;
+}
+
+export class Mmu {
+  readonly tagX = new Float64Array(4 * TLB_SIZE).fill(NaN);
+  readonly tagR = new Float64Array(4 * TLB_SIZE).fill(NaN);
+  readonly tagW = new Float64Array(4 * TLB_SIZE).fill(NaN);
+  readonly baseX = new Int32Array(4 * TLB_SIZE);
+  readonly baseR = new Int32Array(4 * TLB_SIZE);
+  readonly baseW = new Int32Array(4 * TLB_SIZE);
+
+  /** satp: mode 0 (Bare), 8 (Sv39) or 9 (Sv48); root page-table physical address; ASID. */
+  satpMode = 0;
+  satpRoot = 0;
+  satpAsid = 0;
+
+  readonly pmpcfg = new Uint8Array(PMP_ENTRIES);
+  /** pmpaddr registers as 32-bit halves (54-bit values: bits 55:2 of an address). */
+  readonly pmpaddrLo = new Int32Array(PMP_ENTRIES);
+  readonly pmpaddrHi = new Int32Array(PMP_ENTRIES);
+  private readonly pmpStart = new Float64Array(PMP_ENTRIES);
+  private readonly pmpEnd = new Float64Array(PMP_ENTRIES);
+  private pmpActive = 0;
+  private pmpLocked = 0;
+
+  /** Set by translate() when it returns -1: the exception cause. */
+  faultCause = 0;
+
+  constructor(private readonly ram: PhysRam) {}
+
+  flushAll(): void {
+    this.tagX.fill(NaN);
+    this.tagR.fill(NaN);
+    this.tagW.fill(NaN);
+  }
+
+  flushWrites(): void {
+    this.tagW.fill(NaN);
+  }
+
+  /** sfence.vma with an address: drop that page from every set (ASIDs are not kept in the TLB, so any ASID). */
+  flushPage(lo: number, hi: number): void {
+    const key = hi * 1048576 + (lo >>> 12);
+    const idx = (lo >>> 12) & TLB_MASK;
+    for (let set = 0; set < 4; set++) {
+      const i = set * TLB_SIZE + idx;
+      if (this.tagX[i] === key) this.tagX[i] = NaN;
+      if (this.tagR[i] === key) this.tagR[i] = NaN;
+      if (this.tagW[i] === key) this.tagW[i] = NaN;
+    }
+  }
+
+  /**
+   * Translates virtual address (lo, hi) for an access of `size` bytes by a hart at privilege `priv`
+   * (the effective one for data), returning the physical address or -1 with faultCause set.
+   * When the page is RAM and the access rights hold for the whole page, the TLB entry of `set` is filled.
+   */
+  translate(lo: number, hi: number, size: number, access: Access, priv: Priv, set: number, sum: boolean, mxr: boolean): number {
+    let pa: number;
+    let writableClean = true; // for stores: may the TLB keep this page writable?
+    if (priv === Priv.M || this.satpMode === 0) {
+      pa = (hi >>> 0) * 4294967296 + (lo >>> 0);
+    } else {
+      pa = this.walk(lo, hi, access, priv, sum, mxr);
+      if (pa < 0) return -1;
+      writableClean = this.walkWritable;
+    }
+    if (!this.pmpCheck(pa, size, access, priv)) {
+      this.faultCause = access === Access.Fetch ? Cause.InsnAccess : access === Access.Load ? Cause.LoadAccess : Cause.StoreAccess;
+      return -1;
+    }
+    const ram = this.ram;
+    const page = pa - (pa % 4096);
+    if (page >= ram.base && page < ram.base + ram.size && this.pmpPageOk(page, access, priv)) {
+      const key = hi * 1048576 + (lo >>> 12);
+      const i = set * TLB_SIZE + ((lo >>> 12) & TLB_MASK);
+      const base = ram.offset + (page - ram.base);
+      if (access === Access.Fetch) {
+        this.tagX[i] = key; this.baseX[i] = base;
+      } else if (access === Access.Load) {
+        this.tagR[i] = key; this.baseR[i] = base;
+      } else if (writableClean && ram.pageFlags[(page - ram.base) / 4096] === 0) {
+        this.tagW[i] = key; this.baseW[i] = base;
+        // A store entry implies the page is readable too only if R was set: loads fill their own entry.
+      }
+    }
+    return pa;
+  }
+
+  /** Set by walk(): whether the leaf allows a store with no further A/D update. */
+  private walkWritable = false;
+
+  /** Sv39/Sv48 walk (privileged spec 1.12, 4.3.2), with hardware A/D updates (Svadu). */
+  private walk(lo: number, hi: number, access: Access, priv: Priv, sum: boolean, mxr: boolean): number {
+    const pageFault = access === Access.Fetch ? Cause.InsnPageFault : access === Access.Load ? Cause.LoadPageFault : Cause.StorePageFault;
+    const accessFault = access === Access.Fetch ? Cause.InsnAccess : access === Access.Load ? Cause.LoadAccess : Cause.StoreAccess;
+    const levels = this.satpMode === 8 ? 3 : 4;
+    // Bits 63..VA_BITS-1 must all equal bit VA_BITS-1.
+    const top = levels === 3 ? hi >> 6 : hi >> 15;
+    if (top !== 0 && top !== -1) { this.faultCause = pageFault; return -1; }
+    const ram = this.ram;
+    let table = this.satpRoot;
+    for (let level = levels - 1; level >= 0; level--) {
+      let vpn: number;
+      if (level === 0) vpn = (lo >>> 12) & 0x1ff;
+      else if (level === 1) vpn = (lo >>> 21) & 0x1ff;
+      else if (level === 2) vpn = ((lo >>> 30) | (hi << 2)) & 0x1ff;
+      else vpn = (hi >>> 7) & 0x1ff;
+      const pteAddr = table + vpn * 8;
+      // PTE accesses are implicit S-mode accesses, checked by PMP (spec 3.7.1).
+      if (pteAddr < ram.base || pteAddr + 8 > ram.base + ram.size || !this.pmpCheck(pteAddr, 8, Access.Load, Priv.S)) {
+        this.faultCause = accessFault; return -1;
+      }
+      const w = (ram.offset + (pteAddr - ram.base)) >>> 2;
+      const pteLo = ram.i32[w];
+      const pteHi = ram.i32[w + 1];
+      // V = 0, W without R, or reserved bits 63:54 set (no Svpbmt/Svnapot): page fault.
+      if ((pteLo & PTE_V) === 0 || (pteLo & (PTE_R | PTE_W)) === PTE_W || (pteHi >>> 22) !== 0) {
+        this.faultCause = pageFault; return -1;
+      }
+      const ppn = (pteLo >>> 10) + (pteHi & 0x3fffff) * 4194304;
+      if ((pteLo & (PTE_R | PTE_X)) === 0) { // pointer to the next level
+        if (level === 0) { this.faultCause = pageFault; return -1; }
+        table = ppn * 4096;
+        continue;
+      }
+      // Leaf: permission checks.
+      if (priv === Priv.U) {
+        if ((pteLo & PTE_U) === 0) { this.faultCause = pageFault; return -1; }
+      } else if ((pteLo & PTE_U) !== 0 && (access === Access.Fetch || !sum)) {
+        this.faultCause = pageFault; return -1;
+      }
+      if (access === Access.Fetch) {
+        if ((pteLo & PTE_X) === 0) { this.faultCause = pageFault; return -1; }
+      } else if (access === Access.Load) {
+        if ((pteLo & PTE_R) === 0 && !(mxr && (pteLo & PTE_X) !== 0)) { this.faultCause = pageFault; return -1; }
+      } else if ((pteLo & PTE_W) === 0) { this.faultCause = pageFault; return -1; }
+      // Superpage alignment: the low PPN fields must be zero.
+      const span = level === 0 ? 1 : level === 1 ? 512 : level === 2 ? 262144 : 134217728;
+      if (ppn % span !== 0) { this.faultCause = pageFault; return -1; }
+      // Svadu: set A, and D on a store, atomically with the walk (single-threaded here).
+      let newLo = pteLo | PTE_A;
+      if (access === Access.Store) newLo |= PTE_D;
+      if (newLo !== pteLo) {
+        if (!this.pmpCheck(pteAddr, 8, Access.Store, Priv.S)) { this.faultCause = accessFault; return -1; }
+        ram.i32[w] = newLo;
+        const page = (pteAddr - ram.base) / 4096 | 0;
+        if (ram.pageFlags[page] !== 0) this.onPteWrite?.(pteAddr);
+      }
+      this.walkWritable = (newLo & PTE_D) !== 0;
+      const vpnLow = level === 0 ? 0 : ((hi * 1048576 + (lo >>> 12)) % span + span) % span;
+      return (ppn + vpnLow) * 4096 + (lo & 0xfff);
+    }
+    this.faultCause = pageFault;
+    return -1;
+  }
+
+  /** Called when the walker updates a PTE in a page that holds decoded code or is watched. */
+  onPteWrite: ((pa: number) => void) | null = null;
+
+  // --- PMP (privileged spec 1.12, 3.7) ---------------------------------------------------------------
+
+  /** Recomputes the region bounds after a pmpcfg/pmpaddr write. */
+  pmpUpdate(): void {
+    this.pmpActive = 0;
+    this.pmpLocked = 0;
+    for (let i = 0; i < PMP_ENTRIES; i++) {
+      const cfg = this.pmpcfg[i];
+      const a = cfg & PMP_A;
+      const lo = this.pmpaddrLo[i], hi = this.pmpaddrHi[i];
+      if (a === 0) { this.pmpStart[i] = 0; this.pmpEnd[i] = 0; continue; }
+      this.pmpActive++;
+      if (cfg & PMP_L) this.pmpLocked++;
+      const byteAddr = ((hi >>> 0) * 4294967296 + (lo >>> 0)) * 4; // may round above 2^53: far beyond any RAM
+      if (a === PMP_TOR) {
+        this.pmpStart[i] = i === 0 ? 0 : ((this.pmpaddrHi[i - 1] >>> 0) * 4294967296 + (this.pmpaddrLo[i - 1] >>> 0)) * 4;
+        this.pmpEnd[i] = byteAddr;
+      } else if (a === PMP_NA4) {
+        this.pmpStart[i] = byteAddr;
+        this.pmpEnd[i] = byteAddr + 4;
+      } else { // NAPOT: t trailing ones of pmpaddr give a region of 2^(t+3) bytes
+        const t = ~lo === 0 ? 32 + Math.min(31 - Math.clz32(~hi & (hi + 1)), 22) : 31 - Math.clz32(~lo & (lo + 1));
+        // Clear the low t+1 bits of pmpaddr to find the base.
+        const baseLo = t + 1 >= 32 ? 0 : lo & ~((2 ** (t + 1)) - 1);
+        const baseHi = t + 1 <= 32 ? hi : hi & ~((2 ** (t + 1 - 32)) - 1);
+        const start = ((baseHi >>> 0) * 4294967296 + (baseLo >>> 0)) * 4;
+        this.pmpStart[i] = start;
+        this.pmpEnd[i] = start + 2 ** (t + 3);
+      }
+    }
+  }
+
+  /** Whether an access of `size` bytes at `pa` is allowed for privilege `priv`. */
+  pmpCheck(pa: number, size: number, access: Access, priv: Priv): boolean {
+    if (this.pmpActive === 0) return true; // as QEMU: with no entry programmed everything is allowed
+    if (priv === Priv.M && this.pmpLocked === 0) return true;
+    const end = pa + size;
+    for (let i = 0; i < PMP_ENTRIES; i++) {
+      const cfg = this.pmpcfg[i];
+      if ((cfg & PMP_A) === 0) continue;
+      const s = this.pmpStart[i], e = this.pmpEnd[i];
+      if (end <= s || pa >= e) continue;
+      if (pa < s || end > e) return false; // partially matching: fails (spec 3.7.1.3)
+      if (priv === Priv.M && (cfg & PMP_L) === 0) return true;
+      const need = access === Access.Fetch ? PMP_X : access === Access.Load ? PMP_R : PMP_W;
+      return (cfg & need) !== 0;
+    }
+    return priv === Priv.M;
+  }
+
+  /** Whether every access within the 4 KiB page at `page` gets the same (allowed) PMP answer. */
+  private pmpPageOk(page: number, access: Access, priv: Priv): boolean {
+    if (this.pmpActive === 0 || (priv === Priv.M && this.pmpLocked === 0)) return true;
+    return this.pmpCheck(page, 4096, access, priv);
+  }
+}

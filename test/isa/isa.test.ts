@@ -1,0 +1,37 @@
+/**
+ * Runs every bare-metal ISA test program (test/isa/<group>/<name>.elf, built from the .S beside it by
+ * test/isa/build.sh) on a fresh machine; each must end through HTIF with status 0.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { test } from 'node:test';
+import { runProgram } from '../../src/vm/program.js';
+import { repoPath } from '../helpers.js';
+
+const root = repoPath('test', 'isa');
+const programs: string[] = [];
+for (const group of readdirSync(root).sort()) {
+  const dir = join(root, group);
+  if (!statSync(dir).isDirectory() || group === 'bench-program') continue;
+  for (const f of readdirSync(dir).sort()) if (f.endsWith('.elf')) programs.push(join(dir, f));
+}
+
+test('the ISA test programs are present', () => {
+  assert.ok(programs.length >= 10, `found only ${programs.length} programs under ${root}`);
+});
+
+for (const file of programs) {
+  test(`ISA program ${relative(root, file)} passes`, async () => {
+    const log: string[] = [];
+    const out: number[] = [];
+    const r = await runProgram(file, {
+      memoryBytes: 64 * 1024 * 1024,
+      maxInstructions: 20_000_000,
+      log: (line) => log.push(line),
+      console: (bytes) => out.push(...bytes),
+    });
+    assert.equal(r.reason, 'htif', `did not finish: ${r.reason} after ${r.instructions} instructions`);
+    assert.equal(r.status, 0, `failed: ${log.join('; ')} ${Buffer.from(out).toString()}`);
+  });
+}
