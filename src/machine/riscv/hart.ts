@@ -404,7 +404,7 @@ export class Hart {
           const rs1 = (ins >> 14) & 62, rd = (ins >> 6) & 62, imm = imms[slot];
           const a = x[rs1];
           const lo = (a + imm) | 0;
-          x[rd + 1] = (x[rs1 + 1] + (imm >> 31) + ((a >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+          x[rd + 1] = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
           x[rd] = lo;
           break;
         }
@@ -482,7 +482,7 @@ export class Hart {
           const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62;
           const a = x[rs1], b = x[rs2];
           const lo = (a + b) | 0;
-          x[rd + 1] = (x[rs1 + 1] + x[rs2 + 1] + ((a >>> 0) + (b >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+          x[rd + 1] = (x[rs1 + 1] + x[rs2 + 1] + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
           x[rd] = lo;
           break;
         }
@@ -637,35 +637,112 @@ export class Hart {
           this.instret += budget - n;
           return n;
         }
-        // --- loads ---
-        case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU: {
+        // --- loads: TLB hit and aligned is the fast path; everything else goes through slowLoad ---
+        case Op.LB: {
           const rs1 = (ins >> 14) & 62, imm = imms[slot];
           const a = x[rs1];
           const lo = (a + imm) | 0;
-          const hi = (x[rs1 + 1] + (imm >> 31) + ((a >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+          const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
+          const ti = dset + ((lo >>> 12) & TLB_MASK);
+          let v: number;
+          if (tagR[ti] === hi * 1048576 + (lo >>> 12)) { const o = baseR[ti] + (lo & 0xfff); v = s8[o]; } else {
+            v = this.slowLoad(op, lo, hi, pLo, pHi, off);
+            if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
+          }
+          const rd = (ins >> 6) & 62;
+          if (rd !== 0) { x[rd] = v; x[rd + 1] = v >> 31; }
+          break;
+        }
+        case Op.LBU: {
+          const rs1 = (ins >> 14) & 62, imm = imms[slot];
+          const a = x[rs1];
+          const lo = (a + imm) | 0;
+          const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
+          const ti = dset + ((lo >>> 12) & TLB_MASK);
+          let v: number;
+          if (tagR[ti] === hi * 1048576 + (lo >>> 12)) { const o = baseR[ti] + (lo & 0xfff); v = m8[o]; } else {
+            v = this.slowLoad(op, lo, hi, pLo, pHi, off);
+            if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
+          }
+          const rd = (ins >> 6) & 62;
+          if (rd !== 0) { x[rd] = v; x[rd + 1] = 0; }
+          break;
+        }
+        case Op.LH: {
+          const rs1 = (ins >> 14) & 62, imm = imms[slot];
+          const a = x[rs1];
+          const lo = (a + imm) | 0;
+          const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
+          const ti = dset + ((lo >>> 12) & TLB_MASK);
+          let v: number;
+          if (tagR[ti] === hi * 1048576 + (lo >>> 12) && (lo & 1) === 0) { const o = baseR[ti] + (lo & 0xfff); v = s16[o >> 1]; } else {
+            v = this.slowLoad(op, lo, hi, pLo, pHi, off);
+            if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
+          }
+          const rd = (ins >> 6) & 62;
+          if (rd !== 0) { x[rd] = v; x[rd + 1] = v >> 31; }
+          break;
+        }
+        case Op.LHU: {
+          const rs1 = (ins >> 14) & 62, imm = imms[slot];
+          const a = x[rs1];
+          const lo = (a + imm) | 0;
+          const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
+          const ti = dset + ((lo >>> 12) & TLB_MASK);
+          let v: number;
+          if (tagR[ti] === hi * 1048576 + (lo >>> 12) && (lo & 1) === 0) { const o = baseR[ti] + (lo & 0xfff); v = m16[o >> 1]; } else {
+            v = this.slowLoad(op, lo, hi, pLo, pHi, off);
+            if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
+          }
+          const rd = (ins >> 6) & 62;
+          if (rd !== 0) { x[rd] = v; x[rd + 1] = 0; }
+          break;
+        }
+        case Op.LW: {
+          const rs1 = (ins >> 14) & 62, imm = imms[slot];
+          const a = x[rs1];
+          const lo = (a + imm) | 0;
+          const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
+          const ti = dset + ((lo >>> 12) & TLB_MASK);
+          let v: number;
+          if (tagR[ti] === hi * 1048576 + (lo >>> 12) && (lo & 3) === 0) { const o = baseR[ti] + (lo & 0xfff); v = m32[o >> 2]; } else {
+            v = this.slowLoad(op, lo, hi, pLo, pHi, off);
+            if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
+          }
+          const rd = (ins >> 6) & 62;
+          if (rd !== 0) { x[rd] = v; x[rd + 1] = v >> 31; }
+          break;
+        }
+        case Op.LWU: {
+          const rs1 = (ins >> 14) & 62, imm = imms[slot];
+          const a = x[rs1];
+          const lo = (a + imm) | 0;
+          const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
+          const ti = dset + ((lo >>> 12) & TLB_MASK);
+          let v: number;
+          if (tagR[ti] === hi * 1048576 + (lo >>> 12) && (lo & 3) === 0) { const o = baseR[ti] + (lo & 0xfff); v = m32[o >> 2]; } else {
+            v = this.slowLoad(op, lo, hi, pLo, pHi, off);
+            if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
+          }
+          const rd = (ins >> 6) & 62;
+          if (rd !== 0) { x[rd] = v; x[rd + 1] = 0; }
+          break;
+        }
+        case Op.LD: {
+          const rs1 = (ins >> 14) & 62, imm = imms[slot];
+          const a = x[rs1];
+          const lo = (a + imm) | 0;
+          const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
           const ti = dset + ((lo >>> 12) & TLB_MASK);
           let vlo: number, vhi: number;
-          if (tagR[ti] === hi * 1048576 + (lo >>> 12)) {
-            const o = baseR[ti] + (lo & 0xfff);
-            switch (op) {
-              case Op.LB: vlo = s8[o]; vhi = vlo >> 31; break;
-              case Op.LBU: vlo = m8[o]; vhi = 0; break;
-              case Op.LH: if (o & 1) { vlo = this.slowLoad(op, lo, hi, pLo, pHi, off); vhi = this.loadHi; break; }
-                vlo = s16[o >> 1]; vhi = vlo >> 31; break;
-              case Op.LHU: if (o & 1) { vlo = this.slowLoad(op, lo, hi, pLo, pHi, off); vhi = this.loadHi; break; }
-                vlo = m16[o >> 1]; vhi = 0; break;
-              case Op.LW: if (o & 3) { vlo = this.slowLoad(op, lo, hi, pLo, pHi, off); vhi = this.loadHi; break; }
-                vlo = m32[o >> 2]; vhi = vlo >> 31; break;
-              case Op.LWU: if (o & 3) { vlo = this.slowLoad(op, lo, hi, pLo, pHi, off); vhi = this.loadHi; break; }
-                vlo = m32[o >> 2]; vhi = 0; break;
-              default: if (o & 7) { vlo = this.slowLoad(op, lo, hi, pLo, pHi, off); vhi = this.loadHi; break; }
-                vlo = m32[o >> 2]; vhi = m32[(o >> 2) + 1]; break;
-            }
+          if (tagR[ti] === hi * 1048576 + (lo >>> 12) && (lo & 7) === 0) {
+            const w = (baseR[ti] + (lo & 0xfff)) >> 2;
+            vlo = m32[w]; vhi = m32[w + 1];
           } else {
             vlo = this.slowLoad(op, lo, hi, pLo, pHi, off);
+            if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
             vhi = this.loadHi;
           }
-          if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
           const rd = (ins >> 6) & 62;
           if (rd !== 0) { x[rd] = vlo; x[rd + 1] = vhi; }
           break;
@@ -675,7 +752,7 @@ export class Hart {
           const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, imm = imms[slot];
           const a = x[rs1];
           const lo = (a + imm) | 0;
-          const hi = (x[rs1 + 1] + (imm >> 31) + ((a >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+          const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
           const ti = dset + ((lo >>> 12) & TLB_MASK);
           const size = op === Op.SB ? 1 : op === Op.SH ? 2 : op === Op.SW ? 4 : 8;
           if (tagW[ti] === hi * 1048576 + (lo >>> 12) && (lo & (size - 1)) === 0) {
@@ -970,7 +1047,7 @@ export class Hart {
       case 1: rlo = blo; rhi = bhi; break; // swap
       case 0: { // add
         rlo = (alo + blo) | 0;
-        rhi = (ahi + bhi + ((alo >>> 0) + (blo >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+        rhi = (ahi + bhi + ((rlo >>> 0) < (alo >>> 0) ? 1 : 0)) | 0;
         break;
       }
       case 4: rlo = alo ^ blo; rhi = ahi ^ bhi; break;
@@ -1009,7 +1086,7 @@ export class Hart {
     const rs1 = (ins >> 14) & 62;
     const a = x[rs1];
     const lo = (a + imm) | 0;
-    const hi = (x[rs1 + 1] + (imm >> 31) + ((a >>> 0) + (imm >>> 0) > 0xffffffff ? 1 : 0)) | 0;
+    const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
     if (op === Op.FLW || op === Op.FLD) {
       const size = op === Op.FLW ? 4 : 8;
       const v = this.load(lo, hi, size);
