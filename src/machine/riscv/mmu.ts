@@ -53,7 +53,6 @@ export class Mmu {
   private readonly pmpStart = new Float64Array(PMP_ENTRIES);
   private readonly pmpEnd = new Float64Array(PMP_ENTRIES);
   private pmpActive = 0;
-  private pmpLocked = 0;
 
   /** Set by translate() when it returns -1: the exception cause. */
   faultCause = 0;
@@ -195,14 +194,12 @@ export class Mmu {
   /** Recomputes the region bounds after a pmpcfg/pmpaddr write. */
   pmpUpdate(): void {
     this.pmpActive = 0;
-    this.pmpLocked = 0;
     for (let i = 0; i < PMP_ENTRIES; i++) {
       const cfg = this.pmpcfg[i];
       const a = cfg & PMP_A;
       const lo = this.pmpaddrLo[i], hi = this.pmpaddrHi[i];
       if (a === 0) { this.pmpStart[i] = 0; this.pmpEnd[i] = 0; continue; }
       this.pmpActive++;
-      if (cfg & PMP_L) this.pmpLocked++;
       const byteAddr = ((hi >>> 0) * 4294967296 + (lo >>> 0)) * 4; // may round above 2^53: far beyond any RAM
       if (a === PMP_TOR) {
         this.pmpStart[i] = i === 0 ? 0 : ((this.pmpaddrHi[i - 1] >>> 0) * 4294967296 + (this.pmpaddrLo[i - 1] >>> 0)) * 4;
@@ -224,8 +221,7 @@ export class Mmu {
 
   /** Whether an access of `size` bytes at `pa` is allowed for privilege `priv`. */
   pmpCheck(pa: number, size: number, access: Access, priv: Priv): boolean {
-    if (this.pmpActive === 0) return true; // as QEMU: with no entry programmed everything is allowed
-    if (priv === Priv.M && this.pmpLocked === 0) return true;
+    if (this.pmpActive === 0) return true; // with no entry programmed everything is allowed
     const end = pa + size;
     for (let i = 0; i < PMP_ENTRIES; i++) {
       const cfg = this.pmpcfg[i];
@@ -242,7 +238,9 @@ export class Mmu {
 
   /** Whether every access within the 4 KiB page at `page` gets the same (allowed) PMP answer. */
   private pmpPageOk(page: number, access: Access, priv: Priv): boolean {
-    if (this.pmpActive === 0 || (priv === Priv.M && this.pmpLocked === 0)) return true;
+    // Even for M-mode: an entry matching part of an access makes it fail (spec 3.7.1), so a page that
+    // holds part of a region is never cached.
+    if (this.pmpActive === 0) return true;
     return this.pmpCheck(page, 4096, access, priv);
   }
 }

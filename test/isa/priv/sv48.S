@@ -1,0 +1,154 @@
+/* Sv48: four levels; 4 KiB pages, 2 MiB megapages, 1 GiB gigapages, 512 GiB terapages; misaligned
+   superpages, permissions, U, A/D at every size, 48-bit canonical addresses. */
+#include "priv.h"
+#include "paging.h"
+#define ROOT48 (PT_BASE + 0x3000)
+#define L2B    (PT_BASE + 0x4000)
+#define L1B    (PT_BASE + 0x5000)
+#define L0B    (PT_BASE + 0x6000)
+#define L2N    (PT_BASE + 0x7000)
+#define SATP48 (SATP_SV48 | (ROOT48 >> 12))
+#define TERA_VA     0x0000008000000000   /* ROOT48[1]: terapage -> PA 0 */
+#define TERA_BAD_VA 0x0000010000000000   /* ROOT48[2]: terapage -> 0x80000000, misaligned */
+#define TERA_AD0_VA 0x0000018000000000   /* ROOT48[3]: terapage -> PA 0, A = D = 0 */
+#define NEG48_VA    0xffffffffc0000000   /* ROOT48[511] -> L2N[511]: gigapage -> 0x80000000 */
+#define AD (PTE_A | PTE_D)
+TEST_BEGIN
+  INSTALL_MTRAP
+  INSTALL_STRAP
+  PMP_ALLOW_ALL
+  csrw mie, zero
+  csrw medeleg, zero
+  csrw mideleg, zero
+  ZERO_RANGE(PT_BASE, PT_PAGES * 0x1000)
+  FILL_DATA
+  SET_PTE(ROOT48, 0, L2B, PTE_V)
+  SET_PTE(ROOT48, 1, 0, PTE_LEAF_RW)
+  SET_PTE(ROOT48, 2, 0x80000000, PTE_LEAF_RW)
+  SET_PTE(ROOT48, 3, 0, PTE_V | PTE_R | PTE_W)
+  SET_PTE(ROOT48, 511, L2N, PTE_V)
+  SET_PTE(L2N, 511, 0x80000000, PTE_LEAF_RW)
+  SET_PTE(L2B, 0, L1B, PTE_V)
+  SET_PTE(L2B, 1, 0x80000000, PTE_LEAF_RW)
+  SET_PTE(L2B, 2, 0x80000000, PTE_LEAF_RWX)
+  SET_PTE(L2B, 3, MEGA_PA, PTE_LEAF_RW)
+  SET_PTE(L2B, 4, 0x80000000, PTE_LEAF_RWX | PTE_U)
+  SET_PTE(L2B, 5, 0x80000000, PTE_V | PTE_R | PTE_W)
+  SET_PTE(L1B, 0, L0B, PTE_V)
+  SET_PTE(L1B, 1, MEGA_PA, PTE_LEAF_RW)
+  SET_PTE(L1B, 2, MEGA_PA + 0x1000, PTE_LEAF_RW)
+  SET_PTE(L1B, 3, MEGA_PA, PTE_V | PTE_R | PTE_W)
+  SET_PTE(L0B, VPG_RW, DATA(VPG_RW), PTE_LEAF_RW)
+  SET_PTE(L0B, VPG_RO, DATA(VPG_RO), PTE_V | PTE_R | PTE_A)
+  SET_PTE(L0B, VPG_INVALID, DATA(VPG_INVALID), PTE_R | PTE_W | PTE_A | PTE_D)
+  SET_PTE_LABEL(L0B, VPG_XONLY, xpage, PTE_V | PTE_X | PTE_A)
+  SET_PTE(L0B, VPG_U, DATA(VPG_U), PTE_LEAF_RW | PTE_U)
+  SET_PTE(L0B, VPG_AD0, DATA(VPG_AD0), PTE_V | PTE_R | PTE_W)
+  li t0, SATP48; csrw satp, t0
+  sfence.vma
+  CHECK_CSR(2, satp, SATP48)
+  li a2, 0x0123456789abcdef
+
+  /* S code runs at the identity gigapage. */
+  S_OK(3, 0, nop)
+  /* 4 KiB pages */
+  S_OK(5, VA(VPG_RW) + 0x10, LD_A1)
+  CHECK(7, a0, DVAL(VPG_RW, 0x10))
+  S_OK(8, VA(VPG_RW) + 0x18, SD_A1)
+  PEEK(a3, DATA(VPG_RW) + 0x18)
+  CHECK(10, a3, 0x0123456789abcdef)
+  S_FAULT(11, VA(VPG_RO) + 0x20, SD_A1, CAUSE_STORE_PAGE)
+  S_FAULT(15, VA(VPG_INVALID) + 0x28, LD_A1, CAUSE_LOAD_PAGE)
+  S_OK(19, VA(VPG_XONLY), CALL_A1)
+  CHECK(21, a0, 0x5a)
+  S_FAULT(22, VA(VPG_XONLY), LD_A1, CAUSE_LOAD_PAGE)
+  S_FAULT(26, VA(VPG_U) + 8, LD_A1, CAUSE_LOAD_PAGE)
+  U_OK(30, VA(VPG_U) + 8, LD_A1)
+  CHECK(32, a0, DVAL(VPG_U, 8))
+  U_FAULT(33, VA(VPG_RW) + 8, LD_A1, CAUSE_LOAD_PAGE)
+
+  /* megapages */
+  li t0, MEGA_PA + 0x54320; li t1, 0x1111222233334444; sd t1, 0(t0)
+  S_OK(37, MEGA_VA + 0x54320, LD_A1)
+  CHECK(39, a0, 0x1111222233334444)
+  S_FAULT(40, MEGA_BAD_VA + 8, LD_A1, CAUSE_LOAD_PAGE)
+
+  /* gigapages */
+  S_OK(44, GIGA_VA + (DATA(VPG_RW) + 0x30 - 0x80000000), LD_A1)
+  CHECK(46, a0, DVAL(VPG_RW, 0x30))
+  S_FAULT(47, GIGA_BAD_VA + 8, LD_A1, CAUSE_LOAD_PAGE)
+
+  /* terapages: TERA_VA + x is physical x */
+  S_OK(51, TERA_VA + DATA(VPG_RW) + 0x38, LD_A1)
+  CHECK(53, a0, DVAL(VPG_RW, 0x38))
+  S_OK(54, TERA_VA + DATA(VPG_RW) + 0x40, SD_A1)
+  PEEK(a3, DATA(VPG_RW) + 0x40)
+  CHECK(56, a3, 0x0123456789abcdef)
+  S_FAULT(57, TERA_BAD_VA + 0x80000000, LD_A1, CAUSE_LOAD_PAGE)
+  S_FAULT(61, TERA_BAD_VA + 0x80000000, SD_A1, CAUSE_STORE_PAGE)
+
+  /* a negative address */
+  S_OK(65, NEG48_VA + (DATA(VPG_RO) + 0x48 - 0x80000000), LD_A1)
+  CHECK(67, a0, DVAL(VPG_RO, 0x48))
+
+  /* 48-bit canonical form: bits 63:48 must equal bit 47. */
+  S_FAULT(68, 0x0000800000000000, LD_A1, CAUSE_LOAD_PAGE)
+  S_FAULT(72, 0x0000800080001000, SD_A1, CAUSE_STORE_PAGE)
+  S_FETCH_FAULT(76, 0x0000800080000000)
+  S_FAULT(80, 0xffff000080000000, LD_A1, CAUSE_LOAD_PAGE)
+  S_FAULT(84, 0x7fff008080000000, LD_A1, CAUSE_LOAD_PAGE)
+  U_FAULT(88, 0xffff7fffc0000000, LD_A1, CAUSE_LOAD_PAGE)
+
+  /* A/D at each level of leaf. */
+  S_OK(92, VA(VPG_AD0) + 0x10, LD_A1)
+  GET_PTE(a3, L0B, VPG_AD0)
+  CHECK_MASK(94, a3, AD, PTE_A)
+  S_OK(95, VA(VPG_AD0) + 0x10, SD_A1)
+  GET_PTE(a3, L0B, VPG_AD0)
+  CHECK_MASK(97, a3, AD, AD)
+  S_OK(98, 0x00600000 + 0x10, LD_A1)
+  GET_PTE(a3, L1B, 3)
+  CHECK_MASK(100, a3, AD, PTE_A)
+  S_OK(101, 0x00600000 + 0x10, SD_A1)
+  GET_PTE(a3, L1B, 3)
+  CHECK_MASK(103, a3, AD, AD)
+  S_OK(104, 0x140000000 + (DATA(VPG_RW) + 0x50 - 0x80000000), LD_A1)
+  CHECK(106, a0, DVAL(VPG_RW, 0x50))
+  GET_PTE(a3, L2B, 5)
+  CHECK_MASK(107, a3, AD, PTE_A)
+  S_OK(108, 0x140000000 + (DATA(VPG_RW) + 0x58 - 0x80000000), SD_A1)
+  GET_PTE(a3, L2B, 5)
+  CHECK_MASK(110, a3, AD, AD)
+  S_OK(111, TERA_AD0_VA + DATA(VPG_RW) + 0x60, LD_A1)
+  CHECK(113, a0, DVAL(VPG_RW, 0x60))
+  GET_PTE(a3, ROOT48, 3)
+  CHECK_MASK(114, a3, AD, PTE_A)
+  S_OK(115, TERA_AD0_VA + DATA(VPG_RW) + 0x68, SD_A1)
+  GET_PTE(a3, ROOT48, 3)
+  CHECK_MASK(117, a3, AD, AD)
+  /* pointers are left as they were */
+  GET_PTE(a3, ROOT48, 0)
+  CHECK(118, a3, PTE(L2B, PTE_V))
+
+  /* a page fault delegated to S: stval = the 48-bit address */
+  li t0, (1 << CAUSE_LOAD_PAGE); csrw medeleg, t0
+  li a1, 0x0000400000000010
+  CLEAR_SREC
+  EXPECT_STRAP(2f)
+  EXPECT_MTRAP(1f)
+  MRET_TO(PRV_S, 10f)
+10: ld a0, 0(a1)
+  MUST_TRAP(119)
+2:ecall
+1:CHECK_SCAUSE(120, CAUSE_LOAD_PAGE)
+  CHECK_STVAL(121, 0x0000400000000010)
+  CHECK_SEPC(122, 10b)
+  csrw medeleg, zero
+
+  csrw satp, zero
+  sfence.vma
+  j pass
+
+  PRIV_HANDLERS
+  PAGING_CODE
+TEST_END
