@@ -913,18 +913,7 @@ export class Hart {
    * exception at this.pc and sets `trapped`.
    */
   load(lo: number, hi: number, size: number): number {
-    if ((lo & (size - 1)) !== 0) {
-      // Misaligned: performed byte by byte (each byte may lie on another page).
-      let vlo = 0, vhi = 0;
-      for (let i = 0; i < size; i++) {
-        const t = (lo >>> 0) + i;
-        const b = this.load(t | 0, (hi + (t >= TWO32 ? 1 : 0)) | 0, 1);
-        if (this.trapped) return 0;
-        if (i < 4) vlo |= b << (8 * i); else vhi |= b << (8 * (i - 4));
-      }
-      this.loadHi = vhi;
-      return vlo;
-    }
+    if ((lo & (size - 1)) !== 0) return this.misaligned(lo, hi, size, Access.Load, 0, 0);
     const dp = this.dataPriv();
     const pa = this.mmu.translate(lo, hi, size, Access.Load, dp, this.dataSet / TLB_SIZE,
       (this.mstatus & MSTATUS_SUM) !== 0, this.lastMxr);
@@ -951,27 +940,55 @@ export class Hart {
 
   /** Stores the low `size` bytes of (vlo, vhi) at virtual (lo, hi); on a fault raises and sets `trapped`. */
   store(lo: number, hi: number, size: number, vlo: number, vhi: number): void {
-    if ((lo & (size - 1)) !== 0) {
-      // Misaligned: check every byte's translation first so a fault leaves memory untouched.
-      for (let i = 0; i < size; i++) {
-        const t = (lo >>> 0) + i;
-        const blo = t | 0, bhi = (hi + (t >= TWO32 ? 1 : 0)) | 0;
-        const pa = this.mmu.translate(blo, bhi, 1, Access.Store, this.dataPriv(), this.dataSet / TLB_SIZE,
-          (this.mstatus & MSTATUS_SUM) !== 0, this.lastMxr);
-        if (pa < 0) { this.raise(this.mmu.faultCause, blo, bhi, this.pcLo, this.pcHi); return; }
-      }
-      for (let i = 0; i < size; i++) {
-        const t = (lo >>> 0) + i;
-        const b = i < 4 ? vlo >>> (8 * i) : vhi >>> (8 * (i - 4));
-        this.store(t | 0, (hi + (t >= TWO32 ? 1 : 0)) | 0, 1, b & 0xff, 0);
-        if (this.trapped) return;
-      }
-      return;
-    }
+    if ((lo & (size - 1)) !== 0) { this.misaligned(lo, hi, size, Access.Store, vlo, vhi); return; }
     const pa = this.mmu.translate(lo, hi, size, Access.Store, this.dataPriv(), this.dataSet / TLB_SIZE,
       (this.mstatus & MSTATUS_SUM) !== 0, this.lastMxr);
     if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return; }
     if (!this.physStore(pa, size, vlo, vhi)) this.raise(Cause.StoreAccess, lo, hi, this.pcLo, this.pcHi);
+  }
+
+  /**
+   * A misaligned load or store, performed by the hart (docs/hart.md): translated (and PMP-checked) as one
+   * access per page it touches, both translations done before any byte moves, then carried out bytewise.
+   */
+  private misaligned(lo: number, hi: number, size: number, access: Access, vlo: number, vhi: number): number {
+    const first = Math.min(size, 4096 - (lo & 0xfff));
+    const sum = (this.mstatus & MSTATUS_SUM) !== 0;
+    const dp = this.dataPriv(), set = this.dataSet / TLB_SIZE;
+    const pa1 = this.mmu.translate(lo, hi, first, access, dp, set, sum, this.lastMxr);
+    if (pa1 < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return 0; }
+    let pa2 = 0;
+    if (first < size) {
+      const t = (lo >>> 0) + first;
+      const lo2 = t | 0, hi2 = (hi + (t >= TWO32 ? 1 : 0)) | 0;
+      pa2 = this.mmu.translate(lo2, hi2, size - first, access, dp, set, sum, this.lastMxr);
+      if (pa2 < 0) { this.raise(this.mmu.faultCause, lo2, hi2, this.pcLo, this.pcHi); return 0; }
+      // Physically contiguous: PMP sees one access, so an entry matching only part of it fails it (3.7.1).
+      if (pa2 === pa1 + first && !this.mmu.pmpCheck(pa1, size, access, dp)) {
+        this.raise(access === Access.Store ? Cause.StoreAccess : Cause.LoadAccess, lo, hi, this.pcLo, this.pcHi);
+        return 0;
+      }
+    }
+    let rlo = 0, rhi = 0;
+    const ram = this.ram, bus = this.bus;
+    for (let i = 0; i < size; i++) {
+      const pa = i < first ? pa1 + i : pa2 + (i - first);
+      if (access === Access.Store) {
+        const b = (i < 4 ? vlo >>> (8 * i) : vhi >>> (8 * (i - 4))) & 0xff;
+        if (!this.physStore(pa, 1, b, 0)) { this.raise(Cause.StoreAccess, lo, hi, this.pcLo, this.pcHi); return 0; }
+        continue;
+      }
+      let b: number;
+      if (pa >= ram.base && pa < ram.base + ram.size) b = this.m8[ram.offset + (pa - ram.base)];
+      else {
+        bus.ok = true;
+        b = bus.read(pa, 1) & 0xff;
+        if (!bus.ok) { this.raise(Cause.LoadAccess, lo, hi, this.pcLo, this.pcHi); return 0; }
+      }
+      if (i < 4) rlo |= b << (8 * i); else rhi |= b << (8 * (i - 4));
+    }
+    this.loadHi = rhi;
+    return rlo;
   }
 
   /** Stores to a physical address; false when nothing is there. */
