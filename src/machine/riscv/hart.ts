@@ -115,6 +115,11 @@ export class Hart {
   private trapped = false;
   /** High half of a 64-bit load done by the slow path. */
   private loadHi = 0;
+  /**
+   * The built-in SBI (`--bios builtin`): called for every ecall from S-mode with pc already past the ecall;
+   * it reads a0-a7 and writes a0/a1 like M-mode firmware would.
+   */
+  sbi: ((hart: Hart) => void) | null = null;
   /** Observer of every trap (diagnostics: `bonsai run --trace traps`). */
   onTrap: ((cause: number, interrupt: boolean, epc: number, tval: number, from: Priv) => void) | null = null;
   /** Called after a store to a RAM page flagged as watched (HTIF tohost). */
@@ -795,6 +800,14 @@ export class Hart {
           return n; // CSR writes may enable interrupts or change translation: re-check before going on
         }
         case Op.ECALL: {
+          if (this.priv === Priv.S && this.sbi !== null) {
+            // Built-in firmware: the SBI call is served in place of a trap to M-mode (M-mode is Bonsai).
+            this.pcLo = (pLo + off) | 0; this.pcHi = pHi;
+            this.instret += budget - n;
+            this.setPcAfter(pLo, pHi, off, ins);
+            this.sbi(this);
+            return n;
+          }
           this.instret += budget - n - 1;
           this.raise(this.priv === Priv.U ? Cause.EcallU : this.priv === Priv.S ? Cause.EcallS : Cause.EcallM,
             0, 0, (pLo + off) | 0, pHi);
