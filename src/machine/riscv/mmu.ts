@@ -34,9 +34,12 @@ export interface PhysRam {
 }
 
 export class Mmu {
-  readonly tagX = new Float64Array(4 * TLB_SIZE).fill(NaN);
-  readonly tagR = new Float64Array(4 * TLB_SIZE).fill(NaN);
-  readonly tagW = new Float64Array(4 * TLB_SIZE).fill(NaN);
+  readonly tagX = new Int32Array(4 * TLB_SIZE).fill(1);
+  readonly tagR = new Int32Array(4 * TLB_SIZE).fill(1);
+  readonly tagW = new Int32Array(4 * TLB_SIZE).fill(1);
+  readonly tagXHi = new Int32Array(4 * TLB_SIZE);
+  readonly tagRHi = new Int32Array(4 * TLB_SIZE);
+  readonly tagWHi = new Int32Array(4 * TLB_SIZE);
   readonly baseX = new Int32Array(4 * TLB_SIZE);
   readonly baseR = new Int32Array(4 * TLB_SIZE);
   readonly baseW = new Int32Array(4 * TLB_SIZE);
@@ -60,24 +63,24 @@ export class Mmu {
   constructor(private readonly ram: PhysRam) {}
 
   flushAll(): void {
-    this.tagX.fill(NaN);
-    this.tagR.fill(NaN);
-    this.tagW.fill(NaN);
+    this.tagX.fill(1);
+    this.tagR.fill(1);
+    this.tagW.fill(1);
   }
 
   flushWrites(): void {
-    this.tagW.fill(NaN);
+    this.tagW.fill(1);
   }
 
   /** sfence.vma with an address: drop that page from every set (ASIDs are not kept in the TLB, so any ASID). */
   flushPage(lo: number, hi: number): void {
-    const key = hi * 1048576 + (lo >>> 12);
+    const key = lo & -4096;
     const idx = (lo >>> 12) & TLB_MASK;
     for (let set = 0; set < 4; set++) {
       const i = set * TLB_SIZE + idx;
-      if (this.tagX[i] === key) this.tagX[i] = NaN;
-      if (this.tagR[i] === key) this.tagR[i] = NaN;
-      if (this.tagW[i] === key) this.tagW[i] = NaN;
+      if (this.tagX[i] === key && this.tagXHi[i] === hi) this.tagX[i] = 1;
+      if (this.tagR[i] === key && this.tagRHi[i] === hi) this.tagR[i] = 1;
+      if (this.tagW[i] === key && this.tagWHi[i] === hi) this.tagW[i] = 1;
     }
   }
 
@@ -103,15 +106,15 @@ export class Mmu {
     const ram = this.ram;
     const page = pa - (pa % 4096);
     if (page >= ram.base && page < ram.base + ram.size && this.pmpPageOk(page, access, priv)) {
-      const key = hi * 1048576 + (lo >>> 12);
+      const key = lo & -4096;
       const i = set * TLB_SIZE + ((lo >>> 12) & TLB_MASK);
       const base = ram.offset + (page - ram.base);
       if (access === Access.Fetch) {
-        this.tagX[i] = key; this.baseX[i] = base;
+        this.tagX[i] = key; this.tagXHi[i] = hi; this.baseX[i] = base;
       } else if (access === Access.Load) {
-        this.tagR[i] = key; this.baseR[i] = base;
+        this.tagR[i] = key; this.tagRHi[i] = hi; this.baseR[i] = base;
       } else if (writableClean && ram.pageFlags[(page - ram.base) / 4096] === 0) {
-        this.tagW[i] = key; this.baseW[i] = base;
+        this.tagW[i] = key; this.tagWHi[i] = hi; this.baseW[i] = base;
         // A store entry implies the page is readable too only if R was set: loads fill their own entry.
       }
     }
