@@ -224,7 +224,8 @@ export class Mmu {
 
   /** Whether an access of `size` bytes at `pa` is allowed for privilege `priv`. */
   pmpCheck(pa: number, size: number, access: Access, priv: Priv): boolean {
-    if (this.pmpActive === 0) return true; // with no entry programmed everything is allowed
+    // With no entry active, M-mode has every access and S/U none (an implemented but unmatched PMP, 3.7.1).
+    if (this.pmpActive === 0) return priv === Priv.M;
     const end = pa + size;
     for (let i = 0; i < PMP_ENTRIES; i++) {
       const cfg = this.pmpcfg[i];
@@ -243,7 +244,6 @@ export class Mmu {
   private pmpPageOk(page: number, access: Access, priv: Priv): boolean {
     // Even for M-mode: an entry matching part of an access makes it fail (spec 3.7.1), so a page that
     // holds part of a region is never cached.
-    if (this.pmpActive === 0) return true;
     return this.pmpCheck(page, 4096, access, priv);
   }
 }

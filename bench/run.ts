@@ -1,0 +1,60 @@
+/**
+ * `npm run bench`: Bonsai beside QEMU on the same guest, reported as ratios.
+ *
+ * CPU: the project's CPU-bound benchmark program (test/isa/bench-program/bench.elf: sorting, CRC32, an
+ * interpreter loop, matrix multiply, string hashing, a sieve; it checks its own results) runs bare-metal
+ * on Bonsai (`--bios none`) and on QEMU TCG (`qemu-system-riscv64 -M spike -bios none`, when installed).
+ * The instruction count is the guest's own instret at exit, read from Bonsai; both run the same binary,
+ * so QEMU's rate is that count over QEMU's time.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { runProgram } from '../src/vm/program.js';
+import { repoPath } from '../test/helpers.js';
+
+interface Row { name: string; bonsai: string; qemu: string; ratio: string }
+
+function qemuAvailable(): boolean {
+  return spawnSync('qemu-system-riscv64', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+async function bestOf<T extends { seconds: number }>(runs: number, f: () => Promise<T>): Promise<T> {
+  let best: T | null = null;
+  for (let i = 0; i < runs; i++) {
+    const r = await f();
+    if (best === null || r.seconds < best.seconds) best = r;
+  }
+  return best as T;
+}
+
+async function cpuBench(rows: Row[]): Promise<void> {
+  const elf = repoPath('test', 'isa', 'bench-program', 'bench.elf');
+  const b = await bestOf(3, () => runProgram(elf, { memoryBytes: 64 * 1024 * 1024 }));
+  if (b.status !== 0) throw new Error(`benchmark program failed on Bonsai (status ${b.status})`);
+  const mips = b.instructions / b.seconds / 1e6;
+  let qemu = 'not installed', ratio = '-';
+  if (qemuAvailable()) {
+    const q = await bestOf(3, async () => {
+      const t0 = performance.now();
+      const r = spawnSync('qemu-system-riscv64', ['-M', 'spike', '-bios', 'none', '-kernel', elf, '-nographic'], { stdio: 'ignore', timeout: 120_000 });
+      if (r.status !== 0) throw new Error(`benchmark program failed on QEMU (status ${r.status})`);
+      return { seconds: (performance.now() - t0) / 1000 };
+    });
+    qemu = `${q.seconds.toFixed(2)} s (${(b.instructions / q.seconds / 1e6).toFixed(0)} MIPS)`;
+    ratio = `${(b.seconds / q.seconds).toFixed(1)}x`;
+  }
+  rows.push({ name: `CPU benchmark, ${(b.instructions / 1e6).toFixed(0)}M instructions`, bonsai: `${b.seconds.toFixed(2)} s (${mips.toFixed(1)} MIPS)`, qemu, ratio });
+}
+
+async function main(): Promise<void> {
+  console.log(`bonsai bench on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), Node ${process.version}`);
+  const rows: Row[] = [];
+  await cpuBench(rows);
+  const w = [40, 28, 28, 8];
+  const line = (c: string[]): string => c.map((s, i) => s.padEnd(w[i])).join(' ');
+  console.log(line(['workload', 'bonsai', 'qemu (TCG)', 'bonsai/qemu']));
+  for (const r of rows) console.log(line([r.name, r.bonsai, r.qemu, r.ratio]));
+}
+
+main().catch((e: Error) => { console.error(`bench: ${e.message}`); process.exit(1); });
