@@ -9,6 +9,16 @@ import type { State, Stateful } from './stateful.js';
 
 export const UART_CLOCK_HZ = 3686400;
 
+// Register offsets (reg-shift 0); with LCR.DLAB set, offsets 0 and 1 are the divisor latch DLL/DLM.
+const RBR_THR = 0;
+const IER = 1;
+const IIR_FCR = 2;
+const LCR = 3;
+const MCR = 4;
+const LSR = 5;
+const MSR = 6;
+const SCR = 7;
+
 const FIFO_SIZE = 16;
 /** Receiver trigger levels selected by FCR[7:6] (PC16550D Table III). */
 const RX_TRIGGER = [1, 4, 8, 14] as const;
@@ -86,22 +96,22 @@ export class Uart16550 implements MmioDevice, Stateful {
 
   /** Bytes of host input waiting for room in the receiver (for backpressure). */
   get queued(): number {
-    let n = -this.queuePos;
+    let n = 0;
     for (const c of this.queue) n += c.length;
-    return n;
+    return n - this.queuePos;
   }
 
   read(offset: number, _size: number): number {
     // Each register is one byte; a wider access reaches only the register at its address (as QEMU).
     switch (offset) {
-      case 0: return this.lcr & LCR_DLAB ? this.dll : this.readRbr();
-      case 1: return this.lcr & LCR_DLAB ? this.dlm : this.ier;
-      case 2: return this.readIir();
-      case 3: return this.lcr;
-      case 4: return this.mcr;
-      case 5: return this.readLsr();
-      case 6: return this.readMsr();
-      case 7: return this.scr;
+      case RBR_THR: return this.lcr & LCR_DLAB ? this.dll : this.readRbr();
+      case IER: return this.lcr & LCR_DLAB ? this.dlm : this.ier;
+      case IIR_FCR: return this.readIir();
+      case LCR: return this.lcr;
+      case MCR: return this.mcr;
+      case LSR: return this.readLsr();
+      case MSR: return this.readMsr();
+      case SCR: return this.scr;
       default: return 0;
     }
   }
@@ -109,12 +119,12 @@ export class Uart16550 implements MmioDevice, Stateful {
   write(offset: number, _size: number, value: number): void {
     const v = value & 0xff;
     switch (offset) {
-      case 0: if (this.lcr & LCR_DLAB) this.dll = v; else this.transmit(v); break;
-      case 1: if (this.lcr & LCR_DLAB) this.dlm = v; else this.writeIer(v); break;
-      case 2: this.writeFcr(v); break;
-      case 3: this.lcr = v; break;
-      case 4: this.writeMcr(v); break;
-      case 7: this.scr = v; break;
+      case RBR_THR: if (this.lcr & LCR_DLAB) this.dll = v; else this.transmit(v); break;
+      case IER: if (this.lcr & LCR_DLAB) this.dlm = v; else this.writeIer(v); break;
+      case IIR_FCR: this.writeFcr(v); break;
+      case LCR: this.lcr = v; break;
+      case MCR: this.writeMcr(v); break;
+      case SCR: this.scr = v; break;
       default: break; // LSR and MSR are read-only
     }
   }
