@@ -1,7 +1,15 @@
 /** The bonsai command: parses arguments, prints, exits. No machine logic lives here. */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { BonsaiError } from '../errors.js';
-import { runProgram } from '../vm/program.js';
+import { writeFileSync } from 'node:fs';
+import { monitorCommand } from '../vm/monitor.js';
+import { DEFAULT_APPEND, runMachine } from '../vm/run.js';
+import { Terminal } from './terminal.js';
+
+interface RunCliOptions {
+  bios: string; kernel?: string; initrd?: string; append?: string; memory: number; dumpDtb?: string;
+  maxInstructions?: number; stats?: boolean; trace?: string;
+}
 
 /** Parses a size such as 256M, 1G, 65536 or 64K into bytes. */
 export function parseSize(text: string): number {
@@ -21,29 +29,55 @@ function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program
     .command('run')
-    .description('run a machine')
-    .option('--bios <FIRMWARE>', "firmware: 'none' runs the kernel in M-mode at its entry", 'none')
-    .option('--kernel <FILE>', 'kernel or bare-metal program (ELF)')
+    .description('run a machine (with no options: the bundled Linux guest)')
+    .option('--bios <FIRMWARE>', "'builtin' (Bonsai's own SBI, kernel in S-mode), 'none' (kernel in M-mode at its entry) or a firmware file (e.g. OpenSBI fw_dynamic.bin)", 'builtin')
+    .option('--kernel <FILE>', 'kernel: RISC-V Linux Image, gzip-compressed Image, or ELF (default: the bundled guest)')
+    .option('--initrd <FILE>', 'initial ramdisk (default with the bundled kernel: its initramfs)')
+    .option('--append <ARGS>', `kernel command line (default: "${DEFAULT_APPEND}")`)
     .option('-m, --memory <SIZE>', 'guest RAM (e.g. 256M, 1G)', parseSize, 256 * 1024 * 1024)
+    .option('--dump-dtb <FILE>', 'write the generated device tree blob to FILE and exit')
     .option('--max-instructions <N>', 'stop after N instructions (exit status 1)', (v) => {
       if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a whole number`);
       return Number(v);
     })
     .option('--trace <WHAT>', "diagnostics: 'traps' logs every trap to stderr")
     .option('--stats', 'print the instruction count and speed when the machine stops')
-    .action(async (opts: { bios: string; kernel?: string; memory: number; maxInstructions?: number; stats?: boolean; trace?: string }) => {
-      if (opts.bios !== 'none') throw new BonsaiError(`--bios ${opts.bios}: only 'none' is supported in this version`);
-      if (opts.kernel === undefined) throw new BonsaiError('run: --kernel FILE is required (the bundled Linux guest arrives in a later version)');
+    .action(async (opts: RunCliOptions) => {
       if (opts.trace !== undefined && opts.trace !== 'traps') throw new BonsaiError(`--trace ${opts.trace}: only 'traps' is supported`);
-      const r = await runProgram(opts.kernel, {
-        memoryBytes: opts.memory, maxInstructions: opts.maxInstructions, traceTraps: opts.trace === 'traps',
-      });
-      if (opts.stats) {
-        process.stderr.write(`bonsai: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s ` +
-          `(${(r.instructions / r.seconds / 1e6).toFixed(1)} MIPS)\n`);
+      let terminal: Terminal | null = null;
+      const onSignal = (): void => { terminal?.restore(); process.exit(130); };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGHUP', onSignal);
+      try {
+        const r = await runMachine({
+          bios: opts.bios, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,
+          memoryBytes: opts.memory, maxInstructions: opts.maxInstructions, traceTraps: opts.trace === 'traps',
+          onMachine: (m) => {
+            if (opts.dumpDtb !== undefined) {
+              writeFileSync(opts.dumpDtb, m.dtb ?? new Uint8Array(0));
+              m.stop({ status: 0, reason: 'stop' });
+              return;
+            }
+            terminal?.stop();
+            terminal = new Terminal({
+              input: (bytes) => m.input(bytes),
+              quit: () => m.stop({ status: 0, reason: 'stop' }),
+              monitor: (line) => monitorCommand(m, line),
+            });
+            terminal.start();
+          },
+        });
+        if (opts.stats) {
+          process.stderr.write(`bonsai: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s ` +
+            `(${(r.instructions / r.seconds / 1e6).toFixed(1)} MIPS)\n`);
+        }
+        if (r.reason === 'limit') process.stderr.write(`bonsai: stopped after ${r.instructions} instructions (--max-instructions)\n`);
+        process.exitCode = r.status;
+      } finally {
+        (terminal as Terminal | null)?.stop();
+        process.off('SIGTERM', onSignal);
+        process.off('SIGHUP', onSignal);
       }
-      if (r.reason === 'limit') process.stderr.write(`bonsai: stopped after ${r.instructions} instructions (--max-instructions)\n`);
-      process.exitCode = r.status;
     });
   return program;
 }

@@ -4,19 +4,23 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Clint } from '../devices/clint.js';
+import { GoldfishRtc } from '../devices/goldfish-rtc.js';
 import { IrqLine } from '../devices/mmio.js';
+import { Plic } from '../devices/plic.js';
+import { Syscon } from '../devices/syscon.js';
+import { Uart16550 } from '../devices/uart16550.js';
+import { EmptyVirtioSlot } from '../devices/virtio/empty.js';
 import { BonsaiError } from '../errors.js';
 import { Bus } from './bus.js';
 import { VirtualClock } from './clock.js';
-import type { ElfImage } from './elf.js';
 import { Htif } from './htif.js';
-import { IRQ_MSI, IRQ_MTI } from './riscv/csr.js';
+import { VIRT } from './layout.js';
+import { IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI } from './riscv/csr.js';
 import { Hart } from './riscv/hart.js';
 import { RAM_OFFSET, WASM_PAGE } from './riscv/layout.js';
 import type { PhysRam } from './riscv/mmu.js';
 
-export const RAM_BASE = 0x80000000;
-export const CLINT_BASE = 0x2000000;
+export const RAM_BASE = VIRT.ram;
 /** Instructions between checks of the clock and host events. */
 const SLICE = 8192;
 /** Host milliseconds the machine runs before yielding to the event loop. */
@@ -26,14 +30,17 @@ export interface MachineOptions {
   memoryBytes: number;
   /** Diagnostics (one line each); default: stderr. */
   log?: (line: string) => void;
-  /** Console output of the guest (HTIF); default: stdout. */
+  /** Console output of the guest (UART, SBI console, HTIF); default: stdout. */
   console?: (bytes: Uint8Array) => void;
 }
 
 export interface MachineExit {
   status: number;
-  /** Why the machine stopped: 'htif' (guest exit), 'limit' (instruction limit), 'stop' (host). */
-  reason: 'htif' | 'limit' | 'stop';
+  /**
+   * Why the machine stopped: 'htif' (guest exit through HTIF), 'poweroff' and 'fail' (the guest, through the
+   * test finisher or SBI), 'reset' (the guest asked for a reboot), 'limit' (instruction limit), 'stop' (host).
+   */
+  reason: 'htif' | 'poweroff' | 'fail' | 'reset' | 'limit' | 'stop';
 }
 
 export class Machine {
@@ -43,7 +50,12 @@ export class Machine {
   readonly clock = new VirtualClock();
   readonly hart: Hart;
   readonly clint: Clint;
+  readonly plic: Plic;
+  readonly uart: Uart16550;
+  readonly rtc: GoldfishRtc;
   private htif: Htif | null = null;
+  /** The device tree the machine booted with (for --dump-dtb). */
+  dtb: Uint8Array | null = null;
   private readonly u8: Uint8Array;
   private readonly i32: Int32Array;
   private exit: MachineExit | null = null;
@@ -77,28 +89,27 @@ export class Machine {
       msip: new IrqLine((level) => hart.setInterrupt(IRQ_MSI, level)),
       mtip: new IrqLine((level) => hart.setInterrupt(IRQ_MTI, level)),
     }]);
-    this.bus.map(CLINT_BASE, 0x10000, this.clint, 'clint');
+    this.bus.map(VIRT.clint, 0x10000, this.clint, 'clint');
+    this.plic = new Plic([
+      new IrqLine((level) => hart.setInterrupt(IRQ_MEI, level)),
+      new IrqLine((level) => hart.setInterrupt(IRQ_SEI, level)),
+    ]);
+    this.bus.map(VIRT.plic, 0x600000, this.plic, 'plic');
+    this.uart = new Uart16550(this.plic.source(VIRT.uartIrq), (bytes) => this.out(bytes));
+    this.bus.map(VIRT.uart, 0x100, this.uart, 'uart');
+    this.rtc = new GoldfishRtc(this.plic.source(VIRT.rtcIrq), () => Date.now() * 1e6);
+    this.bus.map(VIRT.rtc, 0x1000, this.rtc, 'rtc');
+    this.bus.map(VIRT.syscon, 0x1000, new Syscon(
+      () => this.stop({ status: 0, reason: 'poweroff' }),
+      () => this.stop({ status: 0, reason: 'reset' }),
+      (code) => this.stop({ status: code === 0 ? 1 : Math.min(code, 255), reason: 'fail' }),
+    ), 'syscon');
+    for (let i = 0; i < VIRT.virtioSlots; i++) this.bus.map(VIRT.virtio + i * 0x1000, 0x1000, new EmptyVirtioSlot(), `virtio${i}`);
     this.hart.onWatchedWrite = () => this.htif?.poll();
   }
 
-  /** Copies an ELF program into RAM and points the hart at its entry; wires HTIF if it has tohost. */
-  loadElf(image: ElfImage, fileName: string): void {
-    for (const seg of image.segments) {
-      if (seg.paddr < RAM_BASE || seg.paddr + seg.memSize > RAM_BASE + this.ram.size) {
-        throw new BonsaiError(`${fileName}: segment at 0x${seg.paddr.toString(16)} (${seg.memSize} bytes) lies outside RAM ` +
-          `(0x${RAM_BASE.toString(16)}-0x${(RAM_BASE + this.ram.size).toString(16)}); try a larger --memory`);
-      }
-      const o = RAM_OFFSET + (seg.paddr - RAM_BASE);
-      this.u8.set(seg.data, o);
-      this.u8.fill(0, o + seg.data.length, o + seg.memSize);
-    }
-    this.hart.reset(image.entry % 4294967296 | 0, Math.floor(image.entry / 4294967296) | 0);
-    const tohost = image.symbols.get('tohost');
-    const fromhost = image.symbols.get('fromhost');
-    if (tohost !== undefined && fromhost !== undefined) this.attachHtif(tohost, fromhost);
-  }
-
-  private attachHtif(tohost: number, fromhost: number): void {
+  /** Wires HTIF (the RISC-V test-suite host interface) to the 64-bit words at `tohost` and `fromhost`. */
+  attachHtif(tohost: number, fromhost: number): void {
     const inRam = (pa: number): boolean => pa >= RAM_BASE && pa + 8 <= RAM_BASE + this.ram.size;
     if (!inRam(tohost) || !inRam(fromhost)) return;
     const word = (pa: number): number => (RAM_OFFSET + pa - RAM_BASE) >> 2;
@@ -125,6 +136,30 @@ export class Machine {
     this.wake?.();
   }
 
+  /** Guest console output (UART, SBI console, HTIF). */
+  console(bytes: Uint8Array): void {
+    this.out(bytes);
+  }
+
+  /** Host input for the guest's console (the UART). */
+  input(bytes: Uint8Array): void {
+    this.uart.receive(bytes);
+    this.wake?.();
+  }
+
+  /** Writes `bytes` to guest RAM at physical `pa` (loaders); false when they do not fit in RAM. */
+  writePhys(pa: number, bytes: Uint8Array): boolean {
+    if (pa < RAM_BASE || pa + bytes.length > RAM_BASE + this.ram.size) return false;
+    this.u8.set(bytes, RAM_OFFSET + (pa - RAM_BASE));
+    return true;
+  }
+
+  /** A live view of guest RAM [pa, pa + length), or null when not all of it is RAM. */
+  physMemory(pa: number, length: number): Uint8Array | null {
+    if (pa < RAM_BASE || length < 0 || pa + length > RAM_BASE + this.ram.size) return null;
+    return this.u8.subarray(RAM_OFFSET + (pa - RAM_BASE), RAM_OFFSET + (pa - RAM_BASE) + length);
+  }
+
   /** Runs until the guest exits (HTIF), `maxInstructions` have run, or stop() is called. */
   async run(maxInstructions = Infinity): Promise<MachineExit> {
     const hart = this.hart;
@@ -135,13 +170,18 @@ export class Machine {
         const now = this.clock.now();
         this.clint.update(now);
         hart.updateTimer(now);
+        if (this.rtc.nextAlarmNs() !== null) this.rtc.poll();
         const budget = Math.min(SLICE, maxInstructions - total);
         if (budget <= 0) { this.stop({ status: 1, reason: 'limit' }); break; }
         total += hart.run(budget);
         if (hart.wfi || performance.now() >= turnEnd) break;
       }
       if (this.exit !== null) return this.exit;
-      if (hart.wfi) await this.sleep(this.clock.msUntil(Math.min(this.clint.deadline(0), hart.stimecmpDeadline())));
+      if (hart.wfi) {
+        const alarm = this.rtc.nextAlarmNs();
+        const rtcMs = alarm === null ? Infinity : Math.max(0, alarm / 1e6 - Date.now());
+        await this.sleep(Math.min(rtcMs, this.clock.msUntil(Math.min(this.clint.deadline(0), hart.stimecmpDeadline()))));
+      }
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }

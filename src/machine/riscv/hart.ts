@@ -165,9 +165,17 @@ export class Hart {
     this.mmu.pmpUpdate();
     this.menvcfgLo = this.menvcfgHi = 0;
     this.wfi = false;
+    this.halted = false;
     this.resv = -1;
     this.refreshMip();
     this.invalidateAllCode();
+    this.mmu.flushAll();
+    this.updateMmuContext();
+  }
+
+  /** Changes the privilege mode from outside an instruction (firmware entering the kernel). */
+  setPrivilege(priv: Priv): void {
+    this.priv = priv;
     this.updateMmuContext();
   }
 
@@ -177,6 +185,12 @@ export class Hart {
   setInterrupt(bit: number, level: boolean): void {
     if (level) this.mipHw |= 1 << bit;
     else this.mipHw &= ~(1 << bit);
+    this.refreshMip();
+  }
+
+  /** Makes the supervisor software interrupt pending, as M-mode firmware does for an SBI IPI. */
+  raiseSsip(): void {
+    this.mipSoft |= MIP_SSIP;
     this.refreshMip();
   }
 

@@ -1,0 +1,83 @@
+/**
+ * Running a machine from the user's options: read the files, build the board, boot, run; a guest reboot
+ * builds a fresh machine in the same process and boots it again.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BonsaiError } from '../errors.js';
+import { boot, type GuestFile } from '../machine/boot.js';
+import { parseElf } from '../machine/elf.js';
+import { Machine, type MachineExit } from '../machine/machine.js';
+import { readGuestFile } from './files.js';
+
+export interface RunOptions {
+  /** 'builtin', 'none', or a firmware file. */
+  bios: string;
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  memoryBytes: number;
+  maxInstructions?: number;
+  log?: (line: string) => void;
+  console?: (bytes: Uint8Array) => void;
+  /** Called with each new machine (the CLI wires the terminal to it). */
+  onMachine?: (m: Machine) => void;
+  traceTraps?: boolean;
+}
+
+export interface RunResult extends MachineExit {
+  instructions: number;
+  seconds: number;
+  machine: Machine;
+}
+
+/** The bundled guest: images/ at the package root. */
+export function bundledImage(name: string): string {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  return join(root, 'images', name);
+}
+
+export const DEFAULT_APPEND = 'console=ttyS0';
+
+const isElf = (b: Uint8Array): boolean => b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+
+async function guestFile(path: string, what: string): Promise<GuestFile> {
+  return { name: path, bytes: await readGuestFile(path, what) };
+}
+
+export async function runMachine(opts: RunOptions): Promise<RunResult> {
+  const usingBundled = opts.kernel === undefined;
+  const kernelPath = opts.kernel ?? bundledImage('Image.gz');
+  if (usingBundled && !existsSync(kernelPath)) {
+    throw new BonsaiError(`the bundled guest is missing (${kernelPath}); pass --kernel FILE`);
+  }
+  const initrdPath = opts.initrd ?? (usingBundled ? bundledImage('initramfs.cpio.gz') : undefined);
+  const kernel = await guestFile(kernelPath, 'the kernel');
+  const initrd = initrdPath === undefined ? undefined : await guestFile(initrdPath, 'the initrd');
+  const firmware = opts.bios === 'builtin' || opts.bios === 'none' ? opts.bios : await guestFile(opts.bios, 'the firmware');
+  const append = opts.append ?? DEFAULT_APPEND;
+  const start = performance.now();
+  let instructions = 0;
+  for (;;) {
+    const machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: opts.console });
+    boot(machine, { firmware, kernel, initrd, append });
+    if (firmware === 'none' && isElf(kernel.bytes)) {
+      // A bare-metal program: HTIF is wired when it defines tohost and fromhost (the ISA test convention).
+      const symbols = parseElf(kernel.bytes, kernel.name).symbols;
+      const tohost = symbols.get('tohost'), fromhost = symbols.get('fromhost');
+      if (tohost !== undefined && fromhost !== undefined) machine.attachHtif(tohost, fromhost);
+    }
+    if (opts.traceTraps) {
+      machine.hart.onTrap = (cause, interrupt, epc, tval, from) => machine.log(
+        `trap: ${interrupt ? 'interrupt' : 'exception'} ${cause} from ${'USHM'[from]} at pc 0x${epc.toString(16)} tval 0x${tval.toString(16)}`);
+    }
+    opts.onMachine?.(machine);
+    const exit = await machine.run(opts.maxInstructions === undefined ? undefined : opts.maxInstructions - instructions);
+    instructions += machine.instructions;
+    if (exit.reason !== 'reset') {
+      return { ...exit, instructions, seconds: (performance.now() - start) / 1000, machine };
+    }
+    opts.log?.('bonsai: guest reboot');
+  }
+}
