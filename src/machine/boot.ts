@@ -73,6 +73,16 @@ function loadKernel(m: Machine, k: GuestFile, imageBase: (textOffset: number) =>
   return { entry: base, end: base + img.imageSize };
 }
 
+/** Firmware: an ELF at its physical addresses, or a raw binary (fw_dynamic.bin) at the start of RAM. */
+function loadFirmware(m: Machine, f: GuestFile): { entry: number; end: number } {
+  if (f.bytes.length >= 4 && f.bytes[0] === 0x7f && f.bytes[1] === 0x45 && f.bytes[2] === 0x4c && f.bytes[3] === 0x46) {
+    return loadKernel(m, f, () => VIRT.ram);
+  }
+  if (f.bytes.length === 0) throw new BonsaiError(`${f.name}: the firmware file is empty`);
+  if (!m.writePhys(VIRT.ram, f.bytes)) throw new BonsaiError(`${f.name}: the firmware (${f.bytes.length} bytes) does not fit in RAM`);
+  return { entry: VIRT.ram, end: VIRT.ram + f.bytes.length };
+}
+
 export interface BootHooks {
   /** The guest asked for a shutdown or reboot through the SBI. */
   reset(type: ResetType): void;
@@ -85,7 +95,7 @@ export function boot(m: Machine, cfg: BootConfig): void {
   let kernelEnd: number;
   let fwDynamic = -1;
   if (typeof cfg.firmware === 'object') {
-    const fw = loadKernel(m, cfg.firmware, () => VIRT.ram);
+    const fw = loadFirmware(m, cfg.firmware);
     const kernelBase = alignUp(fw.end, 2 * MiB);
     const k = loadKernel(m, cfg.kernel, () => kernelBase);
     kernelEntry = k.entry; kernelEnd = k.end;
