@@ -1,0 +1,40 @@
+/**
+ * End to end: the bundled Linux guest boots to a root shell, runs commands, and powers off cleanly; the
+ * same through Debian's OpenSBI (fw_dynamic.bin) when it is installed.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { bundledImage } from '../../src/vm/run.js';
+import { GuestSession } from './guest.js';
+
+const OPENSBI = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
+const PROMPT = /# $/m;
+
+async function bootRunPoweroff(bios: string): Promise<void> {
+  const g = new GuestSession({ bios });
+  await g.expect('Linux version 6.1');
+  await g.expect(PROMPT);
+  assert.equal(await g.run('echo hello $((6 * 7))'), 'hello 42');
+  assert.equal(await g.run('uname -m'), 'riscv64');
+  assert.match(await g.run('cat /proc/cpuinfo'), /isa\s*:\s*rv64imafdc/);
+  // Job control: Ctrl-C interrupts the foreground command, and the shell lives on.
+  g.send('sleep 1000\n');
+  await new Promise((r) => setTimeout(r, 1500));
+  g.send('\x03');
+  await g.expect(PROMPT);
+  assert.equal(await g.run('echo still here'), 'still here');
+  g.send('poweroff\n');
+  const r = await g.done;
+  assert.equal(r.reason, 'poweroff');
+  assert.equal(r.status, 0);
+}
+
+test('the bundled guest boots to a root shell, runs commands and powers off', async () => {
+  assert.ok(existsSync(bundledImage('Image.gz')), 'images/Image.gz is committed');
+  await bootRunPoweroff('builtin');
+});
+
+test('the bundled guest boots through OpenSBI fw_dynamic.bin', { skip: existsSync(OPENSBI) ? false : `${OPENSBI} not installed (apt-get install opensbi)` }, async () => {
+  await bootRunPoweroff(OPENSBI);
+});
