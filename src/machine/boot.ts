@@ -49,10 +49,15 @@ function fwDynamicInfo(nextAddr: number): Uint8Array {
 }
 
 /** Loads a kernel file to RAM; returns its entry and end. `imageBase` is where a flat Image goes. */
-function loadKernel(m: Machine, k: GuestFile, imageBase: (textOffset: number) => number): { entry: number; end: number } {
+function loadKernel(m: Machine, k: GuestFile, imageBase: (textOffset: number) => number, allowRaw = false): { entry: number; end: number } {
   let bytes = k.bytes;
-  const { kind } = detectKernel(bytes, k.name);
-  if (kind === 'gzip') bytes = gunzipKernel(bytes, k.name);
+  const { kind } = detectKernel(bytes, k.name, allowRaw);
+  if (kind === 'gzip') bytes = gunzipKernel(bytes, k.name, m.ram.size);
+  if (kind === 'raw') {
+    const base = imageBase(0);
+    if (!m.writePhys(base, bytes)) throw new BonsaiError(`${k.name}: ${bytes.length} bytes at ${hex(base)} do not fit in RAM`);
+    return { entry: base, end: base + bytes.length };
+  }
   if (kind === 'elf' || detectKernel(bytes, k.name).kind === 'elf') {
     const elf = parseElf(bytes, k.name);
     let end = 0;
@@ -97,7 +102,7 @@ export function boot(m: Machine, cfg: BootConfig): void {
   if (typeof cfg.firmware === 'object') {
     const fw = loadFirmware(m, cfg.firmware);
     const kernelBase = alignUp(fw.end, 2 * MiB);
-    const k = loadKernel(m, cfg.kernel, () => kernelBase);
+    const k = loadKernel(m, cfg.kernel, () => kernelBase, true);
     kernelEntry = k.entry; kernelEnd = k.end;
     fwDynamic = fw.entry; // marks "firmware present"; the info block is placed below
     m.hart.reset(fw.entry % TWO32 | 0, Math.floor(fw.entry / TWO32) | 0);

@@ -21,7 +21,7 @@ import { constants } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { BonsaiError } from '../errors.js';
 
-export type KernelKind = 'elf' | 'image' | 'gzip';
+export type KernelKind = 'elf' | 'image' | 'gzip' | 'raw';
 
 export interface RiscvImage {
   /** Bytes past the start of RAM at which the Image must be loaded (text_offset). */
@@ -53,6 +53,8 @@ const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1
 const hasMagic2 = (b: Uint8Array): boolean => ascii(b, 0x38, 'RSC\x05');
 const hasMagic = (b: Uint8Array): boolean => ascii(b, 0x30, 'RISCV\0\0\0');
 
+const NOT_A_KERNEL = 'not a kernel Bonsai can boot (neither ELF, a RISC-V Linux Image, nor gzip)';
+
 /** What a file that is not a kernel Bonsai can boot most likely is, for the error line. */
 function describeOther(b: Uint8Array): string {
   if (ascii(b, 0x38, 'ARM\x64')) return 'an arm64 Linux Image, not a RISC-V one';
@@ -66,16 +68,22 @@ function describeOther(b: Uint8Array): string {
   if (ascii(b, 0, '\x02\x21\x4c\x18') || ascii(b, 0, '\x04\x22\x4d\x18')) return 'lz4-compressed; decompress it first (only gzip is inflated)';
   if (ascii(b, 0, '\x27\x05\x19\x56')) return 'a U-Boot legacy uImage; use the Image inside it';
   if (ascii(b, 0, '\xd0\x0d\xfe\xed')) return 'a devicetree blob, not a kernel';
-  return 'not a kernel Bonsai can boot (neither ELF, a RISC-V Linux Image, nor gzip)';
+  return NOT_A_KERNEL;
 }
 
 /** Tells an ELF executable, a RISC-V Linux Image and a gzip-compressed file apart by their magic numbers. */
-export function detectKernel(bytes: Uint8Array, fileName: string): { kind: KernelKind } {
+/**
+ * With `allowRaw`, a file that is none of these and not recognisably something else is a raw binary to be
+ * loaded as it is (as QEMU does for -kernel: U-Boot's u-boot.bin has no Image header).
+ */
+export function detectKernel(bytes: Uint8Array, fileName: string, allowRaw = false): { kind: KernelKind } {
   if (bytes.length === 0) throw new BonsaiError(`${fileName}: the file is empty`);
   if (isElf(bytes)) return { kind: 'elf' };
   if (isGzip(bytes)) return { kind: 'gzip' };
   if (hasMagic2(bytes) || hasMagic(bytes)) return { kind: 'image' };
-  throw new BonsaiError(`${fileName}: ${describeOther(bytes)}`);
+  const other = describeOther(bytes);
+  if (allowRaw && other === NOT_A_KERNEL) return { kind: 'raw' };
+  throw new BonsaiError(`${fileName}: ${other}`);
 }
 
 /** Inflates gzip data, refusing output larger than `maxBytes`. */
