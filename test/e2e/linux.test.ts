@@ -38,3 +38,18 @@ test('the bundled guest boots to a root shell, runs commands and powers off', as
 test('the bundled guest boots through OpenSBI fw_dynamic.bin', { skip: existsSync(OPENSBI) ? false : `${OPENSBI} not installed (apt-get install opensbi)` }, async () => {
   await bootRunPoweroff(OPENSBI);
 });
+
+const UBOOT = '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin';
+test('U-Boot (qemu-riscv64_smode) boots as the kernel payload of OpenSBI and answers at its prompt', {
+  skip: existsSync(OPENSBI) && existsSync(UBOOT) ? false : 'opensbi or u-boot-qemu not installed',
+}, async () => {
+  const g = new GuestSession({ bios: OPENSBI, kernel: UBOOT });
+  await g.expect('U-Boot 20');
+  await g.expect('Hit any key to stop autoboot');
+  g.send(' ');
+  await g.expect('=> ');
+  g.send('fdt addr $fdtcontroladdr; fdt print /chosen bootargs\n');
+  await g.expect(/bootargs = "console=ttyS0"/);
+  g.machine?.stop({ status: 0, reason: 'stop' });
+  assert.equal((await g.done).reason, 'stop');
+});
