@@ -46,7 +46,7 @@ export class GuestSession {
   }
 
   /** Runs a shell command and returns what it printed between the echo of the command and the next prompt. */
-  async run(command: string, prompt: RegExp = /# $/m): Promise<string> {
+  async run(command: string, prompt: RegExp = /# (?:\x1b\[6n)?$/): Promise<string> {
     const marker = `__done_${Math.random().toString(36).slice(2, 8)}`;
     this.send(`${command}; echo ${marker}\n`);
     const text = await this.expect(new RegExp(`\\n${marker}\\r?\\n`));

@@ -9,7 +9,7 @@ import { bundledImage } from '../../src/vm/run.js';
 import { GuestSession } from './guest.js';
 
 const OPENSBI = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
-const PROMPT = /# $/m;
+const PROMPT = /# (?:\x1b\[6n)?$/;
 
 async function bootRunPoweroff(bios: string): Promise<void> {
   const g = new GuestSession({ bios });
