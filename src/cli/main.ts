@@ -69,7 +69,7 @@ function buildProgram(): Command {
         });
         if (opts.stats) {
           process.stderr.write(`bonsai: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s ` +
-            `(${(r.instructions / r.seconds / 1e6).toFixed(1)} MIPS)\n`);
+            `(${(r.instructions / r.seconds / 1e6).toFixed(1)} MIPS overall; ${r.machine.idleSeconds.toFixed(3)} s idle in WFI)\n`);
         }
         if (r.reason === 'limit') process.stderr.write(`bonsai: stopped after ${r.instructions} instructions (--max-instructions)\n`);
         process.exitCode = r.status;

@@ -186,12 +186,16 @@ export class Machine {
     }
   }
 
+  /** Host seconds spent asleep in WFI (for --stats and the idle measurement). */
+  idleSeconds = 0;
+
   /** Sleeps until `ms` pass or a device event wakes the machine. */
   private sleep(ms: number): Promise<void> {
+    const t0 = performance.now();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, Math.min(ms, 1000));
       const self = this;
-      function done(): void { clearTimeout(timer); self.wake = null; resolve(); }
+      function done(): void { clearTimeout(timer); self.wake = null; self.idleSeconds += (performance.now() - t0) / 1000; resolve(); }
       this.wake = done;
     });
   }

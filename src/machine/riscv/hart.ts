@@ -195,7 +195,9 @@ export class Hart {
   }
 
   private refreshMip(): void {
-    this.mip = (this.mipSoft | this.mipHw) & ALL_INTERRUPTS;
+    // With Sstc on, STIP is stimecmp's alone: a software STIP left from before does not count.
+    const soft = (this.menvcfgHi & 0x80000000) !== 0 ? this.mipSoft & ~MIP_STIP : this.mipSoft;
+    this.mip = (soft | this.mipHw) & ALL_INTERRUPTS;
   }
 
   /** The next time (mtime ticks) at which Sstc's stimecmp fires, or Infinity. */
@@ -367,7 +369,10 @@ export class Hart {
         this.wfi = false;
       }
       if ((this.mip & this.mie) !== 0) this.checkInterrupts();
+      const before = left;
       left = this.execute(left);
+      // A trap before anything retired (a handler that faults at once) still uses budget, or run() never returns.
+      if (left === before) left--;
       if (this.wfi || this.halted) break;
     }
     return budget - left;
@@ -387,6 +392,8 @@ export class Hart {
     else {
       base = this.fetchSlow(this.pcLo, pHi);
       if (base < 0) return budget;
+      // Not cached: PMP treats parts of this page differently, so every fetch must be checked. One at a time.
+      if (budget > 1 && !(mmu.tagX[fi] === pLo && mmu.tagXHi[fi] === pHi)) return budget - 1 + this.execute(1);
     }
     let page = this.decodedPage(base);
     if (off === 4094 && (this.m16[(base + 4094) >> 1] & 3) === 3) {
@@ -1216,8 +1223,11 @@ export class Hart {
     if (!this.csrRead(csr)) return bad();
     const olo = this.csrLo, ohi = this.csrHi;
     if (writes) {
+      // mip.SEIP reads as the software bit OR the external line, but only the software bit takes part in
+      // the read-modify-write of csrrs/csrrc (spec 3.1.9).
+      const rlo = csr === Csr.mip ? (olo & ~MIP_SEIP) | (this.mipSoft & MIP_SEIP) : olo;
       let nlo: number, nhi: number;
-      if (kind === 0) { nlo = slo; nhi = shi; } else if (kind === 1) { nlo = olo | slo; nhi = ohi | shi; } else { nlo = olo & ~slo; nhi = ohi & ~shi; }
+      if (kind === 0) { nlo = slo; nhi = shi; } else if (kind === 1) { nlo = rlo | slo; nhi = ohi | shi; } else { nlo = rlo & ~slo; nhi = ohi & ~shi; }
       if (!this.csrWrite(csr, nlo | 0, nhi | 0)) return bad();
     }
     if (rd !== 0) { x[rd] = olo; x[rd + 1] = ohi; }
@@ -1283,7 +1293,8 @@ export class Hart {
       case Csr.mie: lo = this.mie; break;
       case Csr.mtvec: lo = this.mtvecLo; hi = this.mtvecHi; break;
       case Csr.mcounteren: lo = this.mcounteren; break;
-      case Csr.menvcfg: lo = this.menvcfgLo; hi = this.menvcfgHi; break;
+      // ADUE (bit 61) is read-only one: the hart always updates A and D (Svadu; 0 would mean Svade behaviour).
+      case Csr.menvcfg: lo = this.menvcfgLo; hi = this.menvcfgHi | (1 << 29); break;
       case Csr.mcountinhibit: lo = this.mcountinhibit; break;
       case Csr.mscratch: lo = this.mscratchLo; hi = this.mscratchHi; break;
       case Csr.mepc: lo = this.mepcLo; hi = this.mepcHi; break;
@@ -1291,6 +1302,9 @@ export class Hart {
       case Csr.mtval: lo = this.mtvalLo; hi = this.mtvalHi; break;
       case Csr.mip: lo = this.mip; break;
       case Csr.mtinst: case Csr.mtval2: return false; // no hypervisor extension
+      // Debug triggers (Sdtrig): tselect and tdata1-3 exist and read 0, i.e. "no trigger" (debug spec 5.7),
+      // so software that probes for triggers (OpenSBI, the rv64mi breakpoint test) sees none.
+      case 0x7a0: case 0x7a1: case 0x7a2: case 0x7a3: break;
       default: {
         if (csr >= Csr.pmpcfg0 && csr < Csr.pmpcfg0 + 16) {
           if (csr & 1) return false; // odd pmpcfg registers do not exist on RV64
@@ -1369,6 +1383,7 @@ export class Hart {
       case Csr.menvcfg: {
         this.menvcfgLo = lo & 1;
         this.menvcfgHi = hi & 0x80000000;
+        this.refreshMip();
         if (this.menvcfgHi === 0 && (this.mipHw & MIP_STIP)) this.setInterrupt(IRQ_STI, false);
         this.updateTimer(this.clock.now());
         return true;
@@ -1418,6 +1433,7 @@ export class Hart {
           return true;
         }
         if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return true; // read-only zero (WARL)
+        if (csr >= 0x7a0 && csr <= 0x7a3) return true; // no triggers: writes ignored
         return false;
       }
     }

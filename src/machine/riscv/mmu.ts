@@ -56,6 +56,12 @@ export class Mmu {
   private readonly pmpStart = new Float64Array(PMP_ENTRIES);
   private readonly pmpEnd = new Float64Array(PMP_ENTRIES);
   private pmpActive = 0;
+  /**
+   * Virtual page numbers (hi * 2^20 + lo >>> 12) covered by superpage translations that may be in the TLB,
+   * which caches them as 4 KiB entries: sfence.vma of an address in this range must drop them all.
+   */
+  private superFirst = Infinity;
+  private superLast = -Infinity;
 
   /** Set by translate() when it returns -1: the exception cause. */
   faultCause = 0;
@@ -63,6 +69,8 @@ export class Mmu {
   constructor(private readonly ram: PhysRam) {}
 
   flushAll(): void {
+    this.superFirst = Infinity;
+    this.superLast = -Infinity;
     this.tagX.fill(1);
     this.tagR.fill(1);
     this.tagW.fill(1);
@@ -74,6 +82,9 @@ export class Mmu {
 
   /** sfence.vma with an address: drop that page from every set (ASIDs are not kept in the TLB, so any ASID). */
   flushPage(lo: number, hi: number): void {
+    const vpn = hi * 1048576 + (lo >>> 12);
+    // In a superpage, the leaf PTE also maps the other 4 KiB pages cached from it (spec 4.2.1).
+    if (vpn >= this.superFirst && vpn <= this.superLast) { this.flushAll(); return; }
     const key = lo & -4096;
     const idx = (lo >>> 12) & TLB_MASK;
     for (let set = 0; set < 4; set++) {
@@ -183,6 +194,11 @@ export class Mmu {
       }
       this.walkWritable = (newLo & PTE_D) !== 0;
       const vpnLow = level === 0 ? 0 : ((hi * 1048576 + (lo >>> 12)) % span + span) % span;
+      if (level !== 0) {
+        const first = hi * 1048576 + (lo >>> 12) - vpnLow;
+        if (first < this.superFirst) this.superFirst = first;
+        if (first + span - 1 > this.superLast) this.superLast = first + span - 1;
+      }
       return (ppn + vpnLow) * 4096 + (lo & 0xfff);
     }
     this.faultCause = pageFault;
