@@ -324,7 +324,7 @@ export class Hart {
       this.pages[index] = page;
       // Stores to this page must now take the slow path, which drops the decoded instructions.
       this.ram.pageFlags[index] |= 1;
-      this.mmu.flushWrites();
+      this.mmu.dropWritesTo(base);
     }
     return page;
   }
@@ -382,7 +382,7 @@ export class Hart {
   private execute(budget: number): number {
     const mmu = this.mmu;
     let pLo = this.pcLo;
-    const pHi = this.pcHi;
+    let pHi = this.pcHi;
     let off = pLo & 0xfff;
     pLo = pLo - off;
     // Fetch translation for the page.
@@ -410,8 +410,10 @@ export class Hart {
       off = 0;
       base = -1;
     }
-    const ops = page.ops, insns = page.ins, imms = page.imm;
+    let ops = page.ops, insns = page.ins, imms = page.imm;
     const x = this.x;
+    // Target of a jump out of the page (set before `break dispatch`).
+    let tLo = 0, tHi = 0;
     const m8 = this.m8, s8 = this.s8, m16 = this.m16, s16 = this.s16, m32 = this.m32;
     const tagR = mmu.tagR, tagW = mmu.tagW, tagRHi = mmu.tagRHi, tagWHi = mmu.tagWHi, baseR = mmu.baseR, baseW = mmu.baseW;
     const dset = this.dataSet;
@@ -424,6 +426,7 @@ export class Hart {
       let op = ops[slot];
       if (op === Op.UNDECODED) op = this.decodeSlot(page, base, off);
       const ins = insns[slot];
+      dispatch: {
       switch (op) {
         case Op.NOP: break;
         case Op.ADDI: {
@@ -620,7 +623,6 @@ export class Hart {
         // --- control transfer ---
         case Op.JAL: case Op.JALR: {
           const len = 2 + ((ins & 1) << 1);
-          let tLo: number, tHi: number;
           const imm = imms[slot];
           const pc = (pLo + off) | 0;
           const pch = (pHi + ((pc >>> 0) < (pLo >>> 0) ? 1 : 0)) | 0;
@@ -641,9 +643,7 @@ export class Hart {
             x[rd + 1] = (pch + ((link >>> 0) < (pc >>> 0) ? 1 : 0)) | 0;
           }
           if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base >= 0) { off = tLo & 0xfff; continue; }
-          this.pcLo = tLo; this.pcHi = tHi;
-          this.instret += budget - n;
-          return n;
+          break dispatch;
         }
         case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
           const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62;
@@ -662,11 +662,9 @@ export class Hart {
           if (t >= 0 && t < 4096 && base >= 0) { off = t; continue; }
           const pc = (pLo + off) | 0, imm = imms[slot];
           const pch = (pHi + ((pc >>> 0) < (pLo >>> 0) ? 1 : 0)) | 0;
-          const tLo = (pc + imm) | 0;
-          this.pcLo = tLo;
-          this.pcHi = (pch + (imm >> 31) + ((tLo >>> 0) < (pc >>> 0) ? 1 : 0)) | 0;
-          this.instret += budget - n;
-          return n;
+          tLo = (pc + imm) | 0;
+          tHi = (pch + (imm >> 31) + ((tLo >>> 0) < (pc >>> 0) ? 1 : 0)) | 0;
+          break dispatch;
         }
         // --- loads: TLB hit and aligned is the fast path; everything else goes through slowLoad ---
         case Op.LB: {
@@ -866,16 +864,44 @@ export class Hart {
         }
       }
       off += 2 + ((ins & 1) << 1);
-      if (off >= 4096) {
-        this.setPc(pLo, pHi, off);
+      if (off < 4096) continue;
+      tLo = (pLo + off) | 0;
+      tHi = (pHi + ((tLo >>> 0) < (pLo >>> 0) ? 1 : 0)) | 0;
+      } // dispatch
+      // Control left the page: go on in the target page when the fetch TLB knows it, without leaving
+      // this function (calls between pages are frequent); otherwise let run() translate it.
+      const next = base >= 0 && n > 0 ? this.chain(tLo, tHi) : null;
+      if (next === null) {
+        this.pcLo = tLo; this.pcHi = tHi;
         this.instret += budget - n;
         return n;
       }
+      page = next;
+      ops = next.ops; insns = next.ins; imms = next.imm;
+      base = this.chainBase;
+      pLo = tLo & -4096; pHi = tHi; off = tLo & 0xfff;
     }
     this.pcLo = (pLo + off) | 0;
     this.pcHi = pHi;
     this.instret += budget - n;
     return n;
+  }
+
+  private chainBase = 0;
+
+  /**
+   * The decoded page to go on with at pc (lo, hi), when the fetch TLB maps it and nothing needs the
+   * slow path (a fresh page, an instruction crossing into the next page); its memory offset in chainBase.
+   */
+  private chain(lo: number, hi: number): DecodedPage | null {
+    const mmu = this.mmu;
+    const fi = this.fetchSet + ((lo >>> 12) & TLB_MASK);
+    if (mmu.tagX[fi] !== (lo & -4096) || mmu.tagXHi[fi] !== hi) return null;
+    const base = mmu.baseX[fi];
+    const page = this.pages[(base - this.ram.offset) >>> 12];
+    if (page === undefined || (lo & 0xfff) === 4094) return null;
+    this.chainBase = base;
+    return page;
   }
 
   /** pc = (pLo, pHi) + off, with the carry a page at the top of a 4 GiB range can produce. */
@@ -1072,8 +1098,12 @@ export class Hart {
     const sum = (this.mstatus & MSTATUS_SUM) !== 0;
     const set = this.dataSet / TLB_SIZE;
     const ram = this.ram;
+    const mmu = this.mmu;
+    const ti = this.dataSet + ((lo >>> 12) & TLB_MASK);
     if (op === Op.LR_W || op === Op.LR_D) {
-      const pa = this.mmu.translate(lo, hi, size, Access.Load, this.dataPriv(), set, sum, this.lastMxr);
+      const pa = mmu.tagR[ti] === (lo & -4096) && mmu.tagRHi[ti] === hi
+        ? ram.base + (mmu.baseR[ti] - ram.offset) + (lo & 0xfff)
+        : mmu.translate(lo, hi, size, Access.Load, this.dataPriv(), set, sum, this.lastMxr);
       if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return false; }
       if (pa < ram.base || pa + size > ram.base + ram.size) { this.raise(Cause.LoadAccess, lo, hi, this.pcLo, this.pcHi); return false; }
       const o = ram.offset + (pa - ram.base);
@@ -1082,7 +1112,9 @@ export class Hart {
       this.resv = o & ~7;
       return true;
     }
-    const pa = this.mmu.translate(lo, hi, size, Access.Store, this.dataPriv(), set, sum, this.lastMxr);
+    const pa = mmu.tagW[ti] === (lo & -4096) && mmu.tagWHi[ti] === hi
+      ? ram.base + (mmu.baseW[ti] - ram.offset) + (lo & 0xfff)
+      : mmu.translate(lo, hi, size, Access.Store, this.dataPriv(), set, sum, this.lastMxr);
     if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return false; }
     if (pa < ram.base || pa + size > ram.base + ram.size) { this.raise(Cause.StoreAccess, lo, hi, this.pcLo, this.pcHi); return false; }
     const o = ram.offset + (pa - ram.base);
@@ -1144,17 +1176,34 @@ export class Hart {
     const a = x[rs1];
     const lo = (a + imm) | 0;
     const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
+    // The TLB fast path, as for integer loads and stores (libc's setjmp saves and restores FP registers).
+    const mmu = this.mmu, m32 = this.m32;
+    const ti = this.dataSet + ((lo >>> 12) & TLB_MASK);
+    const size = op === Op.FLW || op === Op.FSW ? 4 : 8;
+    const aligned = (lo & (size - 1)) === 0;
     if (op === Op.FLW || op === Op.FLD) {
-      const size = op === Op.FLW ? 4 : 8;
-      const v = this.load(lo, hi, size);
-      if (this.trapped) return false;
       const rd = (ins >> 6) & 62;
-      f[rd] = v;
-      f[rd + 1] = size === 4 ? -1 : this.loadHi; // NaN-box singles
+      if (aligned && mmu.tagR[ti] === (lo & -4096) && mmu.tagRHi[ti] === hi) {
+        const w = (mmu.baseR[ti] + (lo & 0xfff)) >> 2;
+        f[rd] = m32[w];
+        f[rd + 1] = size === 4 ? -1 : m32[w + 1];
+      } else {
+        const v = this.load(lo, hi, size);
+        if (this.trapped) return false;
+        f[rd] = v;
+        f[rd + 1] = size === 4 ? -1 : this.loadHi; // NaN-box singles
+      }
     } else {
       const rs2 = (ins >> 19) & 62;
-      this.store(lo, hi, op === Op.FSW ? 4 : 8, f[rs2], f[rs2 + 1]);
-      if (this.trapped) return false;
+      if (aligned && mmu.tagW[ti] === (lo & -4096) && mmu.tagWHi[ti] === hi) {
+        const o = mmu.baseW[ti] + (lo & 0xfff);
+        if ((o & ~7) === this.resv) this.resv = -1;
+        m32[o >> 2] = f[rs2];
+        if (size === 8) m32[(o >> 2) + 1] = f[rs2 + 1];
+      } else {
+        this.store(lo, hi, size, f[rs2], f[rs2 + 1]);
+        if (this.trapped) return false;
+      }
     }
     this.setFsDirty();
     return true;

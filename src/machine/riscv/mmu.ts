@@ -76,6 +76,15 @@ export class Mmu {
     this.tagW.fill(1);
   }
 
+  /**
+   * Drops every store entry that maps the RAM page at memory offset `base` (it now holds decoded code):
+   * a scan of the store table, far cheaper than flushing it, which would make every hot page walk again.
+   */
+  dropWritesTo(base: number): void {
+    const tagW = this.tagW, baseW = this.baseW;
+    for (let i = 0; i < baseW.length; i++) if (baseW[i] === base) tagW[i] = 1;
+  }
+
   flushWrites(): void {
     this.tagW.fill(1);
   }
