@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { runProgram } from '../src/vm/program.js';
+import { bonsaiLinux, qemuLinux, type LinuxTimes } from './linux.js';
 import { repoPath } from '../test/helpers.js';
 
 interface Row { name: string; bonsai: string; qemu: string; ratio: string }
@@ -47,11 +48,25 @@ async function cpuBench(rows: Row[]): Promise<void> {
   rows.push({ name: `CPU benchmark, ${(b.instructions / 1e6).toFixed(0)}M instructions`, bonsai: `${b.seconds.toFixed(2)} s (${mips.toFixed(1)} MIPS)`, qemu, ratio });
 }
 
+async function linuxBench(rows: Row[]): Promise<void> {
+  const b = await bonsaiLinux();
+  let q: LinuxTimes | null = null;
+  if (qemuAvailable()) q = await qemuLinux();
+  const cell = (s: number, qs: number | undefined): [string, string, string] =>
+    [`${s.toFixed(2)} s`, qs === undefined ? 'not installed' : `${qs.toFixed(2)} s`, qs === undefined ? '-' : `${(s / qs).toFixed(1)}x`];
+  const [bb, qb, rb] = cell(b.bootSeconds, q?.bootSeconds);
+  rows.push({ name: 'Linux boot to shell prompt', bonsai: bb, qemu: qb, ratio: rb });
+  const [bl, ql, rl] = cell(b.loopSeconds, q?.loopSeconds);
+  rows.push({ name: 'shell loop, 20000 iterations', bonsai: bl, qemu: ql, ratio: rl });
+  rows.push({ name: 'idle at the shell prompt (host CPU)', bonsai: `${b.idlePercent.toFixed(2)} %`, qemu: q === null ? 'not installed' : `${q.idlePercent.toFixed(2)} %`, ratio: '-' });
+}
+
 async function main(): Promise<void> {
   console.log(`bonsai bench on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), Node ${process.version}`);
   const rows: Row[] = [];
   await cpuBench(rows);
-  const w = [40, 28, 28, 8];
+  await linuxBench(rows);
+  const w = [40, 28, 28, 11];
   const line = (c: string[]): string => c.map((s, i) => s.padEnd(w[i])).join(' ');
   console.log(line(['workload', 'bonsai', 'qemu (TCG)', 'bonsai/qemu']));
   for (const r of rows) console.log(line([r.name, r.bonsai, r.qemu, r.ratio]));

@@ -795,7 +795,8 @@ export class Hart {
             this.pcLo = (pLo + off) | 0; this.pcHi = pHi;
             this.store(lo, hi, size, x[rs2], x[rs2 + 1]);
             if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
-            if (this.halted) { this.setPcAfter(pLo, pHi, off, ins); this.instret += budget - n; return n; }
+            // A device store may have raised an interrupt (CLINT msip, PLIC): leave so run() can take it.
+            if (this.halted || (this.mip & this.mie) !== 0) { this.setPcAfter(pLo, pHi, off, ins); this.instret += budget - n; return n; }
           }
           break;
         }

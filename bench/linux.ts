@@ -1,0 +1,99 @@
+/**
+ * Linux workloads measured the same way on Bonsai and on QEMU TCG: boot to the shell prompt, then an
+ * in-guest CPU-bound shell loop, timed from the host (wall clock) between sending the command and its marker.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { gunzipSync } from 'node:zlib';
+import { bundledImage, runMachine } from '../src/vm/run.js';
+
+export interface LinuxTimes { bootSeconds: number; loopSeconds: number; idlePercent: number }
+
+const IDLE_SECONDS = 10;
+
+/** The shell loop: 20,000 iterations of arithmetic and a test in busybox ash. */
+export const LOOP = 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo loop-$i-done';
+const PROMPT = /# (?:\x1b\[6n)?$/;
+
+/** Drives a console: collects output, waits for patterns, sends input. */
+class Console {
+  text = '';
+  private wake: (() => void) | null = null;
+  constructor(private readonly send: (s: string) => void) {}
+  push(s: string): void { this.text += s; this.wake?.(); }
+  async until(re: RegExp, from: number, limitMs: number): Promise<number> {
+    const end = Date.now() + limitMs;
+    for (;;) {
+      const m = re.exec(this.text.slice(from));
+      if (m !== null) return from + m.index + m[0].length;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${String(re)}: ${this.text.slice(-300)}`);
+      await new Promise<void>((r) => { const t = setTimeout(r, 200); this.wake = () => { clearTimeout(t); r(); }; });
+    }
+  }
+  write(s: string): void { this.send(s); }
+}
+
+/** CPU seconds used so far by the process running the guest. */
+type CpuClock = () => number;
+
+async function measure(con: Console, started: number, cpu: CpuClock): Promise<LinuxTimes> {
+  let at = await con.until(/Run \/init/, 0, 600_000);
+  at = await con.until(PROMPT, at, 600_000);
+  const bootSeconds = (performance.now() - started) / 1000;
+  const t0 = performance.now();
+  con.write(`${LOOP}\n`);
+  at = await con.until(/\nloop-20000-done/, at, 600_000);
+  const loopSeconds = (performance.now() - t0) / 1000;
+  await con.until(PROMPT, at, 60_000);
+  // Idle at the prompt: host CPU used while the guest waits for input.
+  await new Promise((r) => setTimeout(r, 2000));
+  const c0 = cpu();
+  const w0 = performance.now();
+  await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+  const idlePercent = ((cpu() - c0) / ((performance.now() - w0) / 1000)) * 100;
+  con.write('poweroff\n');
+  return { bootSeconds, loopSeconds, idlePercent };
+}
+
+export async function bonsaiLinux(): Promise<LinuxTimes> {
+  let con: Console | null = null;
+  const started = performance.now();
+  let times: Promise<LinuxTimes> | null = null;
+  const done = runMachine({
+    bios: 'builtin', memoryBytes: 256 * 1024 * 1024, log: () => {},
+    console: (b) => con?.push(Buffer.from(b).toString('latin1')),
+    onMachine: (m) => {
+      con = new Console((s) => m.input(new TextEncoder().encode(s)));
+      times = measure(con, started, () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; });
+    },
+  });
+  const r = await done;
+  if (r.reason !== 'poweroff') throw new Error(`Bonsai guest ended with ${r.reason}`);
+  return times as unknown as Promise<LinuxTimes>;
+}
+
+export async function qemuLinux(): Promise<LinuxTimes> {
+  const dir = mkdtempSync(join(tmpdir(), 'bonsai-bench-'));
+  const image = join(dir, 'Image');
+  writeFileSync(image, gunzipSync(readFileSync(bundledImage('Image.gz'))));
+  const started = performance.now();
+  const q = spawn('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-smp', '1', '-nographic', '-bios', 'default',
+    '-kernel', image, '-initrd', bundledImage('initramfs.cpio.gz'), '-append', 'console=ttyS0'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const con = new Console((s) => q.stdin.write(s));
+  q.stdout.on('data', (b: Buffer) => con.push(b.toString('latin1')));
+  const exited = new Promise<void>((r) => q.on('exit', () => r()));
+  try {
+    const t = await measure(con, started, () => {
+      // utime and stime (fields 14 and 15 of /proc/PID/stat), in clock ticks of 1/100 s.
+      const f = readFileSync(`/proc/${q.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
+    });
+    await exited;
+    return t;
+  } finally {
+    q.kill();
+  }
+}
