@@ -11,7 +11,7 @@
 #   WORK=/tmp/bonsai-images   build tree (sources are unpacked and built here, never in the repo)
 #   JOBS=$(nproc)             parallel make jobs
 #
-# Needs root (or sudo) for apt-get. Takes about 25 minutes on 2 cores, most of it the kernel.
+# Needs root (or sudo) for apt-get. Takes about 7 minutes on 2 cores, most of it the kernel.
 set -euo pipefail
 
 IMAGES=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -161,12 +161,13 @@ build_initramfs() {
   rm -rf "$root"
   mkdir -p "$root"
   make CONFIG_PREFIX="$root" install >/dev/null
-  (cd "$root" && mkdir -p dev proc sys tmp run root mnt etc var/log usr/share/udhcpc && ln -sfn /run var/run)
+  (cd "$root" && mkdir -p dev proc sys tmp run root mnt etc/udhcpc var/log && ln -sfn /run var/run)
   chmod 1777 "$root/tmp"
   chmod 700 "$root/root"
   cp -R "$IMAGES/rootfs/." "$root/"
   install -m 755 "$IMAGES/init" "$root/init"
-  install -m 755 examples/udhcp/simple.script "$root/usr/share/udhcpc/default.script"
+  # The path is CONFIG_UDHCPC_DEFAULT_SCRIPT; the script also brings the link up.
+  install -m 755 examples/udhcp/simple.script "$root/etc/udhcpc/default.script"
   # gen_init_cpio stamps directories, links and nodes with KBUILD_BUILD_TIMESTAMP but
   # regular files with their own mtime.
   find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
@@ -185,8 +186,8 @@ EOF
 }
 
 BUSYBOX_VERSION=
-[ "$do_kernel" = 1 ] && build_kernel
-[ "$do_initramfs" = 1 ] && build_initramfs
+if [ "$do_kernel" = 1 ]; then build_kernel; fi
+if [ "$do_initramfs" = 1 ]; then build_initramfs; fi
 
 # ---- 4. Record what was built --------------------------------------------------------------------
 cd "$IMAGES"

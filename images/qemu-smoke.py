@@ -74,17 +74,20 @@ class Console:
         """
         self.buf = b""
         self.send(f"printf '@@%s@@\\n' B; {cmd}; printf '@@%s@@\\n' E\n")
-        m = self.expect(rb"(?s)@@B@@\r?\n(.*?)@@E@@\r?\n", timeout, f"the end of `{cmd}`")
+        m = self.expect(rb"(?s)@@B@@\r*\n(.*?)@@E@@\r*\n", timeout, f"the end of `{cmd}`")
         self.expect(PROMPT, timeout, f"the prompt after `{cmd}`")
-        return m.group(1).replace(b"\r\n", b"\n").decode(errors="replace")
+        return re.sub(rb"\r+\n", b"\n", m.group(1)).decode(errors="replace")
 
     def elapsed(self):
         return time.monotonic() - self.t0
 
 
+class Failed(Exception):
+    pass
+
+
 def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
+    raise Failed(msg)
 
 
 def check(cond, msg):
@@ -141,79 +144,101 @@ def main():
         print("$ " + " ".join(argv))
         log = open(args.log, "wb") if args.log else open(os.devnull, "wb")
         con = Console(argv, log)
-
-        con.expect(rb"Linux version [^\r\n]*", args.timeout, "the kernel banner")
-        t_kernel = con.elapsed()
-        con.expect(rb"Run /init as init process", args.timeout, "the kernel to start /init")
-        t_init = con.elapsed()
-        # busybox init's shell: wait for its prompt, then poke it once so the output is in sync.
-        con.expect(PROMPT, args.timeout, "the shell prompt")
-        t_prompt = con.elapsed()
-        print(f"boot: kernel banner {t_kernel:.2f}s, /init {t_init:.2f}s, shell prompt {t_prompt:.2f}s")
-
-        check(con.run("echo hello").strip() == "hello", "echo hello")
-        check(re.search(r"monitor\s+on", con.run("set -o | grep monitor")) is not None,
-              "the shell has job control (set -o monitor)")
-        out = con.run("uname -a")
-        check("riscv64" in out, f"uname: {out.strip()}")
-        check("hello" in con.run("sh -c 'echo hello' | cat"), "pipes and subshells")
-
-        # Ctrl-C reaches the foreground command and the shell survives it.
-        con.buf = b""
-        con.send("sleep 60; echo sleep-finished\n")
-        time.sleep(1.0)
-        con.send(b"\x03")
-        con.expect(PROMPT, 10, "the prompt after Ctrl-C")
-        check(b"sleep-finished" not in con.buf, "Ctrl-C interrupts a foreground sleep")
-        con.run("sleep 100 & true")
-        out = con.run("jobs")
-        check("sleep 100" in out, "a background job shows in `jobs`")
-        con.run("kill %1; wait %1")
-        check(con.run("jobs").strip() == "", "`kill %1` ends it")
-        out = con.run("cat /proc/mounts")
-        for fs in ("devtmpfs", "proc", "sysfs", "tmpfs", "devpts"):
-            check(fs in out, f"{fs} is mounted")
-        out = con.run("date +%Y")
-        check(int(out.strip()) >= 2024, f"the RTC set the clock (year {out.strip()})")
-        check("bonsai" in con.run("hostname"), "hostname")
-
-        if args.devices:
-            out = con.run("mkfs.ext2 -q /dev/vda && mount /dev/vda /mnt && echo disk >/mnt/f && "
-                          "umount /mnt && mount /dev/vda /mnt && cat /mnt/f && umount /mnt", 120)
-            check("disk" in out.split(), "virtio-blk: mkfs.ext2, mount, write, read back")
-            out = con.run("mount -t ext4 /dev/vda /mnt && echo ext4-ok; umount /mnt", 60)
-            check("ext4-ok" in out, "the ext4 driver mounts the ext2 filesystem")
-            out = con.run("udhcpc -i eth0 -n -q -t 5 && ip -4 addr show eth0", 60)
-            check("inet 10.0.2.15" in out, "virtio-net: udhcpc got a lease")
-            check("has-ipv6" in con.run("ip -6 addr show lo | grep -q ::1 && echo has-ipv6"),
-                  "IPv6 on loopback")
-            out = con.run("cat /sys/class/misc/hw_random/rng_current; "
-                          "dd if=/dev/hwrng bs=16 count=1 2>/dev/null | wc -c")
-            check("virtio_rng" in out and "16" in out.split(), "virtio-rng feeds /dev/hwrng")
-            out = con.run("mount -t 9p -o trans=virtio host /mnt && cat /mnt/from-host.txt && "
-                          "echo back >/mnt/from-guest.txt; umount /mnt")
-            check("hello from the host" in out, "virtio-9p: read a host file")
-            out = con.run("echo on-virtconsole >/dev/hvc0 && echo written")
-            check("written" in out, "virtio-console: /dev/hvc0 takes writes")
-
-        con.buf = b""
-        t_off = time.monotonic()
-        con.send("poweroff\n")
         try:
-            con.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            fail("QEMU still running 60s after `poweroff`")
-        log.write(con.proc.stdout.read())
-        check(con.proc.returncode == 0, f"`poweroff` ended QEMU (exit {con.proc.returncode}) "
-                                         f"in {time.monotonic() - t_off:.1f}s")
-        if args.devices:
-            with open(os.path.join(share, "from-guest.txt")) as f:
-                check(f.read() == "back\n", "virtio-9p: the guest's write reached the host")
-            with open(os.path.join(tmp, "virtcon.out"), "rb") as f:
-                check(b"on-virtconsole" in f.read(), "virtio-console: the host saw the guest's write")
-        print(f"PASS: shell prompt {t_prompt:.2f}s after QEMU started")
+            drive(con, args, tmp, share if args.devices else None, log)
+        finally:
+            if con.proc.poll() is None:
+                con.proc.kill()
+                con.proc.wait()
+    except Failed as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        sys.exit(1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def drive(con, args, tmp, share, log):
+    con.expect(rb"Linux version [^\r\n]*", args.timeout, "the kernel banner")
+    t_kernel = con.elapsed()
+    con.expect(rb"Run /init as init process", args.timeout, "the kernel to start /init")
+    t_init = con.elapsed()
+    con.expect(PROMPT, args.timeout, "the shell prompt")
+    t_prompt = con.elapsed()
+    print(f"boot: kernel banner {t_kernel:.2f}s, /init {t_init:.2f}s, shell prompt {t_prompt:.2f}s")
+
+    check(con.run("echo hello").strip() == "hello", "echo hello")
+    check(re.search(r"monitor\s+on", con.run("set -o | grep monitor")) is not None,
+          "the shell has job control (set -o monitor)")
+    out = con.run("uname -a")
+    check("riscv64" in out, f"uname: {out.strip()}")
+    check("hello" in con.run("sh -c 'echo hello' | cat"), "pipes and subshells")
+
+    # Ctrl-C reaches the foreground command and the shell survives it.
+    con.buf = b""
+    con.send("sleep 60; echo sleep-finished\n")
+    time.sleep(1.0)
+    con.send(b"\x03")
+    con.expect(PROMPT, 10, "the prompt after Ctrl-C")
+    check(b"sleep-finished" not in con.buf, "Ctrl-C interrupts a foreground sleep")
+    con.run("sleep 100 & true")
+    out = con.run("jobs")
+    check("sleep 100" in out, "a background job shows in `jobs`")
+    con.run("kill %1; wait %1")
+    check(con.run("jobs").strip() == "", "`kill %1` ends it")
+    out = con.run("cat /proc/mounts")
+    for fs in ("devtmpfs", "proc", "sysfs", "tmpfs", "devpts"):
+        check(fs in out, f"{fs} is mounted")
+    out = con.run("date +%Y")
+    check(int(out.strip()) >= 2024, f"the RTC set the clock (year {out.strip()})")
+    check("bonsai" in con.run("hostname"), "hostname")
+    out = con.run("ping -c 1 -W 5 localhost")
+    check("1 packets received" in out, "ping localhost (static glibc reads /etc/hosts; IPv4 loopback)")
+
+    if args.devices:
+        out = con.run("mkfs.ext2 -q /dev/vda && mount /dev/vda /mnt && echo disk >/mnt/f && "
+                      "umount /mnt && mount /dev/vda /mnt && cat /mnt/f && umount /mnt", 120)
+        check("disk" in out.split(), "virtio-blk: mkfs.ext2, mount, write, read back")
+        out = con.run("mount -t ext4 /dev/vda /mnt && echo ext4-ok; umount /mnt", 60)
+        check("ext4-ok" in out, "the ext4 driver mounts the ext2 filesystem")
+        out = con.run("udhcpc -i eth0 -n -q -t 5 && ip -4 addr show eth0", 60)
+        check("inet 10.0.2.15" in out, "virtio-net: udhcpc got a lease")
+        check("has-ipv6" in con.run("ip -6 addr show lo | grep -q ::1 && echo has-ipv6"),
+              "IPv6 on loopback")
+        out = con.run("cat /sys/class/misc/hw_random/rng_current; "
+                      "dd if=/dev/hwrng bs=16 count=1 2>/dev/null | wc -c")
+        check("virtio_rng" in out and "16" in out.split(), "virtio-rng feeds /dev/hwrng")
+        out = con.run("mount -t 9p -o trans=virtio host /mnt && cat /mnt/from-host.txt && "
+                      "echo back >/mnt/from-guest.txt; umount /mnt")
+        check("hello from the host" in out, "virtio-9p: read a host file")
+        # hvc0 is the SBI console (HVC_RISCV_SBI registers first); the virtio console is hvc1.
+        out = con.run("echo on-sbi-console >/dev/hvc0")
+        check("on-sbi-console" in out, "SBI console: /dev/hvc0 reaches the serial output")
+        out = con.run("echo on-virtconsole >/dev/hvc1 && echo written")
+        check("written" in out, "virtio-console: /dev/hvc1 takes writes")
+
+    # `reboot` goes through busybox init's shutdown and resets the board; the kernel boots again.
+    con.buf = b""
+    con.send("reboot\n")
+    con.expect(rb"Linux version", 60, "the kernel banner after `reboot`")
+    con.expect(PROMPT, args.timeout, "the shell prompt after `reboot`")
+    check(con.run("echo again").strip() == "again", "`reboot` restarts the guest")
+
+    con.buf = b""
+    t_off = time.monotonic()
+    con.send("poweroff\n")
+    try:
+        con.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        fail("QEMU still running 60s after `poweroff`")
+    log.write(con.proc.stdout.read())
+    check(con.proc.returncode == 0, f"`poweroff` ended QEMU (exit {con.proc.returncode}) "
+                                     f"in {time.monotonic() - t_off:.1f}s")
+    if args.devices:
+        with open(os.path.join(share, "from-guest.txt")) as f:
+            check(f.read() == "back\n", "virtio-9p: the guest's write reached the host")
+        with open(os.path.join(tmp, "virtcon.out"), "rb") as f:
+            check(b"on-virtconsole" in f.read(), "virtio-console: the host saw the guest's write")
+    print(f"PASS: shell prompt {t_prompt:.2f}s after QEMU started")
 
 
 if __name__ == "__main__":
