@@ -97,3 +97,8 @@ export async function qemuLinux(): Promise<LinuxTimes> {
     q.kill();
   }
 }
+
+/** `node dist/bench/linux.js bonsai`: one cold measurement in a fresh process, printed as JSON. */
+if (process.argv[1]?.endsWith('linux.js') && process.argv[2] === 'bonsai') {
+  bonsaiLinux().then((t) => { process.stdout.write(`${JSON.stringify(t)}\n`); }, (e: Error) => { console.error(e.message); process.exit(1); });
+}

@@ -5,7 +5,8 @@
 import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { BonsaiError } from '../errors.js';
 import { RawBackend } from './raw.js';
-import { Qcow2Backend, QCOW2_MAGIC } from './qcow2.js';
+import { Qcow2Backend } from './qcow2.js';
+import { QCOW2_MAGIC } from './qcow2-header.js';
 import { describeFsError } from './util.js';
 
 export type DiskFormat = 'raw' | 'qcow2';
@@ -67,7 +68,8 @@ async function openChained(path: string, opts: OpenDiskOptions, chain: string[])
     });
   } catch (e) {
     await fh.close().catch(() => undefined);
-    throw e;
+    if (e instanceof BonsaiError || e instanceof RangeError) throw e;
+    throw new BonsaiError(`${path}: cannot open disk image: ${describeFsError(e)}`);
   }
 }
 

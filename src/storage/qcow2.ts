@@ -16,70 +16,20 @@ import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { BonsaiError } from '../errors.js';
 import type { BlockBackend, DiskFormat } from './backend.js';
 import { alignUp, checkRange, describeFsError, hex, Mutex } from './util.js';
-
-export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
-const TWO32 = 4294967296;
-
-/** Header extension types (qcow2.txt "Header extensions"). */
-export const EXT_BACKING_FORMAT = 0xe2792aca;
-export const EXT_FEATURE_TABLE = 0x6803f857;
-export const EXT_BITMAPS = 0x23852875;
-export const EXT_CRYPTO = 0x0537be77;
-export const EXT_DATA_FILE = 0x44415441;
-
-const INCOMPAT_DIRTY = 1n;
-const INCOMPAT_CORRUPT = 2n;
-const INCOMPAT_DATA_FILE = 4n;
-const INCOMPAT_COMPRESSION = 8n;
-const INCOMPAT_EXTL2 = 16n;
-export const COMPAT_LAZY_REFCOUNTS = 1n;
+import {
+  INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, MAX_L1_BYTES, MAX_REFTABLE_BYTES,
+  MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, TWO32, type Qcow2Header,
+} from './qcow2-header.js';
 
 // Table entries are big-endian 64-bit words, handled as two 32-bit halves (no BigInt on the I/O path).
 const OFLAG_COPIED = 0x80000000; // bit 63, high word: the refcount is exactly one, writes may go in place
 const OFLAG_COMPRESSED = 0x40000000; // bit 62, high word
 const OFLAG_ZERO = 1; // bit 0, low word (version 3): the cluster reads as zeros
 
-const MIN_CLUSTER_BITS = 9;
-const MAX_CLUSTER_BITS = 21; // QEMU's limit: 2 MB clusters
-const MAX_L1_BYTES = 32 << 20; // QEMU's limit
-const MAX_REFTABLE_BYTES = 8 << 20; // QEMU's limit
-const MAX_BACKING_NAME = 1023;
 /** Write-back starts by itself once this many tables are dirty. */
 const DIRTY_TABLE_LIMIT = 256;
 /** Clean tables kept in each cache (beyond those the current operation touches). */
 const CACHE_TABLES = 512;
-
-export interface HeaderExtension {
-  type: number;
-  data: Uint8Array;
-}
-
-export interface Qcow2Header {
-  version: 2 | 3;
-  backingFileOffset: number;
-  backingFileSize: number;
-  clusterBits: number;
-  size: number;
-  cryptMethod: number;
-  l1Size: number;
-  l1TableOffset: number;
-  refcountTableOffset: number;
-  refcountTableClusters: number;
-  nbSnapshots: number;
-  snapshotsOffset: number;
-  incompatibleFeatures: bigint;
-  compatibleFeatures: bigint;
-  autoclearFeatures: bigint;
-  refcountOrder: number;
-  headerLength: number;
-  compressionType: number;
-  /** Every extension in the header cluster, in order, known or not (they are never rewritten). */
-  extensions: HeaderExtension[];
-  backingFile: string | null;
-  backingFormat: string | null;
-  /** Feature name table: `${type}:${bit}` (type 0 incompatible, 1 compatible, 2 autoclear) to name. */
-  featureNames: Map<string, string>;
-}
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
@@ -122,179 +72,6 @@ interface Slot {
 function newTable(offset: number, size: number, fresh: boolean): Table {
   const buf = new Uint8Array(size);
   return { offset, buf, view: new DataView(buf.buffer), dirty: fresh, fresh };
-}
-
-/** Reads a 64-bit big-endian field that must be a safe integer, or throws with the field's name. */
-function u64(view: DataView, pos: number, fail: (msg: string) => BonsaiError, what: string): number {
-  const v = view.getBigUint64(pos);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw fail(`${what} ${hex(Number(v))} is impossibly large`);
-  return Number(v);
-}
-
-/** Parses and checks the header cluster. Everything else about the layout is checked by Qcow2Backend.open. */
-export function parseHeader(buf: Uint8Array, fileSize: number, fail: (msg: string) => BonsaiError): Qcow2Header {
-  if (buf.length < 72) throw fail(`too short to be a qcow2 image (${buf.length} bytes)`);
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (v.getUint32(0) !== QCOW2_MAGIC) throw fail('not a qcow2 image (bad magic)');
-  const version = v.getUint32(4);
-  if (version === 1) throw fail("is a qcow version 1 image, which Bonsai does not read (convert it with 'qemu-img convert -O qcow2')");
-  if (version !== 2 && version !== 3) throw fail(`unsupported qcow2 version ${version} (Bonsai reads versions 2 and 3)`);
-  const clusterBits = v.getUint32(20);
-  if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
-    throw fail(`cluster_bits ${clusterBits} is out of range (${MIN_CLUSTER_BITS}..${MAX_CLUSTER_BITS})`);
-  }
-  const clusterSize = 2 ** clusterBits;
-  const h: Qcow2Header = {
-    version,
-    backingFileOffset: u64(v, 8, fail, 'backing file offset'),
-    backingFileSize: v.getUint32(16),
-    clusterBits,
-    size: u64(v, 24, fail, 'virtual size'),
-    cryptMethod: v.getUint32(32),
-    l1Size: v.getUint32(36),
-    l1TableOffset: u64(v, 40, fail, 'L1 table offset'),
-    refcountTableOffset: u64(v, 48, fail, 'refcount table offset'),
-    refcountTableClusters: v.getUint32(56),
-    nbSnapshots: v.getUint32(60),
-    snapshotsOffset: u64(v, 64, fail, 'snapshot table offset'),
-    incompatibleFeatures: 0n,
-    compatibleFeatures: 0n,
-    autoclearFeatures: 0n,
-    refcountOrder: 4,
-    headerLength: 72,
-    compressionType: 0,
-    extensions: [],
-    backingFile: null,
-    backingFormat: null,
-    featureNames: new Map(),
-  };
-  if (version === 3) {
-    if (buf.length < 104) throw fail(`too short for a version 3 header (${buf.length} bytes)`);
-    h.incompatibleFeatures = v.getBigUint64(72);
-    h.compatibleFeatures = v.getBigUint64(80);
-    h.autoclearFeatures = v.getBigUint64(88);
-    h.refcountOrder = v.getUint32(96);
-    h.headerLength = v.getUint32(100);
-    if (h.headerLength < 104 || h.headerLength % 8 !== 0 || h.headerLength > clusterSize || h.headerLength > buf.length) {
-      throw fail(`header length ${h.headerLength} is invalid`);
-    }
-    if (h.headerLength > 104) h.compressionType = buf[104];
-  }
-
-  // The extensions run from the end of the header to the backing file name, or to the end of the cluster.
-  const area = Math.min(clusterSize, buf.length);
-  let extEnd = area;
-  if (h.backingFileOffset !== 0) {
-    if (h.backingFileSize === 0 || h.backingFileSize > MAX_BACKING_NAME) throw fail(`backing file name length ${h.backingFileSize} is invalid`);
-    if (h.backingFileOffset < h.headerLength || h.backingFileOffset + h.backingFileSize > area) {
-      throw fail(`backing file name (offset ${h.backingFileOffset}, ${h.backingFileSize} bytes) lies outside the header cluster`);
-    }
-    h.backingFile = new TextDecoder().decode(buf.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize));
-    extEnd = h.backingFileOffset;
-  }
-  let pos = h.headerLength;
-  for (;;) {
-    if (pos + 8 > extEnd) {
-      // A version 2 header may simply stop; anything else must end with an end-of-extensions marker.
-      if (version === 2 || pos === extEnd) break;
-      throw fail('header extensions run past the header cluster');
-    }
-    const type = v.getUint32(pos);
-    const len = v.getUint32(pos + 4);
-    if (type === 0) break;
-    if (pos + 8 + len > extEnd) throw fail(`header extension ${hex(type)} (${len} bytes) runs past the header cluster`);
-    const data = buf.slice(pos + 8, pos + 8 + len);
-    h.extensions.push({ type, data });
-    if (type === EXT_BACKING_FORMAT) h.backingFormat = new TextDecoder().decode(data);
-    if (type === EXT_FEATURE_TABLE) {
-      for (let e = 0; e + 48 <= len; e += 48) {
-        const name = new TextDecoder().decode(data.subarray(e + 2, e + 48)).replace(/\0.*$/s, '');
-        h.featureNames.set(`${data[e]}:${data[e + 1]}`, name);
-      }
-    }
-    pos += 8 + alignUp(len, 8);
-  }
-  return h;
-}
-
-/** Options for a new, empty image. */
-export interface Qcow2CreateOptions {
-  clusterBits?: number;
-  /** As it is stored: a relative name is resolved against the new image's folder when it is opened. */
-  backingFile?: string;
-  backingFormat?: DiskFormat;
-}
-
-const FEATURE_NAMES: [number, number, string][] = [
-  [0, 0, 'dirty bit'], [0, 1, 'corrupt bit'], [0, 2, 'external data file'], [0, 3, 'compression type'],
-  [0, 4, 'extended L2 entries'], [1, 0, 'lazy refcounts'], [2, 0, 'bitmaps'], [2, 1, 'raw external data'],
-];
-
-/**
- * The bytes of an empty version 3 image: header cluster, refcount table, one refcount block, L1 table
- * (the layout QEMU uses too). Clusters past the L1 table are allocated as the disk is written.
- */
-export function formatQcow2(size: number, opts: Qcow2CreateOptions = {}): Uint8Array {
-  const clusterBits = opts.clusterBits ?? 16;
-  if (!Number.isInteger(clusterBits) || clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
-    throw new BonsaiError(`cluster size must be a power of two from 512 bytes to 2 MB`);
-  }
-  if (!Number.isSafeInteger(size) || size < 0 || size % 512 !== 0) throw new BonsaiError(`virtual size ${size} is not a multiple of 512`);
-  const c = 2 ** clusterBits;
-  const l2Entries = c / 8;
-  const l1Size = Math.ceil(size / (c * l2Entries));
-  if (l1Size * 8 > MAX_L1_BYTES) throw new BonsaiError(`virtual size ${size} is too large for ${c}-byte clusters (its L1 table would exceed 32 MB)`);
-  const l1Clusters = Math.max(1, Math.ceil((l1Size * 8) / c));
-  const used = 3 + l1Clusters;
-  if (used > c / 2) throw new BonsaiError(`virtual size ${size} is too large for ${c}-byte clusters; use larger clusters`);
-
-  const enc = new TextEncoder();
-  const backing = opts.backingFile === undefined ? null : enc.encode(opts.backingFile);
-  if (backing !== null && (backing.length === 0 || backing.length > MAX_BACKING_NAME)) {
-    throw new BonsaiError(`backing file name must be 1 to ${MAX_BACKING_NAME} bytes long`);
-  }
-  const exts: { type: number; data: Uint8Array }[] = [];
-  if (opts.backingFormat !== undefined) exts.push({ type: EXT_BACKING_FORMAT, data: enc.encode(opts.backingFormat) });
-  const table = new Uint8Array(FEATURE_NAMES.length * 48);
-  FEATURE_NAMES.forEach(([type, bit, name], i) => {
-    table[i * 48] = type;
-    table[i * 48 + 1] = bit;
-    table.set(enc.encode(name), i * 48 + 2);
-  });
-  const extBytes = (list: { data: Uint8Array }[]): number => list.reduce((n, e) => n + 8 + alignUp(e.data.length, 8), 0);
-  // The feature name table is a courtesy for other tools: leave it out when the header cluster is small.
-  if (104 + extBytes([...exts, { data: table }]) + 8 + (backing?.length ?? 0) <= c) exts.push({ type: EXT_FEATURE_TABLE, data: table });
-  const backingOffset = 104 + extBytes(exts) + 8;
-  if (backingOffset + (backing?.length ?? 0) > c) throw new BonsaiError(`the backing file name does not fit in a ${c}-byte header cluster`);
-
-  const img = new Uint8Array(used * c);
-  const v = new DataView(img.buffer);
-  v.setUint32(0, QCOW2_MAGIC);
-  v.setUint32(4, 3);
-  if (backing !== null) {
-    v.setBigUint64(8, BigInt(backingOffset));
-    v.setUint32(16, backing.length);
-    img.set(backing, backingOffset);
-  }
-  v.setUint32(20, clusterBits);
-  v.setBigUint64(24, BigInt(size));
-  v.setUint32(36, l1Size);
-  v.setBigUint64(40, BigInt(3 * c));
-  v.setBigUint64(48, BigInt(c));
-  v.setUint32(56, 1);
-  v.setUint32(96, 4);
-  v.setUint32(100, 104);
-  let pos = 104;
-  for (const e of exts) {
-    v.setUint32(pos, e.type);
-    v.setUint32(pos + 4, e.data.length);
-    img.set(e.data, pos + 8);
-    pos += 8 + alignUp(e.data.length, 8);
-  }
-  // Refcount table entry 0 -> the refcount block in cluster 2, which counts clusters 0 .. used-1 once each.
-  v.setBigUint64(c, BigInt(2 * c));
-  for (let i = 0; i < used; i++) v.setUint16(2 * c + 2 * i, 1);
-  return img;
 }
 
 export class Qcow2Backend implements BlockBackend {
@@ -406,7 +183,7 @@ export class Qcow2Backend implements BlockBackend {
     // The whole header cluster (or what the file has of it) holds the extensions and the backing file name.
     const cb = new DataView(first.buffer, first.byteOffset, first.byteLength).getUint32(20);
     const headBuf = cb >= MIN_CLUSTER_BITS && cb <= MAX_CLUSTER_BITS ? await pread(0, 2 ** cb) : first;
-    const h = parseHeader(headBuf, fileSize, fail);
+    const h = parseHeader(headBuf, fail);
     const c = 2 ** h.clusterBits;
 
     // Features (qcow2.txt: an implementation must refuse unknown incompatible bits).
@@ -522,7 +299,7 @@ export class Qcow2Backend implements BlockBackend {
 
   // ---- BlockBackend ----
 
-  read(offset: number, dst: Uint8Array): Promise<void> {
+  async read(offset: number, dst: Uint8Array): Promise<void> {
     this.live();
     checkRange(this.virtualSize, offset, dst.length, `${this.path}: read`);
     return this.mutex.run(async () => {
@@ -531,7 +308,7 @@ export class Qcow2Backend implements BlockBackend {
     });
   }
 
-  write(offset: number, src: Uint8Array): Promise<void> {
+  async write(offset: number, src: Uint8Array): Promise<void> {
     this.writable();
     checkRange(this.virtualSize, offset, src.length, `${this.path}: write`);
     return this.mutex.run(async () => {
@@ -541,9 +318,9 @@ export class Qcow2Backend implements BlockBackend {
     });
   }
 
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
     this.live();
-    if (this.readOnly) return Promise.resolve();
+    if (this.readOnly) return;
     return this.mutex.run(async () => {
       await this.writeBack();
       await this.io(() => this.fh.sync());
@@ -551,7 +328,7 @@ export class Qcow2Backend implements BlockBackend {
     });
   }
 
-  discard(offset: number, length: number): Promise<void> {
+  async discard(offset: number, length: number): Promise<void> {
     this.writable();
     checkRange(this.virtualSize, offset, length, `${this.path}: discard`);
     return this.mutex.run(async () => {
@@ -561,7 +338,7 @@ export class Qcow2Backend implements BlockBackend {
     });
   }
 
-  writeZeroes(offset: number, length: number): Promise<void> {
+  async writeZeroes(offset: number, length: number): Promise<void> {
     this.writable();
     checkRange(this.virtualSize, offset, length, `${this.path}: write zeroes`);
     return this.mutex.run(async () => {
@@ -590,7 +367,7 @@ export class Qcow2Backend implements BlockBackend {
   // ---- beyond BlockBackend ----
 
   /** Whether any of the range may hold data (in this image or its backing chain); false means it reads as zeros. */
-  allocated(offset: number, length: number): Promise<boolean> {
+  async allocated(offset: number, length: number): Promise<boolean> {
     this.live();
     return this.mutex.run(async () => {
       const end = Math.min(offset + length, this.virtualSize);
@@ -614,7 +391,7 @@ export class Qcow2Backend implements BlockBackend {
   }
 
   /** Grows the virtual disk. Shrinking is refused. */
-  grow(newSize: number): Promise<void> {
+  async grow(newSize: number): Promise<void> {
     this.writable();
     return this.mutex.run(async () => {
       if (!Number.isSafeInteger(newSize) || newSize % 512 !== 0) throw new BonsaiError(`${this.path}: new size ${newSize} is not a multiple of 512`);

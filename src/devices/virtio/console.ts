@@ -79,9 +79,9 @@ export class VirtioConsole implements VirtioDevice {
 
   /** Bytes of host input waiting for receive buffers. */
   get queued(): number {
-    let n = -this.inputPos;
+    let n = 0;
     for (const c of this.input) n += c.length;
-    return n;
+    return n - this.inputPos;
   }
 
   activate(): void { this.deliver(); }

@@ -15,6 +15,7 @@ import {
   chmod, chown, truncate, utimes, type FileHandle,
 } from 'node:fs/promises';
 import { BonsaiError } from '../../../errors.js';
+import type { State, Stateful } from '../../stateful.js';
 import { checkName, child, ShareRoot, type Confinement, type DirRef, type FileId } from './confine.js';
 import {
   EBADF, EBUSY, EEXIST, EFBIG, EINVAL, EIO, EISDIR, ELOOP, EMFILE, ENAMETOOLONG, ENFILE, ENODATA, ENOENT,
@@ -39,6 +40,11 @@ export interface P9Options {
   maxMsize?: number;
   /** How host paths are confined to root (see confine.ts); 'auto', the default, prefers procfd. */
   confinement?: Confinement | 'auto';
+  /**
+   * Told of every exception that is neither the guest's fault nor the host's answer (a bug in the server).
+   * The guest still gets an Rlerror; this is for tests and --debug.
+   */
+  onInternalError?: (error: unknown) => void;
 }
 
 /** The Linux client refuses anything smaller, and a 4095-byte symlink target must fit a reply. */
@@ -52,7 +58,6 @@ const IOHDR = 11;
 const VERSION = Buffer.from('9P2000.L');
 const UNKNOWN = Buffer.from('unknown');
 const DOT = Buffer.from('.');
-const NONUNAME = 0xffffffff;
 const PATH_MAX = 4096;
 
 // Tgetattr valid bits.
@@ -73,6 +78,7 @@ const SETATTR_CHANGES = SETATTR_MODE | SETATTR_UID | SETATTR_GID | SETATTR_SIZE 
 const L_O_ACCMODE = 0o3;
 const L_O_WRONLY = 0o1;
 const L_O_RDWR = 0o2;
+const L_O_CREAT = 0o100;
 const L_O_EXCL = 0o200;
 const L_O_TRUNC = 0o1000;
 const L_O_APPEND = 0o2000;
@@ -89,6 +95,8 @@ const S_ISGID = 0o2000;
 
 interface OpenFile {
   readonly handle: FileHandle;
+  /** The guest's open flags, less those that act only at open time (O_TRUNC, O_CREAT, O_EXCL). */
+  readonly flags: number;
   readonly dir: boolean;
   readonly readable: boolean;
   readonly writable: boolean;
@@ -105,6 +113,8 @@ interface PathFid {
   /** n_uname from Tattach: the owner new files are given where the host allows it. */
   readonly uid: number;
   open: OpenFile | null;
+  /** Set by restore(): the flags to open the file with again when the guest next uses the fid for I/O. */
+  reopen: number | null;
 }
 
 /** A fid from Txattrwalk: the attribute's value, read with Tread. */
@@ -203,6 +213,14 @@ async function bestEffort(p: Promise<void>): Promise<void> {
   }
 }
 
+/** Errors that are answers, not bugs: the guest's bad request, or the host's errno from a system call. */
+function expected(e: unknown): boolean {
+  if (e instanceof P9Error || e instanceof MalformedMessage) return true;
+  if (typeof e !== 'object' || e === null) return false;
+  const { code, syscall } = e as { code?: unknown; syscall?: unknown };
+  return typeof code === 'string' && typeof syscall === 'string' && code.startsWith('E');
+}
+
 async function closeQuietly(h: FileHandle): Promise<void> {
   try {
     await h.close();
@@ -211,12 +229,13 @@ async function closeQuietly(h: FileHandle): Promise<void> {
   }
 }
 
-export class P9Server {
+export class P9Server implements Stateful {
   private readonly root: string;
   private readonly readOnly: boolean;
   private readonly tag: string;
   private readonly maxMsize: number;
   private readonly confinement: Confinement | 'auto';
+  private readonly onInternalError: ((error: unknown) => void) | undefined;
 
   private share: ShareRoot | null = null;
   private msize: number;
@@ -245,6 +264,7 @@ export class P9Server {
     this.maxMsize = max;
     this.msize = max;
     this.confinement = opts.confinement ?? 'auto';
+    this.onInternalError = opts.onInternalError;
   }
 
   /** The virtio-9p config space (virtio 1.2 §5.11.4): tag_len le16, then the tag, not NUL-terminated. */
@@ -280,17 +300,82 @@ export class P9Server {
   reset(): void {
     this.epoch++;
     this.msize = this.maxMsize;
-    void this.dropAll();
+    this.dropAllLater();
   }
 
   /** Drops every fid and releases the root: for the owner of the server when the machine goes away. */
   async close(): Promise<void> {
     this.reset();
     await this.tail;
-    await this.dropAll();
     const share = this.share;
     this.share = null;
     if (share !== null) await share.close();
+  }
+
+  /**
+   * Snapshot state (DESIGN.md, Stateful): the session's msize and every fid, by its path below the root.
+   * Files open at the time are reopened, with the guest's flags, when the guest next does I/O on them; a
+   * file unlinked while open cannot be, and fails that I/O. Advisory locks and readdir listings are not
+   * kept: a restored guest's Treaddir at offset n lists the directory again and resumes at entry n.
+   */
+  save(): State {
+    const fids: State[] = [];
+    for (const f of this.fids.values()) {
+      if (f.kind === 'xattr') {
+        fids.push({ id: f.id, xattr: Buffer.from(f.data).toString('base64') });
+      } else {
+        const open = f.open !== null ? f.open.flags : f.reopen;
+        fids.push({ id: f.id, path: f.path.map((c) => c.toString('base64')), qtype: f.qtype, uid: f.uid, open });
+      }
+    }
+    return { msize: this.msize, fids };
+  }
+
+  /** Replaces the session with a saved one; throws, changing nothing, if s is not one. */
+  restore(s: State): void {
+    const bad = (what: string): never => {
+      throw new Error(`9p state: ${what}`);
+    };
+    const u32 = (v: State | undefined, what: string): number =>
+      typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v : bad(what);
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) return bad('not an object');
+    const msize = u32(s.msize, 'msize');
+    if (msize < MIN_MSIZE) bad('msize');
+    const list = s.fids;
+    if (!Array.isArray(list) || list.length > MAX_FIDS) return bad('fids');
+    const fids: Fid[] = [];
+    const seen = new Set<number>();
+    for (const e of list) {
+      if (typeof e !== 'object' || e === null || Array.isArray(e)) return bad('fid');
+      const id = u32(e.id, 'fid id');
+      if (seen.has(id)) bad(`fid ${id} twice`);
+      seen.add(id);
+      if (e.xattr !== undefined) {
+        if (typeof e.xattr !== 'string') bad('xattr');
+        fids.push({ kind: 'xattr', id, data: new Uint8Array(Buffer.from(String(e.xattr), 'base64')) });
+        continue;
+      }
+      const comps = e.path;
+      if (!Array.isArray(comps)) return bad('fid path');
+      const path = comps.map((c) => {
+        if (typeof c !== 'string') return bad('path component');
+        const b = Buffer.from(c, 'base64');
+        try {
+          checkName(b); // a doctored snapshot must not lead out of the share either
+        } catch {
+          bad('path component');
+        }
+        return b;
+      });
+      const qtype = u32(e.qtype, 'qtype');
+      if (qtype > 0xff) bad('qtype');
+      const reopen = e.open === null ? null : u32(e.open, 'open flags');
+      fids.push({ kind: 'path', id, path, qtype, uid: u32(e.uid, 'uid'), open: null, reopen });
+    }
+    this.epoch++;
+    this.dropAllLater();
+    this.msize = Math.min(msize, this.maxMsize);
+    for (const f of fids) this.fids.set(f.id, f);
   }
 
   /** Open host files held for the guest (for tests and monitoring). */
@@ -302,15 +387,32 @@ export class P9Server {
     return this.fids.size;
   }
 
-  private dropAll(): Promise<void> {
-    const closing: Promise<void>[] = [];
+  /** Forgets every fid and lock now; returns the open files, which the caller must close. */
+  private detachAll(): FileHandle[] {
+    const handles: FileHandle[] = [];
     for (const f of this.fids.values()) {
-      if (f.kind === 'path' && f.open !== null) closing.push(closeQuietly(f.open.handle));
+      if (f.kind === 'path' && f.open !== null) handles.push(f.open.handle);
     }
     this.fids.clear();
     this.openFiles = 0;
     this.locks.clear();
-    return Promise.all(closing).then(() => undefined);
+    return handles;
+  }
+
+  /** From inside a request: drops everything and closes the files. */
+  private async dropAll(): Promise<void> {
+    await Promise.all(this.detachAll().map(closeQuietly));
+  }
+
+  /**
+   * From outside a request (reset, restore): drops everything now but closes the files only once the
+   * request being served is done with them. A readdir names its directory by descriptor number; closing
+   * under it would let that number be reused for some other file while the request still uses it.
+   */
+  private dropAllLater(): void {
+    const handles = this.detachAll();
+    if (handles.length === 0) return;
+    this.tail = this.tail.then(() => Promise.all(handles.map(closeQuietly))).then(() => undefined);
   }
 
   private async dispatch(msg: Uint8Array, epoch: number): Promise<Uint8Array> {
@@ -319,7 +421,7 @@ export class P9Server {
     const size = view.getUint32(0, true);
     const type = msg[4];
     const tag = view.getUint16(5, true);
-    if (size < HEADER_SIZE || size > msg.length || size > Math.max(this.msize, MIN_MSIZE)) return lerror(tag, EINVAL);
+    if (size < HEADER_SIZE || size > msg.length || size > this.msize) return lerror(tag, EINVAL);
     if (epoch !== this.epoch) return lerror(tag, EIO);
     try {
       const w = new Writer();
@@ -327,6 +429,7 @@ export class P9Server {
       if (w.length > this.msize && type !== Tversion) return lerror(tag, ERANGE);
       return w.finish(type + 1, tag);
     } catch (e) {
+      if (this.onInternalError !== undefined && !expected(e)) this.onInternalError(e);
       return lerror(tag, e instanceof MalformedMessage ? EINVAL : errnoOf(e));
     }
   }
@@ -409,13 +512,35 @@ export class P9Server {
     this.openFiles++;
   }
 
+  /**
+   * The open file of fid f, reopening it first if the fid was restored from a snapshot while open.
+   * A file that cannot be reopened (gone, or no longer permitted) fails the request that needed it.
+   */
+  private async opened(f: PathFid): Promise<OpenFile | null> {
+    if (f.open !== null || f.reopen === null) return f.open;
+    const epoch = this.epoch;
+    const flags = f.reopen;
+    const acc = flags & L_O_ACCMODE;
+    const writable = acc === L_O_WRONLY || acc === L_O_RDWR;
+    if (writable) this.checkWritable();
+    this.checkOpenLimit();
+    const share = await this.ready();
+    const { h, st } = await share.withParent(f.path, (dir, name) => this.openExisting(dir, name, this.hostFlags(flags)));
+    await this.bindOpen(f, { handle: h, flags, dir: st.isDirectory(), readable: acc !== L_O_WRONLY, writable, listing: null }, epoch);
+    f.reopen = null;
+    return f.open;
+  }
+
   private forget(f: Fid): void {
     this.fids.delete(f.id);
     this.locks.releaseFid(f.id);
-    if (f.kind === 'path' && f.open !== null) {
-      void closeQuietly(f.open.handle);
-      f.open = null;
-      this.openFiles--;
+    if (f.kind === 'path') {
+      f.reopen = null;
+      if (f.open !== null) {
+        void closeQuietly(f.open.handle);
+        f.open = null;
+        this.openFiles--;
+      }
     }
   }
 
@@ -444,7 +569,8 @@ export class P9Server {
 
   /** The attributes of what fid names: through its open file if it has one (it may be unlinked). */
   private async statFid(f: PathFid): Promise<BigIntStats> {
-    if (f.open !== null) return f.open.handle.stat({ bigint: true });
+    const o = await this.opened(f);
+    if (o !== null) return o.handle.stat({ bigint: true });
     const share = await this.ready();
     return share.withParent(f.path, (dir, name) => this.lstatIn(dir, name));
   }
@@ -518,7 +644,7 @@ export class P9Server {
     this.checkNewFid(id);
     const share = await this.ready();
     const st = await this.lstatIn(share.root, DOT);
-    this.install({ kind: 'path', id, path: [], qtype: QTDIR, uid, open: null }, epoch);
+    this.install({ kind: 'path', id, path: [], qtype: QTDIR, uid, open: null, reopen: null }, epoch);
     w.qid(this.qid(st));
   }
 
@@ -556,7 +682,7 @@ export class P9Server {
     }
     // walk(5): if the first name fails, an error; if a later one does, the qids so far and no new fid.
     if (failure !== null && qids.length === 0) throw failure;
-    if (failure === null || qids.length === n) {
+    if (failure === null) {
       const path = f.path.concat(names);
       if (newId === f.id) {
         if (epoch !== this.epoch) throw new P9Error(EIO);
@@ -564,7 +690,7 @@ export class P9Server {
         if (n > 0) f.qtype = qids[n - 1].type;
       } else {
         const qtype = n > 0 ? qids[n - 1].type : f.qtype;
-        this.install({ kind: 'path', id: newId, path, qtype, uid: f.uid, open: null }, epoch);
+        this.install({ kind: 'path', id: newId, path, qtype, uid: f.uid, open: null, reopen: null }, epoch);
       }
     }
     w.u16(qids.length);
@@ -624,8 +750,9 @@ export class P9Server {
       });
     } catch (e) {
       // An open file whose name is gone (unlinked while open) is still reachable through its descriptor.
-      if (errnoOf(e) !== ENOENT || f.open === null || f.open.dir) throw e;
-      const h = f.open.handle;
+      const o = f.open;
+      if (errnoOf(e) !== ENOENT || o === null || o.dir) throw e;
+      const h = o.handle;
       await apply(handleTarget(h), await h.stat({ bigint: true }));
     }
   }
@@ -633,14 +760,15 @@ export class P9Server {
   private async lopen(r: Reader, w: Writer, epoch: number): Promise<void> {
     const f = this.pathFid(r.u32());
     const flags = r.u32();
-    if (f.open !== null) throw new P9Error(EBADF);
+    if (f.open !== null || f.reopen !== null) throw new P9Error(EBADF);
     const acc = flags & L_O_ACCMODE;
     const writable = acc === L_O_WRONLY || acc === L_O_RDWR;
     if (writable || (flags & L_O_TRUNC) !== 0) this.checkWritable();
     this.checkOpenLimit();
     const share = await this.ready();
     const { h, st } = await share.withParent(f.path, (dir, name) => this.openExisting(dir, name, this.hostFlags(flags)));
-    await this.bindOpen(f, { handle: h, dir: st.isDirectory(), readable: acc !== L_O_WRONLY, writable, listing: null }, epoch);
+    const keep = flags & ~(L_O_TRUNC | L_O_CREAT | L_O_EXCL);
+    await this.bindOpen(f, { handle: h, flags: keep, dir: st.isDirectory(), readable: acc !== L_O_WRONLY, writable, listing: null }, epoch);
     f.qtype = qidType(st.mode);
     w.qid(this.qid(st)).u32(0);
   }
@@ -653,7 +781,7 @@ export class P9Server {
     const gid = r.u32();
     this.checkWritable();
     checkName(name);
-    if (f.open !== null) throw new P9Error(EBADF);
+    if (f.open !== null || f.reopen !== null) throw new P9Error(EBADF);
     this.checkOpenLimit();
     const share = await this.ready();
     const perm = safeMode(mode, false);
@@ -669,7 +797,7 @@ export class P9Server {
       }
       try {
         await h.chmod(perm); // the host's umask is not the guest's: the guest already applied its own
-        await bestEffort(h.chown(idArg(f.uid === NONUNAME ? 0xffffffff : f.uid), idArg(gid)));
+        await bestEffort(h.chown(idArg(f.uid), idArg(gid)));
         return { h, st: await h.stat({ bigint: true }) };
       } catch (e) {
         await closeQuietly(h);
@@ -682,7 +810,8 @@ export class P9Server {
     }
     const acc = flags & L_O_ACCMODE;
     const writable = acc === L_O_WRONLY || acc === L_O_RDWR;
-    await this.bindOpen(f, { handle: h, dir: false, readable: acc !== L_O_WRONLY, writable, listing: null }, epoch);
+    const keep = flags & ~(L_O_TRUNC | L_O_CREAT | L_O_EXCL);
+    await this.bindOpen(f, { handle: h, flags: keep, dir: false, readable: acc !== L_O_WRONLY, writable, listing: null }, epoch);
     f.path = f.path.concat([name]);
     f.qtype = QTFILE;
     w.qid(this.qid(st)).u32(0);
@@ -698,7 +827,7 @@ export class P9Server {
       w.reserve(data.length).set(data);
       return;
     }
-    const o = f.open;
+    const o = await this.opened(f);
     if (o === null || !o.readable) throw new P9Error(EBADF);
     if (o.dir) throw new P9Error(EISDIR);
     const at = w.length;
@@ -716,11 +845,13 @@ export class P9Server {
     const count = r.u32();
     const data = r.bytes(count);
     this.checkWritable();
-    if (f.kind !== 'path' || f.open === null || !f.open.writable) throw new P9Error(EBADF);
+    if (f.kind !== 'path') throw new P9Error(EBADF);
+    const o = await this.opened(f);
+    if (o === null || !o.writable) throw new P9Error(EBADF);
     if (!Number.isSafeInteger(offset + count)) throw new P9Error(EFBIG);
     let done = 0;
     while (done < count) {
-      const { bytesWritten } = await f.open.handle.write(data, done, count - done, offset + done);
+      const { bytesWritten } = await o.handle.write(data, done, count - done, offset + done);
       if (bytesWritten <= 0) break;
       done += bytesWritten;
     }
@@ -750,7 +881,7 @@ export class P9Server {
     const f = this.pathFid(r.u32());
     const offset = r.u64();
     const count = Math.min(r.u32(), this.msize - IOHDR);
-    const o = f.open;
+    const o = await this.opened(f);
     if (o === null) throw new P9Error(EBADF);
     if (!o.dir) throw new P9Error(ENOTDIR);
     const share = await this.ready();
@@ -951,8 +1082,9 @@ export class P9Server {
   private async fsync(r: Reader): Promise<void> {
     const f = this.pathFid(r.u32());
     const datasync = r.u32();
-    if (f.open === null) throw new P9Error(EBADF);
-    await (datasync !== 0 ? f.open.handle.datasync() : f.open.handle.sync());
+    const o = await this.opened(f);
+    if (o === null) throw new P9Error(EBADF);
+    await (datasync !== 0 ? o.handle.datasync() : o.handle.sync());
   }
 
   private lockRequest(r: Reader, withFlags: boolean): { type: number; start: bigint; length: bigint; procId: number; clientId: string } {

@@ -147,18 +147,23 @@ export class Writer {
     return this.pos;
   }
 
+  // Each method takes its room before touching this.buf: room() may replace the buffer.
+
   u8(v: number): this {
-    this.buf.writeUInt8(v & 0xff, this.room(1));
+    const at = this.room(1);
+    this.buf.writeUInt8(v & 0xff, at);
     return this;
   }
 
   u16(v: number): this {
-    this.buf.writeUInt16LE(v & 0xffff, this.room(2));
+    const at = this.room(2);
+    this.buf.writeUInt16LE(v & 0xffff, at);
     return this;
   }
 
   u32(v: number): this {
-    this.buf.writeUInt32LE(v >>> 0, this.room(4));
+    const at = this.room(4);
+    this.buf.writeUInt32LE(v >>> 0, at);
     return this;
   }
 
@@ -172,14 +177,16 @@ export class Writer {
 
   /** Any bigint, wrapped to 64 bits (negative times become two's complement, as in the C structs). */
   u64big(v: bigint): this {
-    this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.room(8));
+    const at = this.room(8);
+    this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), at);
     return this;
   }
 
   str(s: Uint8Array): this {
     if (s.length > 0xffff) throw new RangeError('9P string longer than 65535 bytes');
     this.u16(s.length);
-    this.buf.set(s, this.room(s.length));
+    const at = this.room(s.length);
+    this.buf.set(s, at);
     return this;
   }
 

@@ -1,0 +1,163 @@
+/** `bonsai image ...`: create, inspect, convert and resize disk images. Parses, prints, exits. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BonsaiError } from '../errors.js';
+import { convertImage, createImage, formatSize, imageInfo, parseSize, resizeImage, type ImageInfo } from '../storage/image-ops.js';
+
+function sizeArg(text: string): number {
+  try {
+    return parseSize(text);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+const formatOption = (): Option => new Option('-f, --format <FORMAT>', 'image format').choices(['qcow2', 'raw']).default('qcow2');
+
+/** A one-line progress bar on stderr, drawn only when stderr is a terminal. */
+export class ProgressBar {
+  private last = -1;
+  constructor(private readonly label: string, private readonly out: NodeJS.WriteStream = process.stderr) {}
+
+  update(done: number, total: number): void {
+    if (!this.out.isTTY) return;
+    const pct = total === 0 ? 100 : Math.floor((done / total) * 100);
+    if (pct === this.last) return;
+    this.last = pct;
+    const width = Math.max(10, Math.min(40, (this.out.columns ?? 80) - this.label.length - 30));
+    const fill = Math.round((pct / 100) * width);
+    this.out.write(`\r${this.label} [${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${String(pct).padStart(3)}% ${formatSize(done)}\x1b[K`);
+  }
+
+  /** Clears the line (the bar leaves no trace in the scrollback). */
+  done(): void {
+    if (this.out.isTTY && this.last >= 0) this.out.write('\r\x1b[K');
+  }
+}
+
+function describe(info: ImageInfo, lines: string[], indent: string): void {
+  lines.push(`${indent}image: ${info.path}`);
+  lines.push(`${indent}format: ${info.format}${info.qcow2 !== undefined ? ` (version ${info.qcow2.version})` : ''}`);
+  lines.push(`${indent}virtual size: ${formatSize(info.virtualSize)} (${info.virtualSize} bytes)`);
+  lines.push(`${indent}disk size: ${formatSize(info.diskSize)}`);
+  if (info.qcow2 !== undefined) {
+    const q = info.qcow2;
+    lines.push(`${indent}cluster size: ${q.clusterSize}`);
+    lines.push(`${indent}refcount bits: ${q.refcountBits}`);
+    if (q.lazyRefcounts) lines.push(`${indent}lazy refcounts: on`);
+    if (q.corrupt) lines.push(`${indent}corrupt: yes`);
+    if (q.snapshots > 0) lines.push(`${indent}internal snapshots: ${q.snapshots}`);
+    if (q.extensions.length > 0) lines.push(`${indent}header extensions: ${q.extensions.join(', ')}`);
+  }
+  if (info.backingFile !== undefined) {
+    const resolved = info.backingPath !== undefined && info.backingPath !== info.backingFile ? ` (${info.backingPath})` : '';
+    lines.push(`${indent}backing file: ${info.backingFile}${resolved}`);
+    if (info.backingFormat !== undefined) lines.push(`${indent}backing file format: ${info.backingFormat}`);
+  }
+}
+
+function chain(info: ImageInfo): string[] {
+  const out: string[] = [];
+  let cur: ImageInfo | { path: string; error: string } | undefined = info;
+  while (cur !== undefined) {
+    if ('error' in cur) {
+      out.push(`${cur.path} (unreadable: ${cur.error})`);
+      break;
+    }
+    out.push(`${cur.path} (${cur.format}, ${formatSize(cur.virtualSize)})`);
+    cur = cur.backing;
+  }
+  return out;
+}
+
+/** Prints through the program's configured output (stdout unless a caller redirected it). */
+function print(cmd: Command, text: string): void {
+  const out = cmd.configureOutput().writeOut;
+  if (out !== undefined) out(text);
+  else process.stdout.write(text);
+}
+
+function brokenLink(info: ImageInfo): string | null {
+  let cur: ImageInfo | { path: string; error: string } | undefined = info;
+  while (cur !== undefined) {
+    if ('error' in cur) return cur.error;
+    cur = cur.backing;
+  }
+  return null;
+}
+
+/** Adds `bonsai image create|info|convert|resize` to the program. */
+export function registerImageCommands(program: Command): void {
+  const image = program.command('image').description('create, inspect, convert and resize disk images (raw, qcow2)');
+
+  image
+    .command('create')
+    .description('create an empty image (with --backing: a qcow2 overlay that reads through to BASE)')
+    .argument('<FILE>', 'the new image (an existing file is refused)')
+    .argument('[SIZE]', 'virtual size, e.g. 10G, 512M (default with --backing: the base\'s size)', sizeArg)
+    .addOption(formatOption())
+    .option('-b, --backing <BASE>', 'backing file; a relative path is relative to FILE\'s folder')
+    .option('--cluster-size <BYTES>', 'qcow2 cluster size, 512 to 2M (default 64K)', sizeArg)
+    .action(async (file: string, size: number | undefined, opts: { format: 'qcow2' | 'raw'; backing?: string; clusterSize?: number }) => {
+      await createImage(file, { format: opts.format, size, backing: opts.backing, clusterSize: opts.clusterSize });
+    });
+
+  image
+    .command('info')
+    .description('show an image\'s format, sizes, clusters and backing chain')
+    .argument('<FILE>', 'the image')
+    .option('--json', 'print JSON instead of text')
+    .action(async (file: string, opts: { json?: boolean }, cmd: Command) => {
+      const info = await imageInfo(file);
+      if (opts.json === true) {
+        print(cmd, `${JSON.stringify(info, null, 2)}\n`);
+        const broken = brokenLink(info);
+        if (broken !== null) throw new BonsaiError(`${file}: its backing chain is broken: ${broken}`);
+        return;
+      }
+      const lines: string[] = [];
+      describe(info, lines, '');
+      if (info.backing !== undefined) {
+        lines.push('backing chain:');
+        for (const l of chain(info)) lines.push(`  ${l}`);
+      }
+      print(cmd, `${lines.join('\n')}\n`);
+      const broken = brokenLink(info);
+      if (broken !== null) throw new BonsaiError(`${file}: its backing chain is broken: ${broken}`);
+    });
+
+  image
+    .command('convert')
+    .description('copy an image (its backing chain flattened) into a new image; zero areas stay sparse')
+    .argument('<SRC>', 'source image (raw or qcow2)')
+    .argument('<DST>', 'the new image (an existing file is refused)')
+    .addOption(formatOption())
+    .option('--cluster-size <BYTES>', 'qcow2 cluster size of DST (default 64K)', sizeArg)
+    .action(async (src: string, dst: string, opts: { format: 'qcow2' | 'raw'; clusterSize?: number }) => {
+      const bar = new ProgressBar('converting');
+      try {
+        await convertImage(src, dst, { format: opts.format, clusterSize: opts.clusterSize, onProgress: (d, t) => bar.update(d, t) });
+      } finally {
+        bar.done();
+      }
+    });
+
+  image
+    .command('resize')
+    .description('change an image\'s virtual size (qcow2: grow only; raw: shrinking needs --shrink)')
+    .argument('<FILE>', 'the image')
+    .argument('<SIZE>', 'new virtual size, e.g. 20G, or +5G to grow by that much')
+    .option('--shrink', 'allow a raw image to shrink, losing the data past the new end')
+    .action(async (file: string, sizeText: string, opts: { shrink?: boolean }) => {
+      let size: number;
+      try {
+        if (sizeText.startsWith('+')) {
+          const info = await imageInfo(file);
+          size = info.virtualSize + parseSize(sizeText.slice(1));
+        } else size = parseSize(sizeText);
+      } catch (e) {
+        if (e instanceof BonsaiError) throw e;
+        throw new BonsaiError(`${file}: ${(e as Error).message}`);
+      }
+      await resizeImage(file, size, { shrink: opts.shrink });
+    });
+}
