@@ -498,7 +498,7 @@ export class P9Server implements Stateful {
   private install(f: Fid, epoch: number): void {
     if (epoch !== this.epoch) throw new P9Error(EIO);
     const old = this.fids.get(f.id);
-    if (old !== undefined && old !== f) this.forget(old);
+    if (old !== undefined && old !== f) void this.forget(old);
     this.fids.set(f.id, f);
   }
 
@@ -531,17 +531,17 @@ export class P9Server implements Stateful {
     return f.open;
   }
 
-  private forget(f: Fid): void {
+  /** Drops fid f; resolves once its open file, if any, is closed. */
+  private forget(f: Fid): Promise<void> {
     this.fids.delete(f.id);
     this.locks.releaseFid(f.id);
-    if (f.kind === 'path') {
-      f.reopen = null;
-      if (f.open !== null) {
-        void closeQuietly(f.open.handle);
-        f.open = null;
-        this.openFiles--;
-      }
-    }
+    if (f.kind !== 'path') return Promise.resolve();
+    f.reopen = null;
+    if (f.open === null) return Promise.resolve();
+    const h = f.open.handle;
+    f.open = null;
+    this.openFiles--;
+    return closeQuietly(h);
   }
 
   private checkWritable(): void {
@@ -569,8 +569,7 @@ export class P9Server implements Stateful {
 
   /** The attributes of what fid names: through its open file if it has one (it may be unlinked). */
   private async statFid(f: PathFid): Promise<BigIntStats> {
-    const o = await this.opened(f);
-    if (o !== null) return o.handle.stat({ bigint: true });
+    if (f.open !== null) return f.open.handle.stat({ bigint: true });
     const share = await this.ready();
     return share.withParent(f.path, (dir, name) => this.lstatIn(dir, name));
   }
@@ -656,6 +655,8 @@ export class P9Server implements Stateful {
     const names: Buffer[] = [];
     for (let i = 0; i < n; i++) names.push(Buffer.from(r.str()));
     this.checkNewFid(newId, f.id);
+    // walk(5): a fid open for I/O may be cloned but not moved.
+    if (newId === f.id && n > 0 && (f.open !== null || f.reopen !== null)) throw new P9Error(EBADF);
     const share = await this.ready();
     const qids: Qid[] = [];
     let failure: unknown = null;
@@ -671,13 +672,13 @@ export class P9Server implements Stateful {
           // Only a real directory can be walked through; a symlink is the guest's to resolve.
           if (!st.isDirectory()) throw new P9Error(ENOTDIR);
           const next: DirRef = await share.openChild(dir, names[i]);
-          await share.release(dir);
+          share.release(dir);
           dir = next;
         }
       } catch (e) {
         failure = e;
       } finally {
-        if (dir !== null) await share.release(dir);
+        if (dir !== null) share.release(dir);
       }
     }
     // walk(5): if the first name fails, an error; if a later one does, the qids so far and no new fid.
@@ -707,8 +708,12 @@ export class P9Server implements Stateful {
     w.u32(Number(st.mode)).u32(Number(st.uid)).u32(Number(st.gid));
     w.u64big(st.nlink).u64big(st.rdev).u64big(st.size).u64big(st.blksize).u64big(st.blocks);
     for (const ns of [st.atimeNs, st.mtimeNs, st.ctimeNs, btime ? st.birthtimeNs : 0n]) {
-      const sec = ns / 1_000_000_000n;
-      const nsec = ns - sec * 1_000_000_000n;
+      let sec = ns / 1_000_000_000n;
+      let nsec = ns - sec * 1_000_000_000n;
+      if (nsec < 0n) {
+        sec -= 1n; // before 1970: seconds round down, nanoseconds stay in [0, 1e9) as in struct timespec
+        nsec += 1_000_000_000n;
+      }
       w.u64big(sec).u64big(nsec);
     }
     w.u64(0).u64(0); // gen, data_version
@@ -859,13 +864,13 @@ export class P9Server implements Stateful {
   }
 
   private async clunk(r: Reader): Promise<void> {
-    this.forget(this.anyFid(r.u32()));
+    await this.forget(this.anyFid(r.u32()));
   }
 
   private async remove(r: Reader): Promise<void> {
     const f = this.anyFid(r.u32());
     // remove(5): the fid is clunked whether or not the file could be removed.
-    this.forget(f);
+    await this.forget(f);
     if (f.kind !== 'path') throw new P9Error(EBADF);
     this.checkWritable();
     if (f.path.length === 0) throw new P9Error(EBUSY);
