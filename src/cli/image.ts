@@ -34,24 +34,24 @@ export class ProgressBar {
   }
 }
 
-function describe(info: ImageInfo, lines: string[], indent: string): void {
-  lines.push(`${indent}image: ${info.path}`);
-  lines.push(`${indent}format: ${info.format}${info.qcow2 !== undefined ? ` (version ${info.qcow2.version})` : ''}`);
-  lines.push(`${indent}virtual size: ${formatSize(info.virtualSize)} (${info.virtualSize} bytes)`);
-  lines.push(`${indent}disk size: ${formatSize(info.diskSize)}`);
+function describe(info: ImageInfo, lines: string[]): void {
+  lines.push(`image: ${info.path}`);
+  lines.push(`format: ${info.format}${info.qcow2 !== undefined ? ` (version ${info.qcow2.version})` : ''}`);
+  lines.push(`virtual size: ${formatSize(info.virtualSize)} (${info.virtualSize} bytes)`);
+  lines.push(`disk size: ${formatSize(info.diskSize)}`);
   if (info.qcow2 !== undefined) {
     const q = info.qcow2;
-    lines.push(`${indent}cluster size: ${q.clusterSize}`);
-    lines.push(`${indent}refcount bits: ${q.refcountBits}`);
-    if (q.lazyRefcounts) lines.push(`${indent}lazy refcounts: on`);
-    if (q.corrupt) lines.push(`${indent}corrupt: yes`);
-    if (q.snapshots > 0) lines.push(`${indent}internal snapshots: ${q.snapshots}`);
-    if (q.extensions.length > 0) lines.push(`${indent}header extensions: ${q.extensions.join(', ')}`);
+    lines.push(`cluster size: ${q.clusterSize}`);
+    lines.push(`refcount bits: ${q.refcountBits}`);
+    if (q.lazyRefcounts) lines.push(`lazy refcounts: on`);
+    if (q.corrupt) lines.push(`corrupt: yes`);
+    if (q.snapshots > 0) lines.push(`internal snapshots: ${q.snapshots}`);
+    if (q.extensions.length > 0) lines.push(`header extensions: ${q.extensions.join(', ')}`);
   }
   if (info.backingFile !== undefined) {
     const resolved = info.backingPath !== undefined && info.backingPath !== info.backingFile ? ` (${info.backingPath})` : '';
-    lines.push(`${indent}backing file: ${info.backingFile}${resolved}`);
-    if (info.backingFormat !== undefined) lines.push(`${indent}backing file format: ${info.backingFormat}`);
+    lines.push(`backing file: ${info.backingFile}${resolved}`);
+    if (info.backingFormat !== undefined) lines.push(`backing file format: ${info.backingFormat}`);
   }
 }
 
@@ -108,19 +108,17 @@ export function registerImageCommands(program: Command): void {
     .option('--json', 'print JSON instead of text')
     .action(async (file: string, opts: { json?: boolean }, cmd: Command) => {
       const info = await imageInfo(file);
-      if (opts.json === true) {
-        print(cmd, `${JSON.stringify(info, null, 2)}\n`);
-        const broken = brokenLink(info);
-        if (broken !== null) throw new BonsaiError(`${file}: its backing chain is broken: ${broken}`);
-        return;
+      if (opts.json === true) print(cmd, `${JSON.stringify(info, null, 2)}\n`);
+      else {
+        const lines: string[] = [];
+        describe(info, lines);
+        if (info.backing !== undefined) {
+          lines.push('backing chain:');
+          for (const l of chain(info)) lines.push(`  ${l}`);
+        }
+        print(cmd, `${lines.join('\n')}\n`);
       }
-      const lines: string[] = [];
-      describe(info, lines, '');
-      if (info.backing !== undefined) {
-        lines.push('backing chain:');
-        for (const l of chain(info)) lines.push(`  ${l}`);
-      }
-      print(cmd, `${lines.join('\n')}\n`);
+      // Everything readable was shown; a missing link still makes the command fail.
       const broken = brokenLink(info);
       if (broken !== null) throw new BonsaiError(`${file}: its backing chain is broken: ${broken}`);
     });
@@ -148,16 +146,7 @@ export function registerImageCommands(program: Command): void {
     .argument('<SIZE>', 'new virtual size, e.g. 20G, or +5G to grow by that much')
     .option('--shrink', 'allow a raw image to shrink, losing the data past the new end')
     .action(async (file: string, sizeText: string, opts: { shrink?: boolean }) => {
-      let size: number;
-      try {
-        if (sizeText.startsWith('+')) {
-          const info = await imageInfo(file);
-          size = info.virtualSize + parseSize(sizeText.slice(1));
-        } else size = parseSize(sizeText);
-      } catch (e) {
-        if (e instanceof BonsaiError) throw e;
-        throw new BonsaiError(`${file}: ${(e as Error).message}`);
-      }
+      const size = sizeText.startsWith('+') ? (await imageInfo(file)).virtualSize + parseSize(sizeText.slice(1)) : parseSize(sizeText);
       await resizeImage(file, size, { shrink: opts.shrink });
     });
 }

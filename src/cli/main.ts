@@ -2,11 +2,16 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { BonsaiError } from '../errors.js';
 import { writeFileSync } from 'node:fs';
+import { parseDisk, parseShare } from '../vm/devices.js';
 import { monitorCommand } from '../vm/monitor.js';
 import { DEFAULT_APPEND, runMachine } from '../vm/run.js';
+import { registerImageCommands } from './image.js';
 import { Terminal } from './terminal.js';
 
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
 interface RunCliOptions {
+  disk: string[]; share: string[]; console: string;
   bios: string; kernel?: string; initrd?: string; append?: string; memory: number; dumpDtb?: string;
   maxInstructions?: number; stats?: boolean; trace?: string;
 }
@@ -35,6 +40,9 @@ function buildProgram(): Command {
     .option('--initrd <FILE>', 'initial ramdisk (default with the bundled kernel: its initramfs)')
     .option('--append <ARGS>', `kernel command line (default: "${DEFAULT_APPEND}")`)
     .option('-m, --memory <SIZE>', 'guest RAM (e.g. 256M, 1G)', parseSize, 256 * 1024 * 1024)
+    .option('--disk <FILE[:ro][:raw]>', 'a virtio-blk disk (raw or qcow2, detected; repeatable: /dev/vda, /dev/vdb, ...)', collect, [])
+    .option('--share <HOSTDIR:TAG[:ro]>', 'a host folder the guest mounts with 9p (mount -t 9p -o trans=virtio TAG /mnt); repeatable', collect, [])
+    .option('--console <KIND>', "the guest console: 'serial' (the 16550 UART, ttyS0) or 'virtio' (virtio-console, hvc1)", 'serial')
     .option('--dump-dtb <FILE>', 'write the generated device tree blob to FILE and exit')
     .option('--max-instructions <N>', 'stop after N instructions (exit status 1)', (v) => {
       if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a whole number`);
@@ -44,6 +52,7 @@ function buildProgram(): Command {
     .option('--stats', 'print the instruction count and speed when the machine stops')
     .action(async (opts: RunCliOptions) => {
       if (opts.trace !== undefined && opts.trace !== 'traps') throw new BonsaiError(`--trace ${opts.trace}: only 'traps' is supported`);
+      if (opts.console !== 'serial' && opts.console !== 'virtio') throw new BonsaiError(`--console ${opts.console}: use 'serial' or 'virtio'`);
       let terminal: Terminal | null = null;
       const onSignal = (): void => { terminal?.restore(); process.exit(130); };
       process.once('SIGTERM', onSignal);
@@ -52,6 +61,7 @@ function buildProgram(): Command {
         const r = await runMachine({
           bios: opts.bios, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,
           memoryBytes: opts.memory, maxInstructions: opts.maxInstructions, traceTraps: opts.trace === 'traps',
+          disks: opts.disk.map(parseDisk), shares: opts.share.map(parseShare), virtioConsole: opts.console === 'virtio',
           onMachine: (m) => {
             if (opts.dumpDtb !== undefined) {
               writeFileSync(opts.dumpDtb, m.dtb ?? new Uint8Array(0));
@@ -79,6 +89,7 @@ function buildProgram(): Command {
         process.off('SIGHUP', onSignal);
       }
     });
+  registerImageCommands(program);
   return program;
 }
 

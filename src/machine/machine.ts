@@ -9,7 +9,10 @@ import { IrqLine } from '../devices/mmio.js';
 import { Plic } from '../devices/plic.js';
 import { Syscon } from '../devices/syscon.js';
 import { Uart16550 } from '../devices/uart16550.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
 import { EmptyVirtioSlot } from '../devices/virtio/empty.js';
+import { VirtioMmio } from '../devices/virtio/mmio.js';
+import { guestMemory } from '../devices/virtio/queue.js';
 import { BonsaiError } from '../errors.js';
 import { Bus } from './bus.js';
 import { VirtualClock } from './clock.js';
@@ -30,6 +33,8 @@ export interface MachineOptions {
   memoryBytes: number;
   /** Diagnostics (one line each); default: stderr. */
   log?: (line: string) => void;
+  /** virtio devices, placed in the virtio-mmio slots in order (the first disk is the guest's vda). */
+  virtio?: VirtioDevice[];
   /** Console output of the guest (UART, SBI console, HTIF); default: stdout. */
   console?: (bytes: Uint8Array) => void;
 }
@@ -104,7 +109,15 @@ export class Machine {
       () => this.stop({ status: 0, reason: 'reset' }),
       (code) => this.stop({ status: code === 0 ? 1 : Math.min(code, 255), reason: 'fail' }),
     ), 'syscon');
-    for (let i = 0; i < VIRT.virtioSlots; i++) this.bus.map(VIRT.virtio + i * 0x1000, 0x1000, new EmptyVirtioSlot(), `virtio${i}`);
+    const devices = opts.virtio ?? [];
+    if (devices.length > VIRT.virtioSlots) throw new BonsaiError(`${devices.length} virtio devices asked for; the board has ${VIRT.virtioSlots} slots`);
+    const mem = guestMemory(RAM_BASE, this.u8.subarray(RAM_OFFSET, RAM_OFFSET + size), (pa) => hart.ramWritten(pa));
+    for (let i = 0; i < VIRT.virtioSlots; i++) {
+      const dev = devices[i];
+      const slot = dev === undefined ? new EmptyVirtioSlot()
+        : new VirtioMmio(dev, { mem, irq: this.plic.source(VIRT.virtioIrq + i), log: this.log, wake: () => this.kick(), name: `${dev.name} (slot ${i})` });
+      this.bus.map(VIRT.virtio + i * 0x1000, 0x1000, slot, `virtio${i}`);
+    }
     this.hart.onWatchedWrite = () => this.htif?.poll();
   }
 
@@ -133,6 +146,11 @@ export class Machine {
     }
     this.exit = exit;
     this.hart.halted = true;
+    this.wake?.();
+  }
+
+  /** Wakes the machine from a WFI sleep: a device finished host I/O and raised its interrupt. */
+  kick(): void {
     this.wake?.();
   }
 

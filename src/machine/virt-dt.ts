@@ -70,8 +70,9 @@ export function buildDeviceTree(c: DtConfig): Uint8Array {
   root.add('poweroff').prop('compatible', 'syscon-poweroff').prop('regmap', test).prop('offset', 0).prop('value', 0x5555);
   root.add('reboot').prop('compatible', 'syscon-reboot').prop('regmap', test).prop('offset', 0).prop('value', 0x7777);
 
-  // virtio-mmio slots, highest address first as QEMU lists them (Linux numbers devices in probe order).
-  for (let i = L.virtioSlots - 1; i >= 0; i--) {
+  // virtio-mmio slots in address order, as in QEMU's blob: Linux probes them in this order, so the first
+  // disk given is the guest's vda.
+  for (let i = 0; i < L.virtioSlots; i++) {
     const base = L.virtio + i * 0x1000;
     soc.add(`virtio_mmio@${base.toString(16)}`).prop('compatible', 'virtio,mmio').prop('reg', [u64(base), u64(0x1000)])
       .prop('interrupt-parent', plic).prop('interrupts', L.virtioIrq + i);

@@ -69,11 +69,12 @@ async function writeNewFile(dst: string, build: (tmp: string) => Promise<void>):
   }
 }
 
-async function createFile(path: string): Promise<FileHandle> {
+/** Creates the temporary file tmp for dst; errors name dst, the file the user asked for. */
+async function createFile(tmp: string, dst: string): Promise<FileHandle> {
   try {
-    return await open(path, 'wx');
+    return await open(tmp, 'wx');
   } catch (e) {
-    throw new BonsaiError(`${path}: cannot create: ${describeFsError(e)}`);
+    throw new BonsaiError(`${dst}: cannot create: ${describeFsError(e)}`);
   }
 }
 
@@ -122,7 +123,7 @@ export async function createImage(path: string, opts: CreateOptions): Promise<vo
   }
   const finalSize = size;
   await writeNewFile(path, async (tmp) => {
-    const fh = await createFile(tmp);
+    const fh = await createFile(tmp, path);
     try {
       if (format === 'raw') await fh.truncate(finalSize);
       else await fh.writeFile(formatQcow2(finalSize, { clusterBits, backingFile: opts.backing, backingFormat }));
@@ -205,9 +206,10 @@ async function inspect(path: string, seen: string[]): Promise<ImageInfo> {
   if (info.backingPath !== undefined) {
     const bp = info.backingPath;
     try {
-      const real = await realpath(path);
-      if (seen.includes(real)) throw new BonsaiError(`${path}: backing chain loops back to ${path}`);
-      info.backing = await inspect(bp, [...seen, real]);
+      const chain = [...seen, await realpath(path)];
+      const next = await realpath(bp).catch(() => null); // a missing file is reported by inspect
+      if (next !== null && chain.includes(next)) throw new BonsaiError(`${bp}: backing chain loops back to ${bp}`);
+      info.backing = await inspect(bp, chain);
     } catch (e) {
       if (!(e instanceof BonsaiError)) throw e;
       info.backing = { path: bp, error: e.message };
@@ -244,7 +246,7 @@ export async function convertImage(src: string, dst: string, opts: ConvertOption
   try {
     const total = from.size;
     await writeNewFile(dst, async (tmp) => {
-      const fh = await createFile(tmp);
+      const fh = await createFile(tmp, dst);
       try {
         if (format === 'raw') await fh.truncate(total);
         else {

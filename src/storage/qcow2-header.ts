@@ -170,8 +170,9 @@ const FEATURE_NAMES: [number, number, string][] = [
 ];
 
 /**
- * The bytes of an empty version 3 image: header cluster, refcount table, one refcount block, L1 table
- * (the layout QEMU uses too). Clusters past the L1 table are allocated as the disk is written.
+ * The bytes of an empty version 3 image: header cluster, refcount table, refcount blocks, L1 table (for
+ * ordinary sizes one cluster of each but the L1, the layout QEMU uses too). Clusters past the L1 table are
+ * allocated as the disk is written.
  */
 export function formatQcow2(size: number, opts: Qcow2CreateOptions = {}): Uint8Array {
   const clusterBits = opts.clusterBits ?? 16;
@@ -184,8 +185,19 @@ export function formatQcow2(size: number, opts: Qcow2CreateOptions = {}): Uint8A
   const l1Size = Math.ceil(size / (c * l2Entries));
   if (l1Size * 8 > MAX_L1_BYTES) throw new BonsaiError(`virtual size ${size} is too large for ${c}-byte clusters (its L1 table would exceed 32 MB)`);
   const l1Clusters = Math.ceil((l1Size * 8) / c); // none for an empty disk, as QEMU does
-  const used = 3 + l1Clusters;
-  if (used > c / 2) throw new BonsaiError(`virtual size ${size} is too large for ${c}-byte clusters; use larger clusters`);
+  // Refcount blocks must count every cluster of the image, themselves and the table included.
+  let rtClusters = 1;
+  let rbClusters = 1;
+  for (;;) {
+    const total = 1 + rtClusters + rbClusters + l1Clusters;
+    const needBlocks = Math.ceil(total / (c / 2));
+    const needTable = Math.ceil(needBlocks / (c / 8));
+    if (needBlocks <= rbClusters && needTable <= rtClusters) break;
+    rbClusters = Math.max(rbClusters, needBlocks);
+    rtClusters = Math.max(rtClusters, needTable);
+  }
+  const l1Start = 1 + rtClusters + rbClusters;
+  const used = l1Start + l1Clusters;
 
   const enc = new TextEncoder();
   const backing = opts.backingFile === undefined ? null : enc.encode(opts.backingFile);
@@ -218,9 +230,9 @@ export function formatQcow2(size: number, opts: Qcow2CreateOptions = {}): Uint8A
   v.setUint32(20, clusterBits);
   v.setBigUint64(24, BigInt(size));
   v.setUint32(36, l1Size);
-  v.setBigUint64(40, l1Clusters > 0 ? BigInt(3 * c) : 0n);
+  v.setBigUint64(40, l1Clusters > 0 ? BigInt(l1Start * c) : 0n);
   v.setBigUint64(48, BigInt(c));
-  v.setUint32(56, 1);
+  v.setUint32(56, rtClusters);
   v.setUint32(96, 4);
   v.setUint32(100, 104);
   let pos = 104;
@@ -230,8 +242,9 @@ export function formatQcow2(size: number, opts: Qcow2CreateOptions = {}): Uint8A
     img.set(e.data, pos + 8);
     pos += 8 + alignUp(e.data.length, 8);
   }
-  // Refcount table entry 0 -> the refcount block in cluster 2, which counts clusters 0 .. used-1 once each.
-  v.setBigUint64(c, BigInt(2 * c));
-  for (let i = 0; i < used; i++) v.setUint16(2 * c + 2 * i, 1);
+  // Refcount table entry k -> refcount block k, just after the table; together they count clusters 0 .. used-1.
+  const rbStart = 1 + rtClusters;
+  for (let k = 0; k < rbClusters; k++) v.setBigUint64(c + 8 * k, BigInt((rbStart + k) * c));
+  for (let i = 0; i < used; i++) v.setUint16(rbStart * c + 2 * i, 1);
   return img;
 }

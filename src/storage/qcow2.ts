@@ -536,38 +536,53 @@ export class Qcow2Backend implements BlockBackend {
         runStart = host; runLen = data.length; runParts = [data];
       }
     };
-    let pos = 0;
-    while (pos < src.length) {
-      const v = offset + pos;
-      const g = Math.floor(v / c);
-      const o = v - g * c;
-      const n = Math.min(c - o, src.length - pos);
-      const piece = src.subarray(pos, pos + n);
-      const slot = await this.slot(g, true);
-      const m = this.decode(slot!.table, slot!.index);
-      if (m.kind === DATA && m.copied) {
-        await emit(m.host + o, piece);
-      } else {
-        // Copy on write: the whole cluster goes to a cluster of our own, then the L2 entry points at it.
-        let cluster: Uint8Array;
-        if (n === c) cluster = piece;
-        else {
-          cluster = new Uint8Array(c);
-          await this.clusterContent(g, m, cluster);
-          cluster.set(piece, o);
+    // If the data cannot be written (ENOSPC, EIO), the L2 entries changed so far are put back: the old
+    // clusters stay referenced and the new ones are merely leaked.
+    const undo: { slot: Slot; hi: number; lo: number }[] = [];
+    const freesBefore = this.pendingFrees.length;
+    try {
+      let pos = 0;
+      while (pos < src.length) {
+        const v = offset + pos;
+        const g = Math.floor(v / c);
+        const o = v - g * c;
+        const n = Math.min(c - o, src.length - pos);
+        const piece = src.subarray(pos, pos + n);
+        const slot = await this.slot(g, true);
+        const m = this.decode(slot.table, slot.index);
+        if (m.kind === DATA && m.copied) {
+          await emit(m.host + o, piece);
+        } else {
+          // Copy on write: the whole cluster goes to a cluster of our own, then the L2 entry points at it.
+          let cluster: Uint8Array;
+          if (n === c) cluster = piece;
+          else {
+            cluster = new Uint8Array(c);
+            await this.clusterContent(g, m, cluster);
+            cluster.set(piece, o);
+          }
+          let host: number;
+          if (m.kind === ZERO && m.host !== 0 && m.copied) host = m.host; // a preallocated zero cluster is ours to fill
+          else {
+            host = (await this.allocCluster()) * c;
+            this.freeMapping(m);
+          }
+          await emit(host, cluster);
+          undo.push({ slot, hi: slot.table.view.getUint32(slot.index * 8), lo: slot.table.view.getUint32(slot.index * 8 + 4) });
+          this.setL2(slot, host, OFLAG_COPIED);
         }
-        let host: number;
-        if (m.kind === ZERO && m.host !== 0 && m.copied) host = m.host; // a preallocated zero cluster is ours to fill
-        else {
-          host = (await this.allocCluster()) * c;
-          this.freeMapping(m);
-        }
-        await emit(host, cluster);
-        this.setL2(slot!, host, OFLAG_COPIED);
+        pos += n;
       }
-      pos += n;
+      await flushRun();
+    } catch (e) {
+      for (let k = undo.length - 1; k >= 0; k--) {
+        const { slot, hi, lo } = undo[k];
+        slot.table.view.setUint32(slot.index * 8, hi);
+        slot.table.view.setUint32(slot.index * 8 + 4, lo);
+      }
+      this.pendingFrees.length = freesBefore;
+      throw e;
     }
-    await flushRun();
   }
 
   private async zeroLocked(offset: number, length: number, discard: boolean): Promise<void> {
@@ -597,8 +612,8 @@ export class Qcow2Backend implements BlockBackend {
     }
     const slot = await this.slot(g, true);
     this.freeMapping(m);
-    if (hasBacking) this.setL2(slot!, 0, 0, OFLAG_ZERO);
-    else this.setL2(slot!, 0, 0);
+    if (hasBacking) this.setL2(slot, 0, 0, OFLAG_ZERO);
+    else this.setL2(slot, 0, 0);
   }
 
   /** Clears the autoclear bits before the first change (qcow2.txt: we maintain none of those features). */
@@ -625,6 +640,8 @@ export class Qcow2Backend implements BlockBackend {
   }
 
   /** The L2 slot of guest cluster g; with create, allocates the L2 table and makes it writable in place. */
+  private slot(g: number, create: true): Promise<Slot>;
+  private slot(g: number, create: false): Promise<Slot | null>;
   private async slot(g: number, create: boolean): Promise<Slot | null> {
     const i1 = Math.floor(g / this.l2Entries);
     const index = g - i1 * this.l2Entries;

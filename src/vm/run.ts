@@ -9,6 +9,7 @@ import { BonsaiError } from '../errors.js';
 import { boot, type GuestFile } from '../machine/boot.js';
 import { parseElf } from '../machine/elf.js';
 import { Machine, type MachineExit } from '../machine/machine.js';
+import { openDevices, type DiskSpec, type ShareSpec } from './devices.js';
 import { readGuestFile } from './files.js';
 
 export interface RunOptions {
@@ -24,6 +25,10 @@ export interface RunOptions {
   /** Called with each new machine (the CLI wires the terminal to it). */
   onMachine?: (m: Machine) => void;
   traceTraps?: boolean;
+  disks?: DiskSpec[];
+  shares?: ShareSpec[];
+  /** The guest's console is virtio-console (hvc1: hvc0 is the SBI console) instead of the UART. */
+  virtioConsole?: boolean;
 }
 
 export interface RunResult extends MachineExit {
@@ -56,12 +61,24 @@ export async function runMachine(opts: RunOptions): Promise<RunResult> {
   const kernel = await guestFile(kernelPath, 'the kernel');
   const initrd = initrdPath === undefined ? undefined : await guestFile(initrdPath, 'the initrd');
   const firmware = opts.bios === 'builtin' || opts.bios === 'none' ? opts.bios : await guestFile(opts.bios, 'the firmware');
-  const append = opts.append ?? DEFAULT_APPEND;
+  const append = opts.append ?? (opts.virtioConsole ? 'console=hvc1' : DEFAULT_APPEND);
   const start = performance.now();
   let instructions = 0;
   for (;;) {
-    const machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: opts.console });
-    boot(machine, { firmware, kernel, initrd, append });
+    const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
+    const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null);
+    let machine: Machine;
+    try {
+      machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices });
+      boot(machine, { firmware, kernel, initrd, append });
+    } catch (e) {
+      await devs.close();
+      throw e;
+    }
+    if (devs.console !== null) {
+      const con = devs.console, m = machine;
+      m.input = (bytes) => { con.receive(bytes); m.kick(); };
+    }
     if (firmware === 'none' && isElf(kernel.bytes)) {
       // A bare-metal program: HTIF is wired when it defines tohost and fromhost (the ISA test convention).
       const symbols = parseElf(kernel.bytes, kernel.name).symbols;
@@ -73,7 +90,12 @@ export async function runMachine(opts: RunOptions): Promise<RunResult> {
         `trap: ${interrupt ? 'interrupt' : 'exception'} ${cause} from ${'USHM'[from]} at pc 0x${epc.toString(16)} tval 0x${tval.toString(16)}`);
     }
     opts.onMachine?.(machine);
-    const exit = await machine.run(opts.maxInstructions === undefined ? undefined : opts.maxInstructions - instructions);
+    let exit: MachineExit;
+    try {
+      exit = await machine.run(opts.maxInstructions === undefined ? undefined : opts.maxInstructions - instructions);
+    } finally {
+      await devs.close(); // flushes disks: data the guest wrote is on the host's disk when Bonsai exits
+    }
     instructions += machine.instructions;
     if (exit.reason !== 'reset') {
       return { ...exit, instructions, seconds: (performance.now() - start) / 1000, machine };

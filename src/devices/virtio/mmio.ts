@@ -277,8 +277,11 @@ export class VirtioMmio implements MmioDevice, Stateful {
     }
   }
 
-  /** Device reset (2.4): everything the driver set up is forgotten. */
-  private reset(): void {
+  /**
+   * Device reset (2.4): everything the driver set up is forgotten. The driver does this by writing 0 to
+   * Status; the board does it when the machine resets.
+   */
+  reset(): void {
     this.status = 0;
     this.needsReset = false;
     this.deviceFeaturesSel = this.driverFeaturesSel = 0;

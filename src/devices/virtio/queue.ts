@@ -20,6 +20,21 @@ export interface GuestMemory {
   written(pa: number, length: number): void;
 }
 
+/**
+ * Guest memory over a view of RAM, reporting each written range as the 4 KiB pages it touches (what
+ * `Hart.ramWritten(pa)` takes: one address per page whose decoded instructions must go).
+ */
+export function guestMemory(base: number, u8: Uint8Array, pageWritten: (pa: number) => void): GuestMemory {
+  return {
+    base, size: u8.length, u8,
+    written(pa: number, length: number): void {
+      if (length <= 0) return;
+      const end = pa + length;
+      for (let page = pa - (pa % 4096); page < end; page += 4096) pageWritten(Math.max(page, pa));
+    },
+  };
+}
+
 // Descriptor flags (2.7.5).
 export const VIRTQ_DESC_F_NEXT = 1;
 export const VIRTQ_DESC_F_WRITE = 2;

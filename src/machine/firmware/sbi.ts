@@ -326,7 +326,7 @@ export function bootSupervisor(hart: Hart, entry: number, dtbAddr: number): void
   hart.medeleg = BOOT_MEDELEG;
   hart.mideleg = BOOT_MIDELEG;
   hart.mcounteren = -1; // cycle, time, instret (and the zero hpmcounters) readable from S-mode
-  hart.scounteren = 0;
+  hart.scounteren = 7; // cycle, time, instret readable from U-mode, as OpenSBI leaves it (Linux never sets it)
   // menvcfg.STCE (bit 63): stimecmp exists, and STIP follows it (Sstc). A stale timer must not fire.
   hart.menvcfgLo = 0;
   hart.menvcfgHi = 0x80000000 | 0;

@@ -1,0 +1,90 @@
+/**
+ * The virtio devices of a machine, from the user's options: disks (`--disk FILE[:ro][:raw|:qcow2]`),
+ * shared folders (`--share HOSTDIR:TAG[:ro]`), the entropy source, and the virtio console.
+ * Disks are opened before the machine starts and closed (flushed) when it ends.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Virtio9p } from '../devices/virtio/9p/device.js';
+import { P9Server } from '../devices/virtio/9p/server.js';
+import { VirtioBlk } from '../devices/virtio/blk.js';
+import { VirtioConsole } from '../devices/virtio/console.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
+import { VirtioRng } from '../devices/virtio/rng.js';
+import { BonsaiError } from '../errors.js';
+import type { BlockBackend, DiskFormat } from '../storage/backend.js';
+import { openDisk } from '../storage/backend.js';
+
+export interface DiskSpec { path: string; readOnly: boolean; format?: DiskFormat }
+export interface ShareSpec { dir: string; tag: string; readOnly: boolean }
+
+/** Parses `FILE[:ro][:raw|:qcow2]`. */
+export function parseDisk(text: string): DiskSpec {
+  const parts = text.split(':');
+  let readOnly = false;
+  let format: DiskFormat | undefined;
+  while (parts.length > 1) {
+    const last = parts[parts.length - 1];
+    if (last === 'ro') readOnly = true;
+    else if (last === 'raw' || last === 'qcow2') format = last;
+    else break;
+    parts.pop();
+  }
+  const path = parts.join(':');
+  if (path === '') throw new BonsaiError(`--disk ${text}: no file named`);
+  return { path, readOnly, format };
+}
+
+/** Parses `HOSTDIR:TAG[:ro]`. */
+export function parseShare(text: string): ShareSpec {
+  const parts = text.split(':');
+  let readOnly = false;
+  if (parts.length > 2 && parts[parts.length - 1] === 'ro') { readOnly = true; parts.pop(); }
+  if (parts.length < 2) throw new BonsaiError(`--share ${text}: expected HOSTDIR:TAG[:ro]`);
+  const tag = parts.pop() as string;
+  const dir = parts.join(':');
+  if (!/^[A-Za-z0-9_.-]{1,31}$/.test(tag)) throw new BonsaiError(`--share ${text}: the tag '${tag}' must be 1-31 letters, digits, '_', '.' or '-'`);
+  let isDir = false;
+  try { isDir = statSync(dir).isDirectory(); } catch { /* reported below */ }
+  if (!isDir) throw new BonsaiError(`--share ${text}: ${dir} is not a directory`);
+  return { dir: resolve(dir), tag, readOnly };
+}
+
+export interface MachineDevices {
+  devices: VirtioDevice[];
+  console: VirtioConsole | null;
+  close(): Promise<void>;
+}
+
+/** Opens every backend and builds the devices, in slot order: disks, shares, rng, console. */
+export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtioConsole: ((b: Uint8Array) => void) | null): Promise<MachineDevices> {
+  const backends: BlockBackend[] = [];
+  const servers: P9Server[] = [];
+  const close = async (): Promise<void> => {
+    for (const b of backends) await b.close().catch(() => undefined);
+    for (const s of servers) await s.close().catch(() => undefined);
+  };
+  try {
+    const devices: VirtioDevice[] = [];
+    for (const [i, d] of disks.entries()) {
+      const b = await openDisk(d.path, { readOnly: d.readOnly, format: d.format });
+      backends.push(b);
+      devices.push(new VirtioBlk(b, { serial: `bonsai-disk${i}` }));
+    }
+    const tags = new Set<string>();
+    for (const s of shares) {
+      if (tags.has(s.tag)) throw new BonsaiError(`--share: the tag '${s.tag}' is used twice`);
+      tags.add(s.tag);
+      const server = new P9Server({ root: s.dir, readOnly: s.readOnly, tag: s.tag });
+      servers.push(server);
+      devices.push(new Virtio9p(server));
+    }
+    devices.push(new VirtioRng());
+    const con = virtioConsole === null ? null : new VirtioConsole(virtioConsole);
+    if (con !== null) devices.push(con);
+    return { devices, console: con, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
