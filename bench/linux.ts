@@ -3,14 +3,22 @@
  * in-guest CPU-bound shell loop, timed from the host (wall clock) between sending the command and its marker.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { gunzipSync } from 'node:zlib';
 import { bundledImage, runMachine } from '../src/vm/run.js';
 
-export interface LinuxTimes { bootSeconds: number; loopSeconds: number; idlePercent: number }
+export interface LinuxTimes {
+  bootSeconds: number; loopSeconds: number; idlePercent: number;
+  /** Sequential virtio-blk throughput measured in the guest (MiB/s), when a disk was attached. */
+  diskWriteMiBs?: number; diskReadMiBs?: number;
+}
+
+/** 64 MiB sequential write then read of /dev/vda with O_DIRECT, timed by the host around each dd. */
+const DD_WRITE = 'dd if=/dev/zero of=/dev/vda bs=1M count=64 oflag=direct 2>/dev/null; echo dd-write-done';
+const DD_READ = 'dd if=/dev/vda of=/dev/null bs=1M count=64 iflag=direct 2>/dev/null; echo dd-read-done';
 
 const IDLE_SECONDS = 10;
 
@@ -39,7 +47,7 @@ class Console {
 /** CPU seconds used so far by the process running the guest. */
 type CpuClock = () => number;
 
-async function measure(con: Console, started: number, cpu: CpuClock): Promise<LinuxTimes> {
+async function measure(con: Console, started: number, cpu: CpuClock, withDisk: boolean): Promise<LinuxTimes> {
   let at = await con.until(/Run \/init/, 0, 600_000);
   at = await con.until(PROMPT, at, 600_000);
   const bootSeconds = (performance.now() - started) / 1000;
@@ -47,7 +55,20 @@ async function measure(con: Console, started: number, cpu: CpuClock): Promise<Li
   con.write(`${LOOP}\n`);
   at = await con.until(/\nloop-20000-done/, at, 600_000);
   const loopSeconds = (performance.now() - t0) / 1000;
-  await con.until(PROMPT, at, 60_000);
+  at = await con.until(PROMPT, at, 60_000);
+  let diskWriteMiBs: number | undefined, diskReadMiBs: number | undefined;
+  if (withDisk) {
+    let t = performance.now();
+    con.write(`${DD_WRITE}\n`);
+    at = await con.until(/\ndd-write-done/, at, 600_000);
+    diskWriteMiBs = 64 / ((performance.now() - t) / 1000);
+    at = await con.until(PROMPT, at, 60_000);
+    t = performance.now();
+    con.write(`${DD_READ}\n`);
+    at = await con.until(/\ndd-read-done/, at, 600_000);
+    diskReadMiBs = 64 / ((performance.now() - t) / 1000);
+    await con.until(PROMPT, at, 60_000);
+  }
   // Idle at the prompt: host CPU used while the guest waits for input.
   await new Promise((r) => setTimeout(r, 2000));
   const c0 = cpu();
@@ -55,19 +76,29 @@ async function measure(con: Console, started: number, cpu: CpuClock): Promise<Li
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
   const idlePercent = ((cpu() - c0) / ((performance.now() - w0) / 1000)) * 100;
   con.write('poweroff\n');
-  return { bootSeconds, loopSeconds, idlePercent };
+  return { bootSeconds, loopSeconds, idlePercent, diskWriteMiBs, diskReadMiBs };
 }
 
-export async function bonsaiLinux(): Promise<LinuxTimes> {
+/** A 96 MiB raw scratch disk for the dd measurements. */
+export function scratchDisk(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bonsai-bench-'));
+  const path = join(dir, 'disk.raw');
+  writeFileSync(path, new Uint8Array(0));
+  truncateSync(path, 96 * 1024 * 1024);
+  return path;
+}
+
+export async function bonsaiLinux(disk?: string): Promise<LinuxTimes> {
   let con: Console | null = null;
   const started = performance.now();
   let times: Promise<LinuxTimes> | null = null;
   const done = runMachine({
     bios: 'builtin', memoryBytes: 256 * 1024 * 1024, log: () => {},
+    disks: disk === undefined ? [] : [{ path: disk, readOnly: false, format: 'raw' }],
     console: (b) => con?.push(Buffer.from(b).toString('latin1')),
     onMachine: (m) => {
       con = new Console((s) => m.input(new TextEncoder().encode(s)));
-      times = measure(con, started, () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; });
+      times = measure(con, started, () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; }, disk !== undefined);
     },
   });
   const r = await done;
@@ -75,13 +106,14 @@ export async function bonsaiLinux(): Promise<LinuxTimes> {
   return times as unknown as Promise<LinuxTimes>;
 }
 
-export async function qemuLinux(): Promise<LinuxTimes> {
+export async function qemuLinux(disk?: string): Promise<LinuxTimes> {
   const dir = mkdtempSync(join(tmpdir(), 'bonsai-bench-'));
   const image = join(dir, 'Image');
   writeFileSync(image, gunzipSync(readFileSync(bundledImage('Image.gz'))));
   const started = performance.now();
   const q = spawn('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-smp', '1', '-nographic', '-bios', 'default',
-    '-kernel', image, '-initrd', bundledImage('initramfs.cpio.gz'), '-append', 'console=ttyS0'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    '-kernel', image, '-initrd', bundledImage('initramfs.cpio.gz'), '-append', 'console=ttyS0',
+    ...(disk === undefined ? [] : ['-drive', `file=${disk},format=raw,if=none,id=d0,cache=none`, '-device', 'virtio-blk-device,drive=d0'])], { stdio: ['pipe', 'pipe', 'inherit'] });
   const con = new Console((s) => q.stdin.write(s));
   q.stdout.on('data', (b: Buffer) => con.push(b.toString('latin1')));
   const exited = new Promise<void>((r) => q.on('exit', () => r()));
@@ -90,7 +122,7 @@ export async function qemuLinux(): Promise<LinuxTimes> {
       // utime and stime (fields 14 and 15 of /proc/PID/stat), in clock ticks of 1/100 s.
       const f = readFileSync(`/proc/${q.pid}/stat`, 'utf8').split(') ')[1].split(' ');
       return (Number(f[11]) + Number(f[12])) / 100;
-    });
+    }, disk !== undefined);
     await exited;
     return t;
   } finally {
@@ -100,5 +132,5 @@ export async function qemuLinux(): Promise<LinuxTimes> {
 
 /** `node dist/bench/linux.js bonsai`: one cold measurement in a fresh process, printed as JSON. */
 if (process.argv[1]?.endsWith('linux.js') && process.argv[2] === 'bonsai') {
-  bonsaiLinux().then((t) => { process.stdout.write(`${JSON.stringify(t)}\n`); }, (e: Error) => { console.error(e.message); process.exit(1); });
+  bonsaiLinux(process.argv[3]).then((t) => { process.stdout.write(`${JSON.stringify(t)}\n`); }, (e: Error) => { console.error(e.message); process.exit(1); });
 }

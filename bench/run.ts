@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { runProgram } from '../src/vm/program.js';
-import { qemuLinux, type LinuxTimes } from './linux.js';
+import { qemuLinux, scratchDisk, type LinuxTimes } from './linux.js';
 import { repoPath } from '../test/helpers.js';
 
 interface Row { name: string; bonsai: string; qemu: string; ratio: string }
@@ -50,17 +50,21 @@ async function cpuBench(rows: Row[]): Promise<void> {
 
 async function linuxBench(rows: Row[]): Promise<void> {
   // In a fresh process, so Bonsai starts as cold as `bonsai run` does (the CPU benchmark warms V8's JIT).
-  const child = spawnSync(process.execPath, [repoPath('dist', 'bench', 'linux.js'), 'bonsai'], { encoding: 'utf8', timeout: 900_000 });
+  const child = spawnSync(process.execPath, [repoPath('dist', 'bench', 'linux.js'), 'bonsai', scratchDisk()], { encoding: 'utf8', timeout: 900_000 });
   if (child.status !== 0) throw new Error(`Linux benchmark on Bonsai failed: ${child.stderr}`);
   const b = JSON.parse(child.stdout) as LinuxTimes;
   let q: LinuxTimes | null = null;
-  if (qemuAvailable()) q = await qemuLinux();
+  if (qemuAvailable()) q = await qemuLinux(scratchDisk());
   const cell = (s: number, qs: number | undefined): [string, string, string] =>
     [`${s.toFixed(2)} s`, qs === undefined ? 'not installed' : `${qs.toFixed(2)} s`, qs === undefined ? '-' : `${(s / qs).toFixed(1)}x`];
   const [bb, qb, rb] = cell(b.bootSeconds, q?.bootSeconds);
   rows.push({ name: 'Linux boot to shell prompt', bonsai: bb, qemu: qb, ratio: rb });
   const [bl, ql, rl] = cell(b.loopSeconds, q?.loopSeconds);
   rows.push({ name: 'shell loop, 20000 iterations', bonsai: bl, qemu: ql, ratio: rl });
+  const mbs = (v: number | undefined): string => (v === undefined ? '-' : `${v.toFixed(1)} MiB/s`);
+  const slower = (bv: number | undefined, qv: number | undefined): string => (bv === undefined || qv === undefined ? '-' : `${(qv / bv).toFixed(1)}x`);
+  rows.push({ name: 'virtio-blk write, 64 MiB, O_DIRECT', bonsai: mbs(b.diskWriteMiBs), qemu: q === null ? 'not installed' : mbs(q.diskWriteMiBs), ratio: slower(b.diskWriteMiBs, q?.diskWriteMiBs) });
+  rows.push({ name: 'virtio-blk read, 64 MiB, O_DIRECT', bonsai: mbs(b.diskReadMiBs), qemu: q === null ? 'not installed' : mbs(q.diskReadMiBs), ratio: slower(b.diskReadMiBs, q?.diskReadMiBs) });
   rows.push({ name: 'idle at the shell prompt (host CPU)', bonsai: `${b.idlePercent.toFixed(2)} %`, qemu: q === null ? 'not installed' : `${q.idlePercent.toFixed(2)} %`, ratio: '-' });
 }
 

@@ -33,6 +33,7 @@ test('a qcow2 disk and shared folders work from the guest, and the disk survives
     shares: [{ dir: share, tag: 'host', readOnly: false }, { dir: ro, tag: 'fixed', readOnly: true }],
   });
   await g.expect(PROMPT);
+  await g.run('dmesg -n 1'); // keep kernel notices (ext2's 2038 warning) off the console
   // Disk: format, mount, write.
   assert.equal(await g.run('mkfs.ext2 -q /dev/vda >/dev/null && mkdir -p /mnt/d && mount /dev/vda /mnt/d && echo persisted > /mnt/d/file && sync && echo ok'), 'ok');
   assert.equal(await g.run('cat /mnt/d/file'), 'persisted');
@@ -68,6 +69,7 @@ test('a qcow2 disk and shared folders work from the guest, and the disk survives
   // A second boot reads what the first wrote.
   const g2 = new GuestSession({ disks: [{ path: disk, readOnly: true }] });
   await g2.expect(PROMPT);
+  await g2.run('dmesg -n 1');
   assert.equal(await g2.run('mount -o ro /dev/vda /mnt && cat /mnt/file'), 'persisted');
   assert.match(await g2.run('echo x > /mnt/other 2>&1'), /Read-only/);
   g2.send('poweroff\n');
@@ -80,13 +82,14 @@ test('QEMU reads the files a Bonsai guest wrote to a qcow2 disk', { skip: has('q
   await createImage(disk, { size: 32 * 1024 * 1024, format: 'qcow2' });
   const g = new GuestSession({ disks: [{ path: disk, readOnly: false }] });
   await g.expect(PROMPT);
+  await g.run('dmesg -n 1');
   assert.equal(await g.run('mkfs.ext2 -q /dev/vda >/dev/null && mount /dev/vda /mnt && echo written-by-bonsai > /mnt/note && umount /mnt && echo ok'), 'ok');
   g.send('poweroff\n');
   await g.done;
   const image = join(dir, 'Image');
   writeFileSync(image, gunzipSync(readFileSync(bundledImage('Image.gz'))));
   const q = spawn('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-nographic', '-bios', 'default', '-kernel', image,
-    '-initrd', bundledImage('initramfs.cpio.gz'), '-append', 'console=ttyS0', '-drive', `file=${disk},format=qcow2,if=virtio`], { stdio: ['pipe', 'pipe', 'ignore'] });
+    '-initrd', bundledImage('initramfs.cpio.gz'), '-append', 'console=ttyS0', '-drive', `file=${disk},format=qcow2,if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0'], { stdio: ['pipe', 'pipe', 'ignore'] });
   let out = '';
   q.stdout.on('data', (b: Buffer) => { out += b.toString('latin1'); });
   const until = async (re: RegExp): Promise<void> => {

@@ -24,7 +24,7 @@ export class GuestSession {
   }
 
   /** Resolves when `pattern` appears in output after the last match; rejects after `limitMs`. */
-  async expect(pattern: string | RegExp, limitMs = 300_000): Promise<string> {
+  async expect(pattern: string | RegExp, limitMs = 120_000): Promise<string> {
     const deadline = Date.now() + limitMs;
     for (;;) {
       const rest = this.output.slice(this.mark);
@@ -45,13 +45,15 @@ export class GuestSession {
     this.machine?.input(new TextEncoder().encode(text));
   }
 
-  /** Runs a shell command and returns what it printed between the echo of the command and the next prompt. */
+  /** Runs a shell command and returns what it printed (between two markers it echoes around it). */
   async run(command: string, prompt: RegExp = /# (?:\x1b\[6n)?$/): Promise<string> {
-    const marker = `__done_${Math.random().toString(36).slice(2, 8)}`;
-    this.send(`${command}; echo ${marker}\n`);
-    const text = await this.expect(new RegExp(`\\n${marker}\\r?\\n`));
+    const id = Math.random().toString(36).slice(2, 8);
+    this.send(`echo __begin_${id}; ${command}; printf '\\n__end_${id}\\n'\n`);
+    // Printed markers start a line; in the echoed command line they follow "echo ".
+    await this.expect(new RegExp(`\\n__begin_${id}(?=\\r?\\n)`));
+    const text = await this.expect(new RegExp(`\\n__end_${id}\\r?\\n`));
     await this.expect(prompt);
-    const lines = text.split(/\r?\n/);
-    return lines.slice(1, -2).join('\n');
+    // The end marker follows a newline of its own, so output without a final newline still ends a line.
+    return text.replace(/\r\n/g, '\n').replace(new RegExp(`^\\n`), '').replace(new RegExp(`\\n?\\n__end_${id}\\n$`), '');
   }
 }

@@ -77,7 +77,6 @@ test('driver features are fixed once FEATURES_OK is set', () => {
   drv.writeFeatures([F_VERSION_1, 9]); // too late: ignored
   drv.setupQueue(0);
   drv.driverOk();
-  // Without FLUSH negotiated every write is flushed: proves the late write did not take.
   const state = r.mmio.save() as { negotiated: number[] };
   assert.deepEqual(state.negotiated, [0, 1]);
 });
