@@ -13,7 +13,7 @@ import { UART_CLOCK_HZ } from '../devices/uart16550.js';
 import { BonsaiError } from '../errors.js';
 import { TIMEBASE_HZ } from './clock.js';
 import { parseElf } from './elf.js';
-import { bootSupervisor, createSbi, programStimecmp, type ResetType } from './firmware/sbi.js';
+import { bootSupervisor, createSbi, programStimecmp } from './firmware/sbi.js';
 import { VIRT } from './layout.js';
 import { detectKernel, gunzipKernel, parseRiscvImage } from './loader.js';
 import { Machine } from './machine.js';
@@ -87,11 +87,6 @@ function loadFirmware(m: Machine, f: GuestFile): { entry: number; end: number } 
   if (f.bytes.length === 0) throw new BonsaiError(`${f.name}: the firmware file is empty`);
   if (!m.writePhys(VIRT.ram, f.bytes)) throw new BonsaiError(`${f.name}: the firmware (${f.bytes.length} bytes) does not fit in RAM`);
   return { entry: VIRT.ram, end: VIRT.ram + f.bytes.length };
-}
-
-export interface BootHooks {
-  /** The guest asked for a shutdown or reboot through the SBI. */
-  reset(type: ResetType): void;
 }
 
 /** Fills RAM and sets the hart up to boot `cfg`. */
