@@ -134,8 +134,9 @@ export class Machine {
       console: (bytes) => this.out(bytes),
       exit: (code) => this.stop({ status: code === 0 ? 0 : Math.min(code, 255), reason: 'htif' }, code),
     }, tohost, fromhost);
-    this.ram.pageFlags[Math.floor((tohost - RAM_BASE) / 4096)] |= 2;
-    this.hart.mmu.flushWrites();
+    const page = Math.floor((tohost - RAM_BASE) / 4096);
+    this.ram.pageFlags[page] |= 2;
+    this.hart.mmu.dropWritesTo(RAM_OFFSET + page * 4096); // stores to tohost now take the slow path
   }
 
   /** Ends the run; the promise of run() resolves with `exit`. */

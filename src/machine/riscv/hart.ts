@@ -19,7 +19,7 @@ import {
 } from './csr.js';
 import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.js';
 import { createFpu, FP_ILLEGAL } from './fpu.js';
-import { div64, divu64, mul64, mulh, mulhsu, mulhu, rem64, remu64, res } from './int64.js';
+import { div64, divu64, divuw, divw, mul64, mulh, mulhsu, mulhu, rem64, remu64, remuw, remw, res } from './int64.js';
 import { STATE_F, STATE_X } from './layout.js';
 import { Access, Mmu, MMU_M, MMU_S, MMU_S_SUM, MMU_U, PMP_ENTRIES, TLB_MASK, TLB_SIZE, type PhysRam } from './mmu.js';
 
@@ -611,11 +611,7 @@ export class Hart {
         }
         case Op.DIVW: case Op.DIVUW: case Op.REMW: case Op.REMUW: {
           const a = x[(ins >> 14) & 62], b = x[(ins >> 19) & 62];
-          let v: number;
-          if (op === Op.DIVW) v = b === 0 ? -1 : (a === -2147483648 && b === -1) ? a : (a / b) | 0;
-          else if (op === Op.REMW) v = b === 0 ? a : (a === -2147483648 && b === -1) ? 0 : (a % b) | 0;
-          else if (op === Op.DIVUW) v = b === 0 ? -1 : ((a >>> 0) / (b >>> 0)) | 0;
-          else v = b === 0 ? a : ((a >>> 0) % (b >>> 0)) | 0;
+          const v = op === Op.DIVW ? divw(a, b) : op === Op.REMW ? remw(a, b) : op === Op.DIVUW ? divuw(a, b) : remuw(a, b);
           const rd = (ins >> 6) & 62;
           x[rd] = v; x[rd + 1] = v >> 31;
           break;

@@ -221,6 +221,25 @@ export function remu64(alo: number, ahi: number, blo: number, bhi: number): void
   res[1] = rhi;
 }
 
+/** Divides |a| by |b| (unsigned 64-bit magnitudes) into qlo/qhi and rlo/rhi; the callers fix the signs. */
+function udivmodAbs(alo: number, ahi: number, blo: number, bhi: number): void {
+  let ul = alo;
+  let uh = ahi;
+  if (ahi < 0) {
+    neg(alo, ahi);
+    ul = nlo;
+    uh = nhi;
+  }
+  let vl = blo;
+  let vh = bhi;
+  if (bhi < 0) {
+    neg(blo, bhi);
+    vl = nlo;
+    vh = nhi;
+  }
+  udivmod(ul, uh, vl, vh);
+}
+
 /**
  * div: signed quotient rounded toward zero; /0 gives -1. MIN / -1 needs no special case: |MIN| = 2^63
  * as an unsigned value, the unsigned quotient is 2^63, and negating it wraps back to MIN as the spec requires.
@@ -239,21 +258,7 @@ export function div64(alo: number, ahi: number, blo: number, bhi: number): void 
     res[1] = q < 0 ? -1 : 0;
     return;
   }
-  let ul = alo;
-  let uh = ahi;
-  if (ahi < 0) {
-    neg(alo, ahi);
-    ul = nlo;
-    uh = nhi;
-  }
-  let vl = blo;
-  let vh = bhi;
-  if (bhi < 0) {
-    neg(blo, bhi);
-    vl = nlo;
-    vh = nhi;
-  }
-  udivmod(ul, uh, vl, vh);
+  udivmodAbs(alo, ahi, blo, bhi);
   if ((ahi ^ bhi) < 0) {
     neg(qlo, qhi);
     res[0] = nlo;
@@ -277,21 +282,7 @@ export function rem64(alo: number, ahi: number, blo: number, bhi: number): void 
     res[1] = r >> 31;
     return;
   }
-  let ul = alo;
-  let uh = ahi;
-  if (ahi < 0) {
-    neg(alo, ahi);
-    ul = nlo;
-    uh = nhi;
-  }
-  let vl = blo;
-  let vh = bhi;
-  if (bhi < 0) {
-    neg(blo, bhi);
-    vl = nlo;
-    vh = nhi;
-  }
-  udivmod(ul, uh, vl, vh);
+  udivmodAbs(alo, ahi, blo, bhi);
   if (ahi < 0) {
     neg(rlo, rhi);
     res[0] = nlo;

@@ -85,10 +85,6 @@ export class Mmu {
     for (let i = 0; i < baseW.length; i++) if (baseW[i] === base) tagW[i] = 1;
   }
 
-  flushWrites(): void {
-    this.tagW.fill(1);
-  }
-
   /** sfence.vma with an address: drop that page from every set (ASIDs are not kept in the TLB, so any ASID). */
   flushPage(lo: number, hi: number): void {
     const vpn = hi * 1048576 + (lo >>> 12);
