@@ -1,0 +1,85 @@
+/**
+ * IPv4 addresses as unsigned 32-bit numbers, and building IPv4 packets (RFC 791). Parsing and checking
+ * of incoming packets is the user-mode stack's (user/ipv4-input.ts); this is what every protocol
+ * needs to answer.
+ */
+import { checksum, transportChecksum } from './checksum.js';
+import { BonsaiError } from '../errors.js';
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+
+export const IPV4_HEADER = 20;
+
+/** "10.0.2.15" → 0x0a00020f; throws BonsaiError on anything else. */
+export function parseIp(text: string, what = 'address'): number {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (m === null) throw new BonsaiError(`${what} '${text}' is not an IPv4 address`);
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const n = Number(m[i]);
+    if (n > 255) throw new BonsaiError(`${what} '${text}' is not an IPv4 address`);
+    v = v * 256 + n;
+  }
+  return v >>> 0;
+}
+
+export function formatIp(ip: number): string {
+  return `${ip >>> 24}.${(ip >>> 16) & 0xff}.${(ip >>> 8) & 0xff}.${ip & 0xff}`;
+}
+
+export function readIp(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+
+export function writeIp(b: Uint8Array, o: number, ip: number): void {
+  b[o] = ip >>> 24; b[o + 1] = (ip >>> 16) & 0xff; b[o + 2] = (ip >>> 8) & 0xff; b[o + 3] = ip & 0xff;
+}
+
+let nextId = 1;
+
+/**
+ * An IPv4 packet from `src` to `dst` carrying `payload` (no options, DF set, TTL 64). For UDP and TCP,
+ * `payload` is the whole segment with its checksum field zero: the checksum is filled in here.
+ */
+export function buildIpv4(src: number, dst: number, protocol: number, payload: Uint8Array, ttl = 64): Uint8Array {
+  const total = IPV4_HEADER + payload.length;
+  if (total > 0xffff) throw new RangeError(`IPv4 packet of ${total} bytes`);
+  const p = new Uint8Array(total);
+  p[0] = 0x45;
+  p[2] = total >>> 8; p[3] = total & 0xff;
+  const id = nextId; nextId = (nextId + 1) & 0xffff;
+  p[4] = id >>> 8; p[5] = id & 0xff;
+  p[6] = 0x40; // DF
+  p[8] = ttl;
+  p[9] = protocol;
+  writeIp(p, 12, src);
+  writeIp(p, 16, dst);
+  const hc = checksum(p, 0, IPV4_HEADER);
+  p[10] = hc >>> 8; p[11] = hc & 0xff;
+  p.set(payload, IPV4_HEADER);
+  if (protocol === IPPROTO_UDP) {
+    p[IPV4_HEADER + 6] = 0; p[IPV4_HEADER + 7] = 0;
+    let c = transportChecksum(src, dst, protocol, p, IPV4_HEADER, total);
+    if (c === 0) c = 0xffff; // RFC 768: a computed 0 is sent as all ones
+    p[IPV4_HEADER + 6] = c >>> 8; p[IPV4_HEADER + 7] = c & 0xff;
+  } else if (protocol === IPPROTO_TCP) {
+    p[IPV4_HEADER + 16] = 0; p[IPV4_HEADER + 17] = 0;
+    const c = transportChecksum(src, dst, protocol, p, IPV4_HEADER, total);
+    p[IPV4_HEADER + 16] = c >>> 8; p[IPV4_HEADER + 17] = c & 0xff;
+  }
+  return p;
+}
+
+export const UDP_HEADER = 8;
+
+/** An IPv4/UDP packet (RFC 768) with its checksums. */
+export function buildUdp(src: number, srcPort: number, dst: number, dstPort: number, data: Uint8Array, ttl = 64): Uint8Array {
+  const seg = new Uint8Array(UDP_HEADER + data.length);
+  seg[0] = srcPort >>> 8; seg[1] = srcPort & 0xff;
+  seg[2] = dstPort >>> 8; seg[3] = dstPort & 0xff;
+  seg[4] = seg.length >>> 8; seg[5] = seg.length & 0xff;
+  seg.set(data, UDP_HEADER);
+  return buildIpv4(src, dst, IPPROTO_UDP, seg, ttl);
+}
