@@ -5,6 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { parseDisk, parseShare } from '../vm/devices.js';
 import { monitorCommand } from '../vm/monitor.js';
 import { DEFAULT_APPEND, runMachine } from '../vm/run.js';
+import { checkName, defaultSshKeys, readSshKeys } from '../vm/config-archive.js';
+import { parseForward, parseNet, type NetworkOptions } from '../vm/network.js';
 import { registerImageCommands } from './image.js';
 import { Terminal } from './terminal.js';
 
@@ -14,6 +16,15 @@ interface RunCliOptions {
   disk: string[]; share: string[]; console: string;
   bios: string; kernel?: string; initrd?: string; append?: string; memory: number; dumpDtb?: string;
   maxInstructions?: number; stats?: boolean; trace?: string;
+  net: string; forward: string[]; tftp?: string; bootFile?: string; switch: string[]; sshKey?: string; name?: string;
+}
+
+/** The network cards and the guest's name and keys, from the run options. */
+function networkOptions(opts: RunCliOptions): NetworkOptions {
+  return {
+    net: parseNet(opts.net), forwards: opts.forward.map((f) => parseForward(f)),
+    tftpRoot: opts.tftp, bootFile: opts.bootFile, switches: opts.switch, hostname: opts.name ?? 'bonsai',
+  };
 }
 
 /** Parses a size such as 256M, 1G, 65536 or 64K into bytes. */
@@ -43,6 +54,13 @@ function buildProgram(): Command {
     .option('--disk <FILE[:ro][:raw]>', 'a virtio-blk disk (raw or qcow2, detected; repeatable: /dev/vda, /dev/vdb, ...)', collect, [])
     .option('--share <HOSTDIR:TAG[:ro]>', 'a host folder the guest mounts with 9p (mount -t 9p -o trans=virtio TAG /mnt); repeatable', collect, [])
     .option('--console <KIND>', "the guest console: 'serial' (the 16550 UART, ttyS0) or 'virtio' (virtio-console, hvc1)", 'serial')
+    .option('--net <KIND>', "the first network card: 'user' (built-in NAT, 10.0.2.15 behind gateway 10.0.2.2), 'user,restrict' (no way out but forwards and the gateway's services), 'tap:IFNAME' or 'none'", 'user')
+    .option('--forward <tcp|udp:[HOSTADDR:]HOSTPORT-:GUESTPORT>', 'forward a host port (on 127.0.0.1 unless HOSTADDR is given) to the guest; repeatable', collect, [])
+    .option('--tftp <DIR>', 'serve DIR read-only over TFTP at the gateway, 10.0.2.2')
+    .option('--boot-file <NAME>', 'the boot file DHCP offers (e.g. for U-Boot: dhcp; tftpboot)')
+    .option('--switch <NAME>', 'add a network card on the virtual switch NAME, shared with other bonsai processes (10.0.3.0/24, DHCP, DNS by VM name); repeatable', collect, [])
+    .option('--name <NAME>', "the VM's name: the guest's hostname, and its DNS name on a switch (default: bonsai)")
+    .option('--ssh-key <PUBKEY>', "public key(s) for root's ssh logins in the bundled guest ('none' for none; default ~/.ssh/id_ed25519.pub or id_rsa.pub)")
     .option('--dump-dtb <FILE>', 'write the generated device tree blob to FILE and exit')
     .option('--max-instructions <N>', 'stop after N instructions (exit status 1)', (v) => {
       if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a whole number`);
@@ -53,6 +71,11 @@ function buildProgram(): Command {
     .action(async (opts: RunCliOptions) => {
       if (opts.trace !== undefined && opts.trace !== 'traps') throw new BonsaiError(`--trace ${opts.trace}: only 'traps' is supported`);
       if (opts.console !== 'serial' && opts.console !== 'virtio') throw new BonsaiError(`--console ${opts.console}: use 'serial' or 'virtio'`);
+      const network = networkOptions(opts);
+      const hostname = checkName(opts.name ?? 'bonsai');
+      const sshKeys = opts.sshKey === 'none' ? [] : opts.sshKey !== undefined ? readSshKeys(opts.sshKey) : defaultSshKeys();
+      const bundled = opts.kernel === undefined && opts.initrd === undefined;
+      const explicit = opts.sshKey !== undefined || opts.name !== undefined;
       let terminal: Terminal | null = null;
       const onSignal = (): void => { terminal?.restore(); process.exit(130); };
       process.once('SIGTERM', onSignal);
@@ -62,6 +85,7 @@ function buildProgram(): Command {
           bios: opts.bios, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,
           memoryBytes: opts.memory, maxInstructions: opts.maxInstructions, traceTraps: opts.trace === 'traps',
           disks: opts.disk.map(parseDisk), shares: opts.share.map(parseShare), virtioConsole: opts.console === 'virtio',
+          network, guestConfig: bundled || explicit ? { hostname, sshKeys } : undefined,
           onMachine: (m) => {
             if (opts.dumpDtb !== undefined) {
               writeFileSync(opts.dumpDtb, m.dtb ?? new Uint8Array(0));

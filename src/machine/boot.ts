@@ -25,6 +25,8 @@ export interface BootConfig {
   firmware: 'none' | 'builtin' | GuestFile;
   kernel: GuestFile;
   initrd?: GuestFile;
+  /** Appended to the (inflated) initrd: a second cpio archive with the guest's configuration. */
+  initrdAppend?: Uint8Array;
   append: string;
 }
 
@@ -115,7 +117,14 @@ export function boot(m: Machine, cfg: BootConfig): void {
   if (cfg.initrd !== undefined) {
     // A gzip-compressed initramfs is inflated here: the host does in milliseconds what costs the guest
     // tens of millions of interpreted instructions (Linux unpacks an uncompressed cpio just as well).
-    const bytes = isGzip(cfg.initrd.bytes) ? gunzipKernel(cfg.initrd.bytes, cfg.initrd.name, m.ram.size) : cfg.initrd.bytes;
+    let bytes = isGzip(cfg.initrd.bytes) ? gunzipKernel(cfg.initrd.bytes, cfg.initrd.name, m.ram.size) : cfg.initrd.bytes;
+    if (cfg.initrdAppend !== undefined && cfg.initrdAppend.length > 0) {
+      // newc archives start 4-byte aligned; the kernel skips the zero padding between them.
+      const joined = new Uint8Array(alignUp(bytes.length, 4) + cfg.initrdAppend.length);
+      joined.set(bytes);
+      joined.set(cfg.initrdAppend, alignUp(bytes.length, 4));
+      bytes = joined;
+    }
     const start = alignUp(Math.max(kernelEnd, kernelEntry + Math.min(m.ram.size / 2, 128 * MiB)), 4096);
     if (!m.writePhys(start, bytes)) {
       throw new BonsaiError(`${cfg.initrd.name}: the initrd (${bytes.length} bytes) does not fit in ${m.ram.size / MiB} MiB of RAM after the kernel`);

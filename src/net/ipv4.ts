@@ -83,3 +83,35 @@ export function buildUdp(src: number, srcPort: number, dst: number, dstPort: num
   seg.set(data, UDP_HEADER);
   return buildIpv4(src, dst, IPPROTO_UDP, seg, ttl);
 }
+
+/** The largest IPv4 packet the guest's NIC takes in one frame (ethernet MTU). */
+export const DEFAULT_MTU = 1500;
+
+/**
+ * Splits `packet` (an IPv4 packet as buildIpv4 makes it) into fragments of at most `mtu` bytes, RFC 791
+ * section 2.3 ("Fragmentation"): every fragment but the last carries a multiple of 8 data bytes and MF;
+ * the offset counts 8-byte units. A packet that fits is returned as it is. The packets are our own, so
+ * DF is cleared rather than honoured: the alternative is a datagram the guest never sees.
+ */
+export function fragmentIpv4(packet: Uint8Array, mtu = DEFAULT_MTU): Uint8Array[] {
+  if (packet.length <= mtu) return [packet];
+  const hlen = (packet[0] & 0x0f) * 4;
+  const step = (mtu - hlen) & ~7;
+  if (step <= 0) throw new RangeError(`MTU ${mtu} leaves no room for data`);
+  const out: Uint8Array[] = [];
+  for (let off = hlen; off < packet.length; off += step) {
+    const end = Math.min(off + step, packet.length);
+    const f = new Uint8Array(hlen + end - off);
+    f.set(packet.subarray(0, hlen));
+    f.set(packet.subarray(off, end), hlen);
+    f[2] = f.length >>> 8; f[3] = f.length & 0xff;
+    const units = (off - hlen) >>> 3;
+    const more = end < packet.length ? 0x2000 : 0;
+    f[6] = (more | units) >>> 8; f[7] = units & 0xff;
+    f[10] = 0; f[11] = 0;
+    const hc = checksum(f, 0, hlen);
+    f[10] = hc >>> 8; f[11] = hc & 0xff;
+    out.push(f);
+  }
+  return out;
+}

@@ -1,6 +1,7 @@
 /**
  * The virtio devices of a machine, from the user's options: disks (`--disk FILE[:ro][:raw|:qcow2]`),
- * shared folders (`--share HOSTDIR:TAG[:ro]`), the entropy source, and the virtio console.
+ * shared folders (`--share HOSTDIR:TAG[:ro]`), network cards (their backends are opened by network.ts),
+ * the entropy source, and the virtio console.
  * Disks are opened before the machine starts and closed (flushed) when it ends.
  */
 import { statSync } from 'node:fs';
@@ -10,10 +11,12 @@ import { P9Server } from '../devices/virtio/9p/server.js';
 import { VirtioBlk } from '../devices/virtio/blk.js';
 import { VirtioConsole } from '../devices/virtio/console.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
+import { VirtioNet } from '../devices/virtio/net.js';
 import { VirtioRng } from '../devices/virtio/rng.js';
 import { BonsaiError } from '../errors.js';
 import type { BlockBackend, DiskFormat } from '../storage/backend.js';
 import { openDisk } from '../storage/backend.js';
+import { defaultMac, type NetBackend } from '../net/link.js';
 
 export interface DiskSpec { path: string; readOnly: boolean; format?: DiskFormat }
 export interface ShareSpec { dir: string; tag: string; readOnly: boolean }
@@ -53,11 +56,13 @@ export function parseShare(text: string): ShareSpec {
 export interface MachineDevices {
   devices: VirtioDevice[];
   console: VirtioConsole | null;
+  nics: VirtioNet[];
   close(): Promise<void>;
 }
 
-/** Opens every backend and builds the devices, in slot order: disks, shares, rng, console. */
-export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtioConsole: ((b: Uint8Array) => void) | null): Promise<MachineDevices> {
+/** Opens every backend and builds the devices, in slot order: disks, shares, network cards (eth0, eth1, ...), rng, console. */
+export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtioConsole: ((b: Uint8Array) => void) | null,
+  nets: NetBackend[] = []): Promise<MachineDevices> {
   const backends: BlockBackend[] = [];
   const servers: P9Server[] = [];
   const close = async (): Promise<void> => {
@@ -79,10 +84,12 @@ export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtio
       servers.push(server);
       devices.push(new Virtio9p(server));
     }
+    const nics = nets.map((b, i) => new VirtioNet(b, defaultMac(i)));
+    devices.push(...nics);
     devices.push(new VirtioRng());
     const con = virtioConsole === null ? null : new VirtioConsole(virtioConsole);
     if (con !== null) devices.push(con);
-    return { devices, console: con, close };
+    return { devices, console: con, nics, close };
   } catch (e) {
     await close();
     throw e;

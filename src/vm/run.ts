@@ -6,11 +6,13 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BonsaiError } from '../errors.js';
-import { boot, type GuestFile } from '../machine/boot.js';
+import { boot, type BootConfig, type GuestFile } from '../machine/boot.js';
 import { parseElf } from '../machine/elf.js';
 import { Machine, type MachineExit } from '../machine/machine.js';
 import { openDevices, type DiskSpec, type ShareSpec } from './devices.js';
 import { readGuestFile } from './files.js';
+import { configArchive, type GuestConfig } from './config-archive.js';
+import { openNetworks, type NetworkOptions, type Networks } from './network.js';
 
 export interface RunOptions {
   /** 'builtin', 'none', or a firmware file. */
@@ -29,6 +31,13 @@ export interface RunOptions {
   shares?: ShareSpec[];
   /** The guest's console is virtio-console (hvc1: hvc0 is the SBI console) instead of the UART. */
   virtioConsole?: boolean;
+  /** Network cards; none when absent. */
+  network?: NetworkOptions;
+  /**
+   * The guest's name and ssh keys, appended to the initrd as /etc/bonsai/ (config-archive.ts). Always
+   * given to the bundled initramfs; to another initrd only when set.
+   */
+  guestConfig?: GuestConfig;
 }
 
 export interface RunResult extends MachineExit {
@@ -62,15 +71,28 @@ export async function runMachine(opts: RunOptions): Promise<RunResult> {
   const initrd = initrdPath === undefined ? undefined : await guestFile(initrdPath, 'the initrd');
   const firmware = opts.bios === 'builtin' || opts.bios === 'none' ? opts.bios : await guestFile(opts.bios, 'the firmware');
   const append = opts.append ?? (opts.virtioConsole ? 'console=hvc1' : DEFAULT_APPEND);
+  const guestConfig = opts.guestConfig ?? (usingBundled && opts.initrd === undefined ? { hostname: 'bonsai', sshKeys: [] } : undefined);
+  const initrdAppend = initrd === undefined || guestConfig === undefined ? undefined : configArchive(guestConfig);
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const networks: Networks = opts.network === undefined ? { backends: [], close: async () => {} } : await openNetworks(opts.network, log);
+  try {
+    return await runBoots(opts, { firmware, kernel, initrd, initrdAppend, append }, networks);
+  } finally {
+    await networks.close();
+  }
+}
+
+async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks): Promise<RunResult> {
+  const { firmware, kernel } = cfg;
   const start = performance.now();
   let instructions = 0;
   for (;;) {
     const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
-    const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null);
+    const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.backends);
     let machine: Machine;
     try {
       machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices });
-      boot(machine, { firmware, kernel, initrd, append });
+      boot(machine, cfg);
     } catch (e) {
       await devs.close();
       throw e;

@@ -31,7 +31,7 @@ export interface UserNetConfig {
   tftpRoot: string | null;
   /** `--boot-file NAME`, offered by DHCP (option 67 and the BOOTP file field). */
   bootFile: string | null;
-  /** DNS search domain offered by DHCP, and the guest's name answered by DNS (null: none). */
+  /** The guest's name, which the DNS answers with its address (null: none). */
   hostname: string | null;
 }
 

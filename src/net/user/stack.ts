@@ -1,0 +1,209 @@
+/**
+ * The user-mode network (like QEMU's slirp): the guest's NIC talks to a virtual gateway that is really
+ * this process, and its connections leave through ordinary host sockets, so no privileges are needed.
+ * This file is the dispatcher: ethernet, ARP and IPv4 input, and ethernet output to the one NIC;
+ * icmp.ts, udp.ts (with dhcp.ts, dns.ts, tftp.ts) and tcp.ts each own a protocol.
+ */
+import { checksum } from '../checksum.js';
+import { DEFAULT_MTU, fragmentIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_HEADER, readIp, writeIp } from '../ipv4.js';
+import type { FrameReceiver, NetBackend } from '../link.js';
+import type { UserNetConfig, UserNetContext } from './context.js';
+import type { DnsForward, HostLookup } from './dns.js';
+import { Icmp, type Pinger } from './icmp.js';
+import { TcpNat } from './tcp.js';
+import { UdpNat } from './udp.js';
+
+/** The gateway's and the DNS server's MAC, as slirp's (52:55 then the gateway's address). */
+export const GATEWAY_MAC = Uint8Array.of(0x52, 0x55, 0x0a, 0x00, 0x02, 0x02);
+
+export const ETH_HEADER = 14;
+export const ETHERTYPE_IPV4 = 0x0800;
+export const ETHERTYPE_ARP = 0x0806;
+export const ETHERTYPE_IPV6 = 0x86dd;
+/** Frames are padded to the ethernet minimum (without FCS), as a wire would carry them. */
+const ETH_MIN = 60;
+
+// ARP for IPv4 over ethernet, RFC 826.
+const ARP_LENGTH = 28;
+const ARP_HTYPE_ETHERNET = 1;
+const ARP_REQUEST = 1;
+const ARP_REPLY = 2;
+
+/** Seams for tests; production leaves them out. */
+export interface UserNetOptions {
+  /** Idle timeout of UDP flows and forward mappings (default 60 s). */
+  udpIdleMs?: number;
+  /** Replaces running the host's `ping` for echo requests to outside addresses. */
+  ping?: Pinger;
+  /** Replace the host resolver and the upstream DNS server. */
+  dnsLookup?: HostLookup;
+  dnsForward?: DnsForward;
+}
+
+/** How many internal errors are logged before the rest are only counted. */
+const MAX_ERROR_LOGS = 10;
+
+export class UserNet implements NetBackend {
+  readonly name = 'user';
+  private guestMac: Uint8Array | null = null;
+  private receive: FrameReceiver | null = null;
+  private readonly counters = new Map<string, number>([['frames-in', 0], ['frames-out', 0]]);
+  private readonly ctx: UserNetContext;
+  private readonly icmp: Icmp;
+  private readonly udp: UdpNat;
+  private readonly tcp: TcpNat;
+  private readonly mask: number;
+  private readonly subnetBroadcast: number;
+  private errorLogs = 0;
+  private closed = false;
+
+  private constructor(readonly config: UserNetConfig, private readonly log: (line: string) => void, options: UserNetOptions) {
+    this.mask = config.prefixLength === 0 ? 0 : (0xffffffff << (32 - config.prefixLength)) >>> 0;
+    this.subnetBroadcast = (config.network | ~this.mask) >>> 0;
+    this.ctx = {
+      config,
+      sendIp: (packet) => this.sendIp(packet),
+      drop: (reason) => this.count(`drop-${reason}`),
+      count: (name, n = 1) => this.count(name, n),
+      log,
+    };
+    this.icmp = new Icmp(this.ctx, options.ping);
+    this.udp = new UdpNat(this.ctx, { idleMs: options.udpIdleMs, dnsLookup: options.dnsLookup, dnsForward: options.dnsForward });
+    this.tcp = new TcpNat(this.ctx);
+  }
+
+  /** The stack with its forward listeners bound; a BonsaiError names a forward that cannot be. */
+  static async create(config: UserNetConfig, log: (line: string) => void = () => {}, options: UserNetOptions = {}): Promise<UserNet> {
+    const net = new UserNet(config, log, options);
+    try {
+      await net.tcp.listen();
+      await net.udp.listen();
+    } catch (e) {
+      await net.close();
+      throw e;
+    }
+    return net;
+  }
+
+  attach(mac: Uint8Array, receive: FrameReceiver): void {
+    this.guestMac = mac.slice(0, 6);
+    this.receive = receive;
+  }
+
+  send(frame: Uint8Array): void {
+    this.count('frames-in');
+    if (this.closed) return this.drop('closed');
+    if (frame.length < ETH_HEADER) return this.drop('eth-short');
+    const type = (frame[12] << 8) | frame[13];
+    try {
+      switch (type) {
+        case ETHERTYPE_IPV4: return this.ipv4(frame.subarray(ETH_HEADER));
+        case ETHERTYPE_ARP: return this.arp(frame.subarray(ETH_HEADER));
+        case ETHERTYPE_IPV6: return this.drop('ipv6');
+        default: return this.drop('ethertype');
+      }
+    } catch (e) {
+      // A bug here must not take the VM down with it: count it, and say so a few times.
+      this.drop('internal-error');
+      if (this.errorLogs++ < MAX_ERROR_LOGS) this.log(`user net: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    }
+  }
+
+  stats(): Record<string, number> {
+    return Object.fromEntries(this.counters);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.icmp.close();
+    await Promise.all([this.udp.close(), this.tcp.close()]);
+  }
+
+  private count(name: string, n = 1): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + n);
+  }
+
+  private drop(reason: string): void {
+    this.count(`drop-${reason}`);
+  }
+
+  private inSubnet(ip: number): boolean {
+    return ((ip & this.mask) >>> 0) === this.config.network;
+  }
+
+  /**
+   * Requests for any address of the virtual network are answered with the gateway's MAC: every host
+   * there is us. Not for the guest's own address (or what it claims as its own), the network's or its
+   * broadcast: answering those would tell the guest its address is taken. Nothing is learned.
+   */
+  private arp(a: Uint8Array): void {
+    if (a.length < ARP_LENGTH) return this.drop('arp-short');
+    const htype = (a[0] << 8) | a[1];
+    const ptype = (a[2] << 8) | a[3];
+    if (htype !== ARP_HTYPE_ETHERNET || ptype !== ETHERTYPE_IPV4 || a[4] !== 6 || a[5] !== 4) return this.drop('arp-format');
+    if (((a[6] << 8) | a[7]) !== ARP_REQUEST) return this.drop('arp-not-request');
+    const spa = readIp(a, 14);
+    const tpa = readIp(a, 24);
+    if (!this.inSubnet(tpa) || tpa === this.config.guest || tpa === spa || tpa === this.config.network || tpa === this.subnetBroadcast) {
+      return this.drop('arp-not-ours');
+    }
+    const r = new Uint8Array(ARP_LENGTH);
+    r[1] = ARP_HTYPE_ETHERNET; r[2] = ETHERTYPE_IPV4 >>> 8; r[4] = 6; r[5] = 4; r[7] = ARP_REPLY;
+    r.set(GATEWAY_MAC, 8);
+    writeIp(r, 14, tpa);
+    r.set(a.subarray(8, 14), 18); // the requester's hardware address
+    writeIp(r, 24, spa);
+    this.output(ETHERTYPE_ARP, r);
+  }
+
+  /** RFC 791 section 3.1 checks; then the protocol's module. Options are skipped, fragments refused. */
+  private ipv4(p: Uint8Array): void {
+    if (p.length < IPV4_HEADER) return this.drop('ipv4-short');
+    if (p[0] >>> 4 !== 4) return this.drop('ipv4-version');
+    const ihl = (p[0] & 0x0f) * 4;
+    if (ihl < IPV4_HEADER || ihl > p.length) return this.drop('ipv4-header-length');
+    const total = (p[2] << 8) | p[3];
+    // Shorter than the frame is ethernet padding; longer is a lie.
+    if (total > p.length || total < ihl) return this.drop('ipv4-length');
+    if (checksum(p, 0, ihl) !== 0) return this.drop('ipv4-bad-checksum');
+    // No reassembly: guests send at most their MTU with DF, and a fragment flood is a memory attack.
+    if ((((p[6] << 8) | p[7]) & 0x3fff) !== 0) return this.drop('ipv4-fragment');
+    const src = readIp(p, 12);
+    const dst = readIp(p, 16);
+    if (src === 0xffffffff || src >>> 28 === 0xe) return this.drop('ipv4-bad-source');
+    const payload = p.subarray(ihl, total);
+    switch (p[9]) {
+      case IPPROTO_UDP: return this.udp.input(src, dst, payload);
+      case IPPROTO_ICMP:
+        if (this.isBroadcast(dst)) return this.drop('ipv4-broadcast');
+        return this.icmp.input(src, dst, payload);
+      case IPPROTO_TCP:
+        if (this.isBroadcast(dst)) return this.drop('ipv4-broadcast');
+        return this.tcp.input(src, dst, payload);
+      default: return this.drop('ipv4-protocol');
+    }
+  }
+
+  /** Broadcast, multicast (224/4) or reserved (240/4): no ICMP or TCP peer is there. */
+  private isBroadcast(ip: number): boolean {
+    return ip === this.subnetBroadcast || ip >>> 28 >= 0xe;
+  }
+
+  private sendIp(packet: Uint8Array): void {
+    for (const p of fragmentIpv4(packet, DEFAULT_MTU)) this.output(ETHERTYPE_IPV4, p);
+  }
+
+  /** One frame to the guest, from the gateway's MAC. */
+  private output(type: number, payload: Uint8Array): void {
+    if (this.closed) return;
+    if (this.receive === null || this.guestMac === null) return this.drop('no-nic');
+    const f = new Uint8Array(Math.max(ETH_MIN, ETH_HEADER + payload.length));
+    f.set(this.guestMac, 0);
+    f.set(GATEWAY_MAC, 6);
+    f[12] = type >>> 8; f[13] = type & 0xff;
+    f.set(payload, ETH_HEADER);
+    this.count('frames-out');
+    this.receive(f);
+  }
+}

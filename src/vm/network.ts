@@ -1,0 +1,118 @@
+/**
+ * A machine's network cards, from the user's options: `--net user[,restrict]|none|tap:IFNAME` (the
+ * first card), `--forward`, `--tftp`, `--boot-file` (user mode only), and one more card per
+ * `--switch NAME`. Backends are opened once per `bonsai run` and outlive guest reboots, so forwards
+ * keep listening and the switch keeps the machine's place.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { BonsaiError } from '../errors.js';
+import { parseIp } from '../net/ipv4.js';
+import type { NetBackend } from '../net/link.js';
+import { defaultUserNetConfig, type PortForward } from '../net/user/context.js';
+import { UserNet } from '../net/user/stack.js';
+import { TapBackend } from '../net/tap.js';
+import { SwitchBackend } from '../net/switch/client.js';
+
+export type NetSpec =
+  | { kind: 'user'; restrict: boolean }
+  | { kind: 'none' }
+  | { kind: 'tap'; ifname: string };
+
+export interface NetworkOptions {
+  net: NetSpec;
+  forwards: PortForward[];
+  tftpRoot?: string;
+  bootFile?: string;
+  switches: string[];
+  /** The VM's name: its hostname, and its DNS name on a switch. */
+  hostname: string;
+}
+
+/** Parses `user`, `user,restrict`, `none` or `tap:IFNAME`. */
+export function parseNet(text: string): NetSpec {
+  if (text === 'none') return { kind: 'none' };
+  if (text.startsWith('tap:')) {
+    const ifname = text.slice(4);
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(ifname)) throw new BonsaiError(`--net ${text}: '${ifname}' is not a network interface name`);
+    return { kind: 'tap', ifname };
+  }
+  const [kind, ...flags] = text.split(',');
+  if (kind !== 'user') throw new BonsaiError(`--net ${text}: use 'user', 'user,restrict', 'none' or 'tap:IFNAME'`);
+  let restrict = false;
+  for (const f of flags) {
+    if (f === 'restrict' || f === 'restrict=on') restrict = true;
+    else if (f !== 'restrict=off') throw new BonsaiError(`--net ${text}: unknown option '${f}' (only 'restrict')`);
+  }
+  return { kind: 'user', restrict };
+}
+
+function port(text: string, spec: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+    throw new BonsaiError(`--forward ${spec}: '${text}' is not a port (1-65535)`);
+  }
+  return Number(text);
+}
+
+/** Parses `tcp|udp:[HOSTADDR:]HOSTPORT-[GUESTADDR]:GUESTPORT`; HOSTADDR defaults to 127.0.0.1. */
+export function parseForward(text: string, guest = defaultUserNetConfig().guest): PortForward {
+  const m = /^(tcp|udp):(?:([^:]*):)?([^:-]*)-([^:]*):([^:]*)$/.exec(text);
+  if (m === null) throw new BonsaiError(`--forward ${text}: expected tcp:[HOSTADDR:]HOSTPORT-:GUESTPORT (or udp:...)`);
+  const hostAddress = m[2] === undefined || m[2] === '' ? '127.0.0.1' : m[2];
+  parseIp(hostAddress, `--forward ${text}: the host address`);
+  if (m[4] !== '' && parseIp(m[4], `--forward ${text}: the guest address`) !== guest) {
+    throw new BonsaiError(`--forward ${text}: the guest is 10.0.2.15; leave the guest address out`);
+  }
+  return { protocol: m[1] as 'tcp' | 'udp', hostAddress, hostPort: port(m[3], text), guestPort: port(m[5], text) };
+}
+
+/** Checks the combination and the TFTP folder before anything is opened. */
+export function checkNetwork(o: NetworkOptions): void {
+  if (o.net.kind !== 'user') {
+    const what = o.forwards.length > 0 ? '--forward' : o.tftpRoot !== undefined ? '--tftp' : o.bootFile !== undefined ? '--boot-file' : null;
+    if (what !== null) throw new BonsaiError(`${what} needs the user-mode network (--net user)`);
+  }
+  const seen = new Set<string>();
+  for (const f of o.forwards) {
+    const key = `${f.protocol}:${f.hostAddress}:${f.hostPort}`;
+    if (seen.has(key)) throw new BonsaiError(`--forward ${key}: forwarded twice`);
+    seen.add(key);
+  }
+  if (o.tftpRoot !== undefined) {
+    let isDir = false;
+    try { isDir = statSync(o.tftpRoot).isDirectory(); } catch { /* reported below */ }
+    if (!isDir) throw new BonsaiError(`--tftp ${o.tftpRoot}: not a directory`);
+  }
+  if (o.bootFile !== undefined && (o.bootFile === '' || o.bootFile.length > 127 || /[\0\n]/.test(o.bootFile))) {
+    throw new BonsaiError('--boot-file: a name of 1-127 characters');
+  }
+}
+
+export interface Networks {
+  backends: NetBackend[];
+  close(): Promise<void>;
+}
+
+export async function openNetworks(o: NetworkOptions, log: (line: string) => void): Promise<Networks> {
+  checkNetwork(o);
+  const backends: NetBackend[] = [];
+  const close = async (): Promise<void> => {
+    for (const b of backends.splice(0)) await b.close().catch(() => undefined);
+  };
+  try {
+    if (o.net.kind === 'user') {
+      const config = {
+        ...defaultUserNetConfig(), restrict: o.net.restrict, forwards: o.forwards,
+        tftpRoot: o.tftpRoot === undefined ? null : resolve(o.tftpRoot), bootFile: o.bootFile ?? null, hostname: o.hostname,
+      };
+      backends.push(await UserNet.create(config, log));
+    } else if (o.net.kind === 'tap') {
+      backends.push(await TapBackend.open(o.net.ifname));
+    }
+    for (const name of o.switches) backends.push(await SwitchBackend.connect(name, { log }));
+    return { backends, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}

@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkName, configArchive, defaultSshKeys, readSshKeys } from '../../src/vm/config-archive.js';
+
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBv0j5pXz0n6cXfJm7o8VnT0p7cYJt2mXg1l3dRk2a4z user@host';
+
+/** Reads a newc archive back: name → { mode, data }. */
+function entries(a: Uint8Array): Map<string, { mode: number; data: string }> {
+  const out = new Map<string, { mode: number; data: string }>();
+  const dec = new TextDecoder();
+  let o = 0;
+  const al = (n: number): number => (n + 3) & ~3;
+  for (;;) {
+    const h = dec.decode(a.subarray(o, o + 110));
+    assert.equal(h.slice(0, 6), '070701');
+    const field = (i: number): number => parseInt(h.slice(6 + i * 8, 14 + i * 8), 16);
+    const mode = field(1), size = field(6), nameSize = field(11);
+    const name = dec.decode(a.subarray(o + 110, o + 110 + nameSize - 1));
+    o = al(o + 110 + nameSize);
+    const data = dec.decode(a.subarray(o, o + size));
+    o = al(o + size);
+    if (name === 'TRAILER!!!') break;
+    out.set(name, { mode, data });
+  }
+  assert.equal(o, a.length);
+  return out;
+}
+
+test('the configuration archive holds the hostname and, mode 0600, the keys', () => {
+  const e = entries(configArchive({ hostname: 'vm1', sshKeys: [KEY] }));
+  assert.equal(e.get('etc/bonsai/hostname')?.data, 'vm1\n');
+  assert.equal(e.get('etc/bonsai/authorized_keys')?.data, `${KEY}\n`);
+  assert.equal(e.get('etc/bonsai/authorized_keys')?.mode, 0o100600);
+  assert.equal(e.get('etc/bonsai')?.mode, 0o040755);
+  assert.equal(entries(configArchive({ hostname: 'x', sshKeys: [] })).has('etc/bonsai/authorized_keys'), false);
+});
+
+test('GNU cpio lists the configuration archive (when cpio is installed)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bonsai-cpio-'));
+  const file = join(dir, 'a.cpio');
+  writeFileSync(file, configArchive({ hostname: 'vm1', sshKeys: [KEY] }));
+  const r = spawnSync('cpio', ['-it', '--quiet', '-F', file], { encoding: 'utf8' });
+  if (r.error !== undefined) { t.skip('cpio is not installed'); return; }
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['etc', 'etc/bonsai', 'etc/bonsai/hostname', 'etc/bonsai/authorized_keys']);
+});
+
+test('public keys are read and checked; private keys and junk are refused with one line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bonsai-keys-'));
+  const pub = join(dir, 'k.pub');
+  writeFileSync(pub, `# comment\n${KEY}\n\n`);
+  assert.deepEqual(readSshKeys(pub), [KEY]);
+  const priv = join(dir, 'k');
+  writeFileSync(priv, '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n');
+  assert.throws(() => readSshKeys(priv), /private key; pass the \.pub file/);
+  writeFileSync(pub, 'hello world\n');
+  assert.throws(() => readSshKeys(pub), /not an OpenSSH public key line/);
+  writeFileSync(pub, '');
+  assert.throws(() => readSshKeys(pub), /holds no public key/);
+  assert.throws(() => readSshKeys(join(dir, 'missing.pub')), /no such file/);
+});
+
+test('the default key is ~/.ssh/id_ed25519.pub, else id_rsa.pub, else none', () => {
+  const home = mkdtempSync(join(tmpdir(), 'bonsai-home-'));
+  assert.deepEqual(defaultSshKeys(home), []);
+  mkdirSync(join(home, '.ssh'));
+  const rsa = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@there';
+  writeFileSync(join(home, '.ssh', 'id_rsa.pub'), `${rsa}\n`);
+  assert.deepEqual(defaultSshKeys(home), [rsa]);
+  writeFileSync(join(home, '.ssh', 'id_ed25519.pub'), `${KEY}\n`);
+  assert.deepEqual(defaultSshKeys(home), [KEY]);
+});
+
+test('VM names are hostname labels', () => {
+  assert.equal(checkName('vm-1'), 'vm-1');
+  for (const bad of ['', '-a', 'a-', 'a b', 'a.b', 'x'.repeat(64), 'ä']) assert.throws(() => checkName(bad), /--name/);
+});
