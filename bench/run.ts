@@ -12,6 +12,7 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { runProgram } from '../src/vm/program.js';
 import { qemuLinux, scratchDisk, type LinuxTimes } from './linux.js';
+import { qemuNet, type NetTimes } from './net.js';
 import { repoPath } from '../test/helpers.js';
 
 interface Row { name: string; bonsai: string; qemu: string; ratio: string }
@@ -68,11 +69,22 @@ async function linuxBench(rows: Row[]): Promise<void> {
   rows.push({ name: 'idle at the shell prompt (host CPU)', bonsai: `${b.idlePercent.toFixed(2)} %`, qemu: q === null ? 'not installed' : `${q.idlePercent.toFixed(2)} %`, ratio: '-' });
 }
 
+async function netBench(rows: Row[]): Promise<void> {
+  const child = spawnSync(process.execPath, [repoPath('dist', 'bench', 'net.js'), 'bonsai'], { encoding: 'utf8', timeout: 900_000 });
+  if (child.status !== 0) throw new Error(`network benchmark on Bonsai failed: ${child.stderr}`);
+  const b = JSON.parse(child.stdout) as NetTimes;
+  const q = qemuAvailable() ? await qemuNet() : null;
+  const mbs = (v: number): string => `${v.toFixed(1)} MiB/s`;
+  rows.push({ name: 'TCP guest -> host (user net), 32 MiB', bonsai: mbs(b.upMiBs), qemu: q === null ? 'not installed' : mbs(q.upMiBs), ratio: q === null ? '-' : `${(q.upMiBs / b.upMiBs).toFixed(1)}x` });
+  rows.push({ name: 'TCP host -> guest (forward), 32 MiB', bonsai: mbs(b.downMiBs), qemu: q === null ? 'not installed' : mbs(q.downMiBs), ratio: q === null ? '-' : `${(q.downMiBs / b.downMiBs).toFixed(1)}x` });
+}
+
 async function main(): Promise<void> {
   console.log(`bonsai bench on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), Node ${process.version}`);
   const rows: Row[] = [];
   await cpuBench(rows);
   await linuxBench(rows);
+  await netBench(rows);
   const w = [40, 28, 28, 11];
   const line = (c: string[]): string => c.map((s, i) => s.padEnd(w[i])).join(' ');
   console.log(line(['workload', 'bonsai', 'qemu (TCG)', 'bonsai/qemu']));

@@ -2,7 +2,9 @@
 # Rebuilds the bundled Bonsai guest from Debian sources:
 #   images/Image.gz            Linux 6.1 (Debian linux-source-6.1), config images/linux.config
 #   images/initramfs.cpio.gz   static riscv64 busybox (Debian's busybox source), config
-#                              images/busybox.config, plus images/init and images/rootfs/
+#                              images/busybox.config; static riscv64 dropbear (Debian's dropbear
+#                              source), options images/dropbear-localoptions.h; plus images/init
+#                              and images/rootfs/
 #   images/BUILD-INFO          versions and checksums of what was built
 #
 # Usage: images/build.sh [--no-apt] [--kernel-only|--initramfs-only]
@@ -33,7 +35,7 @@ for arg in "$@"; do
     --no-apt) apt=0 ;;
     --kernel-only) do_initramfs=0 ;;
     --initramfs-only) do_kernel=0 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -43,7 +45,8 @@ SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 # ---- 1. Packages ---------------------------------------------------------------------------
-# Adds deb-src twins of the system's Debian deb entries, so `apt-get source busybox` works.
+# Adds deb-src twins of the system's Debian deb entries, so `apt-get source busybox` (and
+# dropbear) works.
 add_deb_src() {
   if grep -rqsE '^(deb-src[[:space:]]|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
     return
@@ -123,7 +126,61 @@ build_kernel() {
   gcc -O2 -o usr/gen_init_cpio usr/gen_init_cpio.c
 }
 
-# ---- 3. Busybox and the initramfs ----------------------------------------------------------------
+# ---- 3. Dropbear (ssh server and client), one static multi-call binary ---------------------------
+# Built with its bundled libtomcrypt/libtommath (part of the upstream tarball), without zlib, PAM,
+# lastlog/utmp/wtmp; images/dropbear-localoptions.h compiles out password authentication.
+DROPBEAR_PROGRAMS="dropbear dropbearkey dbclient scp"
+build_dropbear() {
+  local dbsrc
+  dbsrc=$(find "$WORK/dropbear" -maxdepth 1 -type d -name 'dropbear-*' 2>/dev/null | head -n1 || true)
+  if [ -z "$dbsrc" ]; then
+    say "fetching Debian's dropbear source (apt-get source)"
+    rm -rf "$WORK/dropbear"
+    mkdir -p "$WORK/dropbear"
+    (cd "$WORK/dropbear" && apt-get source dropbear)
+    dbsrc=$(find "$WORK/dropbear" -maxdepth 1 -type d -name 'dropbear-*' | head -n1)
+  fi
+  cd "$dbsrc"
+  say "building dropbear ($(basename "$dbsrc")), static riscv64"
+  local conf=(--host=riscv64-linux-gnu --enable-static --enable-bundled-libtom --disable-zlib
+              --disable-pam --disable-lastlog --disable-utmp --disable-utmpx --disable-wtmp
+              --disable-wtmpx --disable-loginfunc --disable-pututline --disable-pututxline)
+  # configure takes longer than the build; run it again only when its arguments change.
+  if [ ! -f Makefile ] || [ "$(cat .bonsai-configure 2>/dev/null)" != "${conf[*]}" ]; then
+    ./configure "${conf[@]}" >configure.out
+    echo "${conf[*]}" >.bonsai-configure
+  fi
+  # Copied only when changed, so that an unchanged file does not rebuild everything.
+  cmp -s "$IMAGES/dropbear-localoptions.h" localoptions.h ||
+    cp "$IMAGES/dropbear-localoptions.h" localoptions.h
+  # -Os (configure's choice) everywhere but curve25519.c, the X25519 and Ed25519 arithmetic
+  # that every ssh connection and the boot-time host key spend most of their instructions in:
+  # at -O3 an ed25519 key takes 16.7 million riscv64 instructions instead of 22.8, for 8 KB
+  # more of gzipped initramfs. Rebuilt every time, so that the flags always apply.
+  rm -f curve25519.o
+  make -f Makefile -f <(printf 'curve25519.o: CFLAGS += -O3\n') -j"$JOBS" \
+    PROGRAMS="$DROPBEAR_PROGRAMS" MULTI=1 dropbearmulti
+  if ${CROSS_COMPILE}readelf -l dropbearmulti | grep -q 'program interpreter'; then
+    echo "build.sh: dropbear is not statically linked" >&2; exit 1
+  fi
+  DROPBEAR_VERSION=$(dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null || basename "$dbsrc")
+}
+
+# Installs the multi-call binary as /usr/bin/dropbearmulti with a link for each program (and
+# ssh, which dropbear's multi-call binary answers as dbclient).
+install_dropbear() {
+  local root=$1 dbsrc prog
+  dbsrc=$(find "$WORK/dropbear" -maxdepth 1 -type d -name 'dropbear-*' | head -n1)
+  mkdir -p "$root/usr/bin" "$root/usr/sbin"
+  ${CROSS_COMPILE}strip -o "$root/usr/bin/dropbearmulti" "$dbsrc/dropbearmulti"
+  chmod 755 "$root/usr/bin/dropbearmulti"
+  ln -sfn ../bin/dropbearmulti "$root/usr/sbin/dropbear"
+  for prog in dropbearkey dbclient scp ssh; do
+    ln -sfn dropbearmulti "$root/usr/bin/$prog"
+  done
+}
+
+# ---- 4. Busybox and the initramfs ----------------------------------------------------------------
 build_initramfs() {
   local ksrc="$WORK/linux-source-6.1"
   if [ ! -x "$ksrc/usr/gen_init_cpio" ]; then
@@ -156,18 +213,24 @@ build_initramfs() {
     echo "build.sh: busybox is not statically linked" >&2; exit 1
   fi
 
+  build_dropbear
+
   say "assembling the root filesystem"
   local root="$WORK/rootfs"
   rm -rf "$root"
   mkdir -p "$root"
-  make CONFIG_PREFIX="$root" install >/dev/null
-  (cd "$root" && mkdir -p dev proc sys tmp run root mnt etc/udhcpc var/log && ln -sfn /run var/run)
+  (cd "$bbsrc" && make CONFIG_PREFIX="$root" install >/dev/null)
+  install_dropbear "$root"
+  # etc/bonsai: where the host's configuration archive puts its files (see images/init);
+  # it exists here so that the archive needs no directory entries of its own.
+  (cd "$root" && mkdir -p dev proc sys tmp run root mnt etc/udhcpc etc/bonsai etc/dropbear \
+     var/log && ln -sfn /run var/run && chmod 755 etc/bonsai etc/dropbear)
   chmod 1777 "$root/tmp"
   chmod 700 "$root/root"
   cp -R "$IMAGES/rootfs/." "$root/"
   install -m 755 "$IMAGES/init" "$root/init"
-  # The path is CONFIG_UDHCPC_DEFAULT_SCRIPT; the script also brings the link up.
-  install -m 755 examples/udhcp/simple.script "$root/etc/udhcpc/default.script"
+  # rootfs/etc/udhcpc/default.script is CONFIG_UDHCPC_DEFAULT_SCRIPT (one lease per ethN).
+  chmod 755 "$root/etc/udhcpc/default.script" "$root/etc/init.d/dropbear"
   # gen_init_cpio stamps directories, links and nodes with KBUILD_BUILD_TIMESTAMP but
   # regular files with their own mtime.
   find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
@@ -182,20 +245,22 @@ EOF
      "$root" "$WORK/initramfs-nodes.list")
   gzip -9 -n -c "$WORK/initramfs.cpio" >"$IMAGES/initramfs.cpio.gz.tmp"
   mv "$IMAGES/initramfs.cpio.gz.tmp" "$IMAGES/initramfs.cpio.gz"
-  BUSYBOX_VERSION=$(dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null || basename "$bbsrc")
+  BUSYBOX_VERSION=$(dpkg-parsechangelog -l "$bbsrc/debian/changelog" -S Version 2>/dev/null || basename "$bbsrc")
 }
 
-BUSYBOX_VERSION=
+BUSYBOX_VERSION= DROPBEAR_VERSION=
 if [ "$do_kernel" = 1 ]; then build_kernel; fi
 if [ "$do_initramfs" = 1 ]; then build_initramfs; fi
 
-# ---- 4. Record what was built --------------------------------------------------------------------
+# ---- 5. Record what was built --------------------------------------------------------------------
 cd "$IMAGES"
 {
   echo "# Written by images/build.sh; do not edit."
   echo "linux-source-6.1  $(dpkg-query -W -f='${Version}' linux-source-6.1)"
   if [ -n "$BUSYBOX_VERSION" ]; then echo "busybox           $BUSYBOX_VERSION"
   else grep '^busybox ' BUILD-INFO 2>/dev/null || true; fi
+  if [ -n "$DROPBEAR_VERSION" ]; then echo "dropbear          $DROPBEAR_VERSION"
+  else grep '^dropbear ' BUILD-INFO 2>/dev/null || true; fi
   echo "gcc               $(${CROSS_COMPILE}gcc -dumpfullversion) ($(dpkg-query -W -f='${Version}' gcc-riscv64-linux-gnu 2>/dev/null || echo '?'))"
   echo "binutils          $(${CROSS_COMPILE}ld --version | head -n1 | awk '{print $NF}')"
   echo "glibc (static)    $(dpkg-query -W -f='${Version}' libc6-dev-riscv64-cross 2>/dev/null || echo '?')"

@@ -16,7 +16,7 @@ import { VirtioRng } from '../devices/virtio/rng.js';
 import { BonsaiError } from '../errors.js';
 import type { BlockBackend, DiskFormat } from '../storage/backend.js';
 import { openDisk } from '../storage/backend.js';
-import { defaultMac, type NetBackend } from '../net/link.js';
+import type { Nic } from './network.js';
 
 export interface DiskSpec { path: string; readOnly: boolean; format?: DiskFormat }
 export interface ShareSpec { dir: string; tag: string; readOnly: boolean }
@@ -62,7 +62,7 @@ export interface MachineDevices {
 
 /** Opens every backend and builds the devices, in slot order: disks, shares, network cards (eth0, eth1, ...), rng, console. */
 export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtioConsole: ((b: Uint8Array) => void) | null,
-  nets: NetBackend[] = []): Promise<MachineDevices> {
+  nets: Nic[] = []): Promise<MachineDevices> {
   const backends: BlockBackend[] = [];
   const servers: P9Server[] = [];
   const close = async (): Promise<void> => {
@@ -84,7 +84,7 @@ export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtio
       servers.push(server);
       devices.push(new Virtio9p(server));
     }
-    const nics = nets.map((b, i) => new VirtioNet(b, defaultMac(i)));
+    const nics = nets.map((n) => new VirtioNet(n.backend, n.mac));
     devices.push(...nics);
     devices.push(new VirtioRng());
     const con = virtioConsole === null ? null : new VirtioConsole(virtioConsole);

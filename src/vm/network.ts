@@ -8,7 +8,8 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BonsaiError } from '../errors.js';
 import { parseIp } from '../net/ipv4.js';
-import type { NetBackend } from '../net/link.js';
+import { createHash } from 'node:crypto';
+import { defaultMac, type NetBackend } from '../net/link.js';
 import { defaultUserNetConfig, type PortForward } from '../net/user/context.js';
 import { UserNet } from '../net/user/stack.js';
 import { TapBackend } from '../net/tap.js';
@@ -88,29 +89,44 @@ export function checkNetwork(o: NetworkOptions): void {
   }
 }
 
+/** A network card: its backend and its MAC address. */
+export interface Nic { backend: NetBackend; mac: Uint8Array }
+
 export interface Networks {
-  backends: NetBackend[];
+  nics: Nic[];
   close(): Promise<void>;
+}
+
+/**
+ * The MAC of card `index`. The first card (user, tap) has QEMU's default, 52:54:00:12:34:56, as every
+ * VM may: it is alone on its link. Cards on a switch share a segment with other VMs, so theirs is
+ * derived from the VM's name (stable across runs, so DHCP gives the same address again).
+ */
+export function nicMac(index: number, onSwitch: boolean, hostname: string): Uint8Array {
+  if (!onSwitch) return defaultMac(index);
+  const h = createHash('sha256').update(`${hostname}\0${index}`).digest();
+  return Uint8Array.of(0x52, 0x54, 0x00, h[0], h[1], h[2]);
 }
 
 export async function openNetworks(o: NetworkOptions, log: (line: string) => void): Promise<Networks> {
   checkNetwork(o);
-  const backends: NetBackend[] = [];
+  const nics: Nic[] = [];
   const close = async (): Promise<void> => {
-    for (const b of backends.splice(0)) await b.close().catch(() => undefined);
+    for (const n of nics.splice(0)) await n.backend.close().catch(() => undefined);
   };
+  const add = (backend: NetBackend, onSwitch: boolean): void => { nics.push({ backend, mac: nicMac(nics.length, onSwitch, o.hostname) }); };
   try {
     if (o.net.kind === 'user') {
       const config = {
         ...defaultUserNetConfig(), restrict: o.net.restrict, forwards: o.forwards,
         tftpRoot: o.tftpRoot === undefined ? null : resolve(o.tftpRoot), bootFile: o.bootFile ?? null, hostname: o.hostname,
       };
-      backends.push(await UserNet.create(config, log));
+      add(await UserNet.create(config, log), false);
     } else if (o.net.kind === 'tap') {
-      backends.push(await TapBackend.open(o.net.ifname));
+      add(await TapBackend.open(o.net.ifname), false);
     }
-    for (const name of o.switches) backends.push(await SwitchBackend.connect(name, { log }));
-    return { backends, close };
+    for (const name of o.switches) add(await SwitchBackend.connect(name, { log }), true);
+    return { nics, close };
   } catch (e) {
     await close();
     throw e;

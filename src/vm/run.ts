@@ -74,7 +74,7 @@ export async function runMachine(opts: RunOptions): Promise<RunResult> {
   const guestConfig = opts.guestConfig ?? (usingBundled && opts.initrd === undefined ? { hostname: 'bonsai', sshKeys: [] } : undefined);
   const initrdAppend = initrd === undefined || guestConfig === undefined ? undefined : configArchive(guestConfig);
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const networks: Networks = opts.network === undefined ? { backends: [], close: async () => {} } : await openNetworks(opts.network, log);
+  const networks: Networks = opts.network === undefined ? { nics: [], close: async () => {} } : await openNetworks(opts.network, log);
   try {
     return await runBoots(opts, { firmware, kernel, initrd, initrdAppend, append }, networks);
   } finally {
@@ -88,7 +88,7 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks): 
   let instructions = 0;
   for (;;) {
     const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
-    const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.backends);
+    const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.nics);
     let machine: Machine;
     try {
       machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices });
