@@ -104,6 +104,10 @@ function buildProgram(): Command {
         if (opts.stats) {
           process.stderr.write(`bonsai: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s ` +
             `(${(r.instructions / r.seconds / 1e6).toFixed(1)} MIPS overall; ${r.machine.idleSeconds.toFixed(3)} s idle in WFI)\n`);
+          for (const n of r.network ?? []) {
+            const c = Object.entries(n.counters).filter(([, v]) => v !== 0).map(([k, v]) => `${k}=${v}`).join(' ');
+            process.stderr.write(`bonsai: net ${n.name}: ${c === '' ? 'no traffic' : c}\n`);
+          }
         }
         if (r.reason === 'limit') process.stderr.write(`bonsai: stopped after ${r.instructions} instructions (--max-instructions)\n`);
         process.exitCode = r.status;

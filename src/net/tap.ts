@@ -7,6 +7,7 @@
  * `sudo ip tuntap add IFNAME mode tap user $USER`.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { BonsaiError } from '../errors.js';
 import type { FrameReceiver, NetBackend } from './link.js';
 
@@ -41,6 +42,8 @@ while (1) {
 }
 `;
 
+const IFF_TAP = 0x0002;
+
 /** Frames queued to the relay beyond this are dropped (the TAP side is as lossy as a wire). */
 const MAX_PENDING = 4 * 1024 * 1024;
 
@@ -58,6 +61,14 @@ export class TapBackend implements NetBackend {
   /** Attaches to IFNAME; a one-line BonsaiError says why it could not. */
   static open(ifname: string, perl = 'perl'): Promise<TapBackend> {
     const what = `--net tap:${ifname}`;
+    // Attach to an existing TAP device only: as root, TUNSETIFF would quietly make a new one instead.
+    let flags: string;
+    try { flags = readFileSync(`/sys/class/net/${ifname}/tun_flags`, 'utf8'); } catch {
+      return Promise.reject(new BonsaiError(existsSync(`/sys/class/net/${ifname}`)
+        ? `${what}: ${ifname} is not a TUN/TAP device`
+        : `${what}: no such network interface (make one: sudo ip tuntap add ${ifname} mode tap user $USER)`));
+    }
+    if ((Number(flags) & IFF_TAP) === 0) return Promise.reject(new BonsaiError(`${what}: ${ifname} is a TUN device, not TAP`));
     return new Promise((resolve, reject) => {
       let relay: ChildProcessWithoutNullStreams;
       try {

@@ -44,6 +44,8 @@ export interface RunResult extends MachineExit {
   instructions: number;
   seconds: number;
   machine: Machine;
+  /** Each network backend's counters (frames, drops by reason) when the run ended. */
+  network?: { name: string; counters: Record<string, number> }[];
 }
 
 /** The bundled guest: images/ at the package root. */
@@ -76,7 +78,8 @@ export async function runMachine(opts: RunOptions): Promise<RunResult> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const networks: Networks = opts.network === undefined ? { nics: [], close: async () => {} } : await openNetworks(opts.network, log);
   try {
-    return await runBoots(opts, { firmware, kernel, initrd, initrdAppend, append }, networks);
+    const r = await runBoots(opts, { firmware, kernel, initrd, initrdAppend, append }, networks);
+    return { ...r, network: networks.nics.map((n) => ({ name: n.backend.name, counters: n.backend.stats() })) };
   } finally {
     await networks.close();
   }

@@ -148,3 +148,24 @@ test('U-Boot fetches the kernel (the DHCP boot file) and the initramfs over TFTP
   assert.equal((await g.done).reason, 'poweroff');
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('with --net tap:IFNAME the guest reaches the host kernel through an existing TAP device (needs root)', {
+  skip: process.getuid?.() === 0 && existsSync('/dev/net/tun') && spawnSync('ip', ['-V'], { stdio: 'ignore' }).status === 0 ? false : 'needs root, /dev/net/tun and iproute2',
+}, async () => {
+  const ifname = `btap${process.pid % 100000}`;
+  const ip = (...args: string[]): void => { assert.equal(spawnSync('ip', args, { stdio: 'inherit' }).status, 0, `ip ${args.join(' ')}`); };
+  ip('tuntap', 'add', ifname, 'mode', 'tap');
+  try {
+    ip('addr', 'add', '10.0.9.1/24', 'dev', ifname);
+    ip('link', 'set', ifname, 'up');
+    const g = new GuestSession({ network: { net: parseNet(`tap:${ifname}`), forwards: [], switches: [], hostname: 'tapvm' } });
+    await g.expect(PROMPT);
+    // No DHCP server on this link: the guest's udhcpc went to the background; configure by hand.
+    await g.run('ip addr add 10.0.9.2/24 dev eth0');
+    assert.match(await g.run('ping -c 1 -W 5 10.0.9.1'), /1 packets received/);
+    g.send('poweroff\n');
+    assert.equal((await g.done).reason, 'poweroff');
+  } finally {
+    spawnSync('ip', ['tuntap', 'del', ifname, 'mode', 'tap']);
+  }
+});
