@@ -27,12 +27,12 @@ export const LOOP = 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo loop
 const PROMPT = /# (?:\x1b\[6n)?$/;
 
 /** Drives a console: collects output, waits for patterns, sends input. */
-class Console {
+export class Console {
   text = '';
   private wake: (() => void) | null = null;
   constructor(private readonly send: (s: string) => void) {}
   push(s: string): void { this.text += s; this.wake?.(); }
-  async until(re: RegExp, from: number, limitMs: number): Promise<number> {
+  async until(re: RegExp, from: number, limitMs = 300_000): Promise<number> {
     const end = Date.now() + limitMs;
     for (;;) {
       const m = re.exec(this.text.slice(from));

@@ -15,35 +15,15 @@ import { performance } from 'node:perf_hooks';
 import { gunzipSync } from 'node:zlib';
 import { parseNet } from '../src/vm/network.js';
 import { bundledImage, runMachine } from '../src/vm/run.js';
+import { freePort } from '../test/helpers.js';
+import { Console } from './linux.js';
 
 export interface NetTimes { upMiBs: number; downMiBs: number }
 
 const MIB = 32;
 const PROMPT = /# (?:\x1b\[6n)?$/;
 
-class Console {
-  text = '';
-  private wake: (() => void) | null = null;
-  constructor(readonly write: (s: string) => void) {}
-  push(s: string): void { this.text += s; this.wake?.(); }
-  async until(re: RegExp, from: number, limitMs = 300_000): Promise<number> {
-    const end = Date.now() + limitMs;
-    for (;;) {
-      const m = re.exec(this.text.slice(from));
-      if (m !== null) return from + m.index + m[0].length;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${String(re)}: ${this.text.slice(-300)}`);
-      await new Promise<void>((r) => { const t = setTimeout(r, 200); this.wake = () => { clearTimeout(t); r(); }; });
-    }
-  }
-}
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Guest → host: a host server counts bytes; MiB/s from its first byte to the end. */
 async function upload(con: Console, at: number): Promise<[number, number]> {

@@ -129,17 +129,25 @@ build_kernel() {
 # ---- 3. Dropbear (ssh server and client), one static multi-call binary ---------------------------
 # Built with its bundled libtomcrypt/libtommath (part of the upstream tarball), without zlib, PAM,
 # lastlog/utmp/wtmp; images/dropbear-localoptions.h compiles out password authentication.
+# The unpacked Debian source of package $1 under $WORK/$1, fetched with `apt-get source` the first
+# time; prints its directory.
+debian_source() {
+  local pkg=$1 dir
+  dir=$(find "$WORK/$pkg" -maxdepth 1 -type d -name "$pkg-*" 2>/dev/null | head -n1 || true)
+  if [ -z "$dir" ]; then
+    say "fetching Debian's $pkg source (apt-get source)" >&2
+    rm -rf "${WORK:?}/$pkg"
+    mkdir -p "$WORK/$pkg"
+    (cd "$WORK/$pkg" && apt-get source "$pkg" >&2)
+    dir=$(find "$WORK/$pkg" -maxdepth 1 -type d -name "$pkg-*" | head -n1)
+  fi
+  printf '%s\n' "$dir"
+}
+
 DROPBEAR_PROGRAMS="dropbear dropbearkey dbclient scp"
 build_dropbear() {
   local dbsrc
-  dbsrc=$(find "$WORK/dropbear" -maxdepth 1 -type d -name 'dropbear-*' 2>/dev/null | head -n1 || true)
-  if [ -z "$dbsrc" ]; then
-    say "fetching Debian's dropbear source (apt-get source)"
-    rm -rf "$WORK/dropbear"
-    mkdir -p "$WORK/dropbear"
-    (cd "$WORK/dropbear" && apt-get source dropbear)
-    dbsrc=$(find "$WORK/dropbear" -maxdepth 1 -type d -name 'dropbear-*' | head -n1)
-  fi
+  dbsrc=$(debian_source dropbear)
   cd "$dbsrc"
   say "building dropbear ($(basename "$dbsrc")), static riscv64"
   local conf=(--host=riscv64-linux-gnu --enable-static --enable-bundled-libtom --disable-zlib
@@ -189,14 +197,7 @@ build_initramfs() {
   fi
 
   local bbsrc
-  bbsrc=$(find "$WORK/busybox" -maxdepth 1 -type d -name 'busybox-*' 2>/dev/null | head -n1 || true)
-  if [ -z "$bbsrc" ]; then
-    say "fetching Debian's busybox source (apt-get source)"
-    rm -rf "$WORK/busybox"
-    mkdir -p "$WORK/busybox"
-    (cd "$WORK/busybox" && apt-get source busybox)
-    bbsrc=$(find "$WORK/busybox" -maxdepth 1 -type d -name 'busybox-*' | head -n1)
-  fi
+  bbsrc=$(debian_source busybox)
   cd "$bbsrc"
   say "building busybox ($(basename "$bbsrc")), static riscv64"
   cp "$IMAGES/busybox.config" .config

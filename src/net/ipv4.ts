@@ -1,6 +1,6 @@
 /**
  * IPv4 addresses as unsigned 32-bit numbers, and building IPv4 packets (RFC 791). Parsing and checking
- * of incoming packets is the user-mode stack's (user/ipv4-input.ts); this is what every protocol
+ * of incoming packets is the user-mode stack's (user/stack.ts); this is what every protocol
  * needs to answer.
  */
 import { checksum, transportChecksum } from './checksum.js';

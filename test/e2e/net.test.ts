@@ -16,6 +16,7 @@ import { gunzipSync } from 'node:zlib';
 import { parseNet, type NetworkOptions } from '../../src/vm/network.js';
 import { bundledImage } from '../../src/vm/run.js';
 import { GuestSession } from './guest.js';
+import { freePort } from '../helpers.js';
 
 const PROMPT = /# (?:\x1b\[6n)?$/;
 const OPENSBI = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
@@ -26,14 +27,6 @@ function userNet(extra: Partial<NetworkOptions> = {}): NetworkOptions {
   return { net: parseNet('user'), forwards: [], switches: [], hostname: 'bonsai', ...extra };
 }
 
-/** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('the guest gets 10.0.2.15 by DHCP at boot and fetches a file from the host loopback through 10.0.2.2', async () => {
   const body = 'x'.repeat(200_000);

@@ -10,18 +10,8 @@ import {
   arpRequest, bytes, checksumsHold, dhcpFrame, dnsQuery, DNS, ethernet, frameType, GATEWAY, Guest, GUEST, GUEST_MAC,
   icmpEcho, ipFrame, sleep, udpFrame,
 } from './frames.js';
+import { prng } from '../helpers.js';
 
-/** mulberry32: small, seedable, good enough to pick fuzz cases reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const lookup: HostLookup = async (name, family) => {
   if (name === 'known' && family === 4) return ['192.0.2.1'];

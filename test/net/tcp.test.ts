@@ -7,6 +7,7 @@ import { TcpNat, type TcpNatOptions } from '../../src/net/user/tcp.js';
 import { defaultUserNetConfig, type UserNetConfig, type UserNetContext } from '../../src/net/user/context.js';
 import { checksum, transportChecksum } from '../../src/net/checksum.js';
 import { BonsaiError } from '../../src/errors.js';
+import { freePort, prng } from '../helpers.js';
 
 const GUEST = 0x0a00020f;
 const GATEWAY = 0x0a000202;
@@ -165,14 +166,6 @@ class HostServer {
   }
 }
 
-/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 /** The guest's end of one connection: its next sequence number and what it expects next. */
 interface Flow {
@@ -217,17 +210,6 @@ async function withNat(opts: TcpNatOptions, config: Partial<UserNetConfig>,
   }
 }
 
-/** Seeded PRNG (mulberry32), so a failing fuzz run can be repeated. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---- Tests ----
 
