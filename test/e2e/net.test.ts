@@ -50,6 +50,25 @@ test('the guest gets 10.0.2.15 by DHCP at boot and fetches a file from the host 
   }
 });
 
+test('with --net user,restrict the guest still gets DHCP and DNS but cannot reach the host or beyond', async () => {
+  const http = createHttpServer((_req, res) => res.end('should not be reached\n'));
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const port = (http.address() as AddressInfo).port;
+  try {
+    const g = new GuestSession({ network: userNet({ net: parseNet('user,restrict') }) });
+    await g.expect(PROMPT);
+    assert.match(await g.run('ip -4 addr show eth0'), /inet 10\.0\.2\.15\/24/);
+    assert.match(await g.run('nslookup localhost 10.0.2.3'), /127\.0\.0\.1/);
+    assert.match(await g.run(`wget -q -O - http://10.0.2.2:${port}/ 2>&1; echo status=$?`), /Connection refused[\s\S]*status=1/);
+    g.send('poweroff\n');
+    const r = await g.done;
+    assert.equal(r.reason, 'poweroff');
+    assert.ok((r.network?.[0].counters['tcp-restricted'] ?? 0) >= 1);
+  } finally {
+    http.close();
+  }
+});
+
 test('an ssh client on the host runs a command in the guest through --forward tcp:PORT-:22, with the key only', {
   skip: has('ssh') && has('ssh-keygen', '-?') ? false : 'needs ssh and ssh-keygen (apt-get install openssh-client)',
 }, async () => {
