@@ -1,0 +1,44 @@
+/**
+ * The bonsai command as a user runs it: a child process, its exit status and what it prints.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { repoPath } from '../helpers.js';
+
+const BIN = repoPath('bin', 'bonsai.js');
+
+test('bad network options get one line on stderr and exit status 1, before any machine starts', () => {
+  for (const [args, message] of [
+    [['--forward', 'tcp:22'], /^bonsai: --forward tcp:22: expected tcp:\[HOSTADDR:\]HOSTPORT-:GUESTPORT/],
+    [['--net', 'none', '--forward', 'tcp:2222-:22'], /^bonsai: --forward needs the user-mode network/],
+    [['--net', 'bridge'], /^bonsai: --net bridge: use 'user'/],
+    [['--switch', 'a/b'], /^bonsai: switch name 'a\/b' is not/],
+    [['--tftp', '/nonexistent-bonsai'], /^bonsai: --tftp \/nonexistent-bonsai: not a directory/],
+    [['--ssh-key', '/etc/hostname'], /^bonsai: --ssh-key \/etc\/hostname: /],
+    [['--name', '-x'], /^bonsai: --name -x: /],
+    [['--net', 'tap:bonsai-none0'], /^bonsai: --net tap:bonsai-none0: no such network interface/],
+  ] as const) {
+    const r = spawnSync(process.execPath, [BIN, 'run', ...args], { encoding: 'utf8', input: '' });
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(r.stdout, '');
+  }
+});
+
+test('bonsai run names the guest with --name, networks it by default and reports the network with --stats', async () => {
+  const p = spawn(process.execPath, [BIN, 'run', '--name', 'clivm', '--ssh-key', 'none', '--stats'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  p.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  const prompt = new Promise<void>((resolve) => p.stdout.on('data', (b: Buffer) => {
+    out += b.toString('latin1');
+    if (/clivm:\/root# /.test(out)) resolve();
+  }));
+  await prompt;
+  p.stdin.write('ip -4 -o addr show eth0; poweroff\n');
+  const status = await new Promise<number | null>((resolve) => p.on('close', resolve));
+  assert.equal(status, 0, err);
+  assert.match(out, /eth0\s+inet 10\.0\.2\.15\/24/);
+  assert.match(err, /^bonsai: net user: .*dhcp-requests=\d/m);
+});
