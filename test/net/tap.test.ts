@@ -24,8 +24,9 @@ test('a TAP device that does not exist, or an interface that is not TAP, gives o
 });
 
 test('frames reach the host kernel through a TAP device, and its answers come back (needs root)', async (t) => {
-  if (process.getuid?.() !== 0 || !existsSync('/dev/net/tun') || !ip('tuntap', 'add', IF, 'mode', 'tap')) {
-    t.skip('needs root, /dev/net/tun and iproute2');
+  const perl = spawnSync('perl', ['-v'], { stdio: 'ignore' }).status === 0;
+  if (process.getuid?.() !== 0 || !existsSync('/dev/net/tun') || !perl || !ip('tuntap', 'add', IF, 'mode', 'tap')) {
+    t.skip('needs root (CAP_NET_ADMIN), /dev/net/tun, iproute2 and perl');
     return;
   }
   try {
