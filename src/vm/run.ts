@@ -78,14 +78,16 @@ export async function runMachine(opts: RunOptions): Promise<RunResult> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const networks: Networks = opts.network === undefined ? { nics: [], close: async () => {} } : await openNetworks(opts.network, log);
   try {
-    const r = await runBoots(opts, { firmware, kernel, initrd, initrdAppend, append }, networks);
-    return { ...r, network: networks.nics.map((n) => ({ name: n.backend.name, counters: n.backend.stats() })) };
+    const nicCounters: Record<string, number>[] = [];
+    const r = await runBoots(opts, { firmware, kernel, initrd, initrdAppend, append }, networks, nicCounters);
+    return { ...r, network: networks.nics.map((n, i) => ({ name: n.backend.name, counters: { ...nicCounters[i], ...n.backend.stats() } })) };
   } finally {
     await networks.close();
   }
 }
 
-async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks): Promise<RunResult> {
+/** `nicCounters[i]` collects card i's device counters (frames, drops) over every boot. */
+async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, nicCounters: Record<string, number>[]): Promise<RunResult> {
   const { firmware, kernel } = cfg;
   const start = performance.now();
   let instructions = 0;
@@ -122,6 +124,13 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks): 
       await devs.close(); // flushes disks: data the guest wrote is on the host's disk when Bonsai exits
     }
     instructions += machine.instructions;
+    devs.nics.forEach((nic, i) => {
+      const total = nicCounters[i] ??= {};
+      for (const [k, v] of Object.entries(nic.counters)) {
+        const key = `nic-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`; // txDropped → nic-tx-dropped
+        total[key] = (total[key] ?? 0) + v;
+      }
+    });
     if (exit.reason !== 'reset') {
       return { ...exit, instructions, seconds: (performance.now() - start) / 1000, machine };
     }
