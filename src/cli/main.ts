@@ -1,6 +1,7 @@
 /** The bonsai command: parses arguments, prints, exits. No machine logic lives here. */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { BonsaiError } from '../errors.js';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { parseDisk, parseShare } from '../vm/devices.js';
 import { monitorCommand } from '../vm/monitor.js';
@@ -59,7 +60,7 @@ function buildProgram(): Command {
     .option('--tftp <DIR>', 'serve DIR read-only over TFTP at the gateway, 10.0.2.2')
     .option('--boot-file <NAME>', 'the boot file DHCP offers (e.g. for U-Boot: dhcp; tftpboot)')
     .option('--switch <NAME>', 'add a network card on the virtual switch NAME, shared with other bonsai processes (10.0.3.0/24, DHCP, DNS by VM name); repeatable', collect, [])
-    .option('--name <NAME>', "the VM's name: the guest's hostname, and its DNS name on a switch (default: bonsai)")
+    .option('--name <NAME>', "the VM's name: the guest's hostname, and its DNS name on a switch (default: bonsai; with --switch, vm-XXXX)")
     .option('--ssh-key <PUBKEY>', "public key(s) for root's ssh logins in the bundled guest ('none' for none; default ~/.ssh/id_ed25519.pub or id_rsa.pub)")
     .option('--dump-dtb <FILE>', 'write the generated device tree blob to FILE and exit')
     .option('--max-instructions <N>', 'stop after N instructions (exit status 1)', (v) => {
@@ -71,6 +72,11 @@ function buildProgram(): Command {
     .action(async (opts: RunCliOptions) => {
       if (opts.trace !== undefined && opts.trace !== 'traps') throw new BonsaiError(`--trace ${opts.trace}: only 'traps' is supported`);
       if (opts.console !== 'serial' && opts.console !== 'virtio') throw new BonsaiError(`--console ${opts.console}: use 'serial' or 'virtio'`);
+      if (opts.name === undefined && opts.switch.length > 0) {
+        // VMs on one switch need names (and so MACs and DNS names) of their own: give this one a fresh one.
+        opts.name = `vm-${randomBytes(2).toString('hex')}`;
+        process.stderr.write(`bonsai: this VM is ${opts.name} on the switch (--name sets the name)\n`);
+      }
       const network = networkOptions(opts);
       const hostname = checkName(opts.name ?? 'bonsai');
       const sshKeys = opts.sshKey === 'none' ? [] : opts.sshKey !== undefined ? readSshKeys(opts.sshKey) : defaultSshKeys();
