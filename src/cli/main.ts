@@ -7,7 +7,7 @@ import { parseDisk, parseShare } from '../vm/devices.js';
 import { monitorCommand } from '../vm/monitor.js';
 import { DEFAULT_APPEND, runMachine } from '../vm/run.js';
 import { checkName, defaultSshKeys, readSshKeys } from '../vm/config-archive.js';
-import { parseForward, parseNet, type NetworkOptions } from '../vm/network.js';
+import { checkNetwork, parseForward, parseNet, type NetworkOptions } from '../vm/network.js';
 import { registerImageCommands } from './image.js';
 import { Terminal } from './terminal.js';
 
@@ -72,15 +72,15 @@ function buildProgram(): Command {
     .action(async (opts: RunCliOptions) => {
       if (opts.trace !== undefined && opts.trace !== 'traps') throw new BonsaiError(`--trace ${opts.trace}: only 'traps' is supported`);
       if (opts.console !== 'serial' && opts.console !== 'virtio') throw new BonsaiError(`--console ${opts.console}: use 'serial' or 'virtio'`);
-      if (opts.name === undefined && opts.switch.length > 0) {
-        // VMs on one switch need names (and so MACs and DNS names) of their own: give this one a fresh one.
-        opts.name = `vm-${randomBytes(2).toString('hex')}`;
-        process.stderr.write(`bonsai: this VM is ${opts.name} on the switch (--name sets the name)\n`);
-      }
+      // VMs on one switch need names (and so MACs and DNS names) of their own: without --name, a fresh one.
+      const unnamed = opts.name === undefined && opts.switch.length > 0;
+      if (unnamed) opts.name = `vm-${randomBytes(2).toString('hex')}`;
       const network = networkOptions(opts);
+      checkNetwork(network);
       const hostname = checkName(opts.name ?? 'bonsai');
       const sshKeys = opts.sshKey === 'none' ? [] : opts.sshKey !== undefined ? readSshKeys(opts.sshKey) : defaultSshKeys();
       const bundled = opts.kernel === undefined && opts.initrd === undefined;
+      if (unnamed) process.stderr.write(`bonsai: this VM is ${hostname} on the switch (--name sets the name)\n`);
       const explicit = opts.sshKey !== undefined || opts.name !== undefined;
       let terminal: Terminal | null = null;
       const onSignal = (): void => { terminal?.restore(); process.exit(130); };

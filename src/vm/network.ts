@@ -14,6 +14,7 @@ import { defaultUserNetConfig, type PortForward } from '../net/user/context.js';
 import { UserNet } from '../net/user/stack.js';
 import { TapBackend } from '../net/tap.js';
 import { SwitchBackend } from '../net/switch/client.js';
+import { checkSwitchName } from '../net/switch/paths.js';
 
 export type NetSpec =
   | { kind: 'user'; restrict: boolean }
@@ -69,6 +70,7 @@ export function parseForward(text: string, guest = defaultUserNetConfig().guest)
 
 /** Checks the combination and the TFTP folder before anything is opened. */
 export function checkNetwork(o: NetworkOptions): void {
+  for (const name of o.switches) checkSwitchName(name);
   if (o.net.kind !== 'user') {
     const what = o.forwards.length > 0 ? '--forward' : o.tftpRoot !== undefined ? '--tftp' : o.bootFile !== undefined ? '--boot-file' : null;
     if (what !== null) throw new BonsaiError(`${what} needs the user-mode network (--net user)`);
