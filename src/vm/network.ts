@@ -100,12 +100,13 @@ export interface Networks {
 }
 
 /**
- * The MAC of card `index`. The first card (user, tap) has QEMU's default, 52:54:00:12:34:56, as every
- * VM may: it is alone on its link. Cards on a switch share a segment with other VMs, so theirs is
- * derived from the VM's name (stable across runs, so DHCP gives the same address again).
+ * The MAC of card `index`. A user-network card has QEMU's default, 52:54:00:12:34:56, as every VM may:
+ * it is alone on its link. A card on a switch or a TAP device (often bridged) may share its segment with
+ * other VMs, so its MAC is derived from the VM's name (stable across runs, so DHCP gives the same
+ * address again).
  */
-export function nicMac(index: number, onSwitch: boolean, hostname: string): Uint8Array {
-  if (!onSwitch) return defaultMac(index);
+export function nicMac(index: number, shared: boolean, hostname: string): Uint8Array {
+  if (!shared) return defaultMac(index);
   const h = createHash('sha256').update(`${hostname}\0${index}`).digest();
   return Uint8Array.of(0x52, 0x54, 0x00, h[0], h[1], h[2]);
 }
@@ -116,7 +117,7 @@ export async function openNetworks(o: NetworkOptions, log: (line: string) => voi
   const close = async (): Promise<void> => {
     for (const n of nics.splice(0)) await n.backend.close().catch(() => undefined);
   };
-  const add = (backend: NetBackend, onSwitch: boolean): void => { nics.push({ backend, mac: nicMac(nics.length, onSwitch, o.hostname) }); };
+  const add = (backend: NetBackend, shared: boolean): void => { nics.push({ backend, mac: nicMac(nics.length, shared, o.hostname) }); };
   try {
     if (o.net.kind === 'user') {
       const config = {
@@ -125,7 +126,7 @@ export async function openNetworks(o: NetworkOptions, log: (line: string) => voi
       };
       add(await UserNet.create(config, log), false);
     } else if (o.net.kind === 'tap') {
-      add(await TapBackend.open(o.net.ifname), false);
+      add(await TapBackend.open(o.net.ifname), true);
     }
     for (const name of o.switches) add(await SwitchBackend.connect(name, { log }), true);
     return { nics, close };

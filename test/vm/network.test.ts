@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkNetwork, parseForward, parseNet } from '../../src/vm/network.js';
+import { checkNetwork, nicMac, parseForward, parseNet } from '../../src/vm/network.js';
 
 test('--net takes user, user,restrict, none and tap:IFNAME', () => {
   assert.deepEqual(parseNet('user'), { kind: 'user', restrict: false });
@@ -31,4 +31,13 @@ test('forwards, TFTP and a boot file need the user-mode network; a TFTP folder m
   assert.throws(() => checkNetwork({ ...base, net: { kind: 'user', restrict: false }, tftpRoot: '/nonexistent-dir' }), /not a directory/);
   assert.throws(() => checkNetwork({ ...base, net: { kind: 'user', restrict: false }, forwards: [parseForward('tcp:1-:2'), parseForward('tcp:1-:3')] }), /forwarded twice/);
   checkNetwork({ ...base, net: { kind: 'user', restrict: false }, tftpRoot: '/tmp', bootFile: 'Image' });
+});
+
+test('a user-network card has QEMU\'s MAC; cards on a switch or TAP get one from the VM name', () => {
+  assert.deepEqual(Array.from(nicMac(0, false, 'a')), [0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+  const a = nicMac(1, true, 'web'), b = nicMac(1, true, 'db');
+  assert.deepEqual(Array.from(a.subarray(0, 3)), [0x52, 0x54, 0]);
+  assert.notDeepEqual(a, b);
+  assert.deepEqual(a, nicMac(1, true, 'web'));
+  assert.equal(a[0] & 1, 0); // unicast
 });
