@@ -11,6 +11,8 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 
 export const IPV4_HEADER = 20;
+/** 255.255.255.255 (RFC 919). */
+export const LIMITED_BROADCAST = 0xffffffff;
 
 /** "10.0.2.15" → 0x0a00020f; throws BonsaiError on anything else. */
 export function parseIp(text: string, what = 'address'): number {
@@ -114,4 +116,51 @@ export function fragmentIpv4(packet: Uint8Array, mtu = DEFAULT_MTU): Uint8Array[
     out.push(f);
   }
   return out;
+}
+
+/** A checked IPv4 packet: its addresses, protocol and payload (a view into the packet). */
+export interface Ipv4Packet { src: number; dst: number; protocol: number; payload: Uint8Array }
+
+/**
+ * RFC 791 section 3.1 checks of a received packet, or the reason it fails them. Options are skipped;
+ * fragments are refused (nothing here reassembles: guests send at most their MTU with DF, and a
+ * fragment flood is a memory attack). Bytes past the total length are ethernet padding.
+ */
+export function parseIpv4(p: Uint8Array): Ipv4Packet | string {
+  if (p.length < IPV4_HEADER) return 'ipv4-short';
+  if (p[0] >>> 4 !== 4) return 'ipv4-version';
+  const ihl = (p[0] & 0x0f) * 4;
+  if (ihl < IPV4_HEADER || ihl > p.length) return 'ipv4-header-length';
+  const total = (p[2] << 8) | p[3];
+  if (total > p.length || total < ihl) return 'ipv4-length';
+  if (checksum(p, 0, ihl) !== 0) return 'ipv4-bad-checksum';
+  if ((((p[6] << 8) | p[7]) & 0x3fff) !== 0) return 'ipv4-fragment';
+  return { src: readIp(p, 12), dst: readIp(p, 16), protocol: p[9], payload: p.subarray(ihl, total) };
+}
+
+/** A checked UDP datagram: ports and data (a view into the segment). */
+export interface UdpDatagram { srcPort: number; dstPort: number; data: Uint8Array }
+
+/** RFC 768 checks of a UDP segment from `src` to `dst`, or the reason it fails them. */
+export function parseUdp(src: number, dst: number, segment: Uint8Array): UdpDatagram | string {
+  if (segment.length < UDP_HEADER) return 'udp-short';
+  const length = (segment[4] << 8) | segment[5];
+  if (length < UDP_HEADER || length > segment.length) return 'udp-bad-length';
+  const seg = segment.subarray(0, length);
+  // A zero checksum means the sender computed none.
+  if (((seg[6] << 8) | seg[7]) !== 0 && transportChecksum(src, dst, IPPROTO_UDP, seg) !== 0) return 'udp-bad-checksum';
+  return { srcPort: (seg[0] << 8) | seg[1], dstPort: (seg[2] << 8) | seg[3], data: seg.subarray(UDP_HEADER) };
+}
+
+export const ICMP_ECHO_REPLY = 0;
+export const ICMP_ECHO_REQUEST = 8;
+
+/** The echo reply to an echo request: same identifier, sequence number and data (RFC 792). */
+export function icmpEchoReply(request: Uint8Array): Uint8Array {
+  const m = request.slice();
+  m[0] = ICMP_ECHO_REPLY;
+  m[2] = 0; m[3] = 0;
+  const c = checksum(m);
+  m[2] = c >>> 8; m[3] = c & 0xff;
+  return m;
 }

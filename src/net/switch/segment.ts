@@ -4,13 +4,10 @@
  * their addresses, so VMs reach each other by name, and asks the host's resolver for everything else.
  * No router is offered: a VM reaches the outside through its user-mode card, if it has one.
  */
-import { buildUdp } from '../ipv4.js';
-import { DhcpServer } from '../user/dhcp.js';
-import { DnsServer } from '../user/dns.js';
+import { buildUdp, LIMITED_BROADCAST } from '../ipv4.js';
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer } from '../user/dhcp.js';
+import { DNS_PORT, DnsServer } from '../user/dns.js';
 import { BROADCAST_MAC, SEGMENT_NETWORK, SEGMENT_PREFIX, SERVICES_IP, SegmentServer, type IpSender, type UdpDatagram } from './services.js';
-
-const DHCP_SERVER_PORT = 67, DHCP_CLIENT_PORT = 68, DNS_PORT = 53;
-const LIMITED_BROADCAST = 0xffffffff;
 
 export class SegmentNetwork extends SegmentServer {
   readonly dhcp: DhcpServer;

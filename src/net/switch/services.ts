@@ -5,8 +5,11 @@
  * The daemon hands it every broadcast frame and every frame addressed to its MAC, and forwards what it
  * replies as if a member had sent it.
  */
-import { checksum, transportChecksum } from '../checksum.js';
-import { IPPROTO_ICMP, IPPROTO_UDP, IPV4_HEADER, buildIpv4, readIp, writeIp } from '../ipv4.js';
+import { checksum } from '../checksum.js';
+import { arpReply, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, ethernetFrame, parseArpRequest } from '../ethernet.js';
+import {
+  buildIpv4, ICMP_ECHO_REQUEST, icmpEchoReply, IPPROTO_ICMP, IPPROTO_UDP, LIMITED_BROADCAST, parseIpv4, parseUdp,
+} from '../ipv4.js';
 
 export interface SegmentServices {
   /** The services' own MAC: frames to it are delivered to handle(). */
@@ -24,12 +27,7 @@ export const SERVICES_IP = 0x0a000301;
 /** 52:55 + the IPv4 address, the way QEMU's slirp names its gateway (52:55:0a:00:02:02). */
 export const SERVICES_MAC = Uint8Array.of(0x52, 0x55, 0x0a, 0x00, 0x03, 0x01);
 
-const ETH_HEADER = 14;
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_ARP = 0x0806;
 export const BROADCAST_MAC = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
-/** The shortest ethernet frame without FCS; shorter ones are padded, as a NIC would. */
-const MIN_ETH_FRAME = 60;
 
 /** A UDP datagram for the services, already checked (IPv4 header and UDP checksum). */
 export interface UdpDatagram {
@@ -95,73 +93,37 @@ export class SegmentServer implements SegmentServices {
     this.count(`drop-${reason}`);
   }
 
-  /** Wraps an IPv4 packet in ethernet from the services' MAC. */
+  /** Wraps a payload in ethernet from the services' MAC. */
   protected ethernet(dstMac: Uint8Array, type: number, payload: Uint8Array): Uint8Array {
-    const f = new Uint8Array(Math.max(ETH_HEADER + payload.length, MIN_ETH_FRAME));
-    f.set(dstMac.subarray(0, 6), 0);
-    f.set(this.mac, 6);
-    f[12] = type >>> 8; f[13] = type & 0xff;
-    f.set(payload, ETH_HEADER);
-    return f;
+    return ethernetFrame(dstMac, this.mac, type, payload);
   }
 
   /** RFC 826: answer a request for our address; everything else is someone else's business. */
   private arp(frame: Uint8Array, reply: (frame: Uint8Array) => void): void {
-    const a = ETH_HEADER;
-    if (frame.length < a + 28) return this.drop('arp-short');
-    const htype = (frame[a] << 8) | frame[a + 1], ptype = (frame[a + 2] << 8) | frame[a + 3];
-    if (htype !== 1 || ptype !== ETHERTYPE_IPV4 || frame[a + 4] !== 6 || frame[a + 5] !== 4) return this.drop('arp-unsupported');
-    const op = (frame[a + 6] << 8) | frame[a + 7];
-    if (op !== 1 || readIp(frame, a + 24) !== this.ip) return;
-    const sha = frame.slice(a + 8, a + 14);
-    const spa = readIp(frame, a + 14);
-    const p = new Uint8Array(28);
-    p[1] = 1; p[2] = 0x08; p[4] = 6; p[5] = 4; p[7] = 2;
-    p.set(this.mac, 8);
-    writeIp(p, 14, this.ip);
-    p.set(sha, 18);
-    writeIp(p, 24, spa);
+    const r = parseArpRequest(frame.subarray(ETH_HEADER));
+    if (typeof r === 'string') return this.drop(r);
+    if (r.tpa !== this.ip) return;
     this.count('arp-replies');
-    reply(this.ethernet(sha, ETHERTYPE_ARP, p));
+    reply(this.ethernet(r.sha, ETHERTYPE_ARP, arpReply(r, this.mac)));
   }
 
   private ipv4(frame: Uint8Array, reply: (frame: Uint8Array) => void): void {
-    const o = ETH_HEADER;
-    if (frame.length < o + IPV4_HEADER) return this.drop('ip-short');
-    const ihl = (frame[o] & 0x0f) * 4;
-    const total = (frame[o + 2] << 8) | frame[o + 3];
-    if ((frame[o] >>> 4) !== 4 || ihl < IPV4_HEADER || total < ihl || o + total > frame.length) return this.drop('ip-malformed');
-    if (checksum(frame, o, o + ihl) !== 0) return this.drop('ip-checksum');
-    // Fragments are not reassembled: nothing the services answer needs a packet that large.
-    if ((frame[o + 6] & 0x3f) !== 0 || frame[o + 7] !== 0) return this.drop('ip-fragment');
-    const srcIp = readIp(frame, o + 12), dstIp = readIp(frame, o + 16);
-    const broadcast = dstIp === 0xffffffff || dstIp === ((this.network | ~this.netmask) >>> 0);
+    const ip = parseIpv4(frame.subarray(ETH_HEADER));
+    if (typeof ip === 'string') return this.drop(ip);
+    const { src: srcIp, dst: dstIp, payload: body } = ip;
+    const broadcast = dstIp === LIMITED_BROADCAST || dstIp === ((this.network | ~this.netmask) >>> 0);
     if (dstIp !== this.ip && !broadcast) return;
     const srcMac = frame.slice(6, 12);
-    const body = frame.subarray(o + ihl, o + total);
-    const protocol = frame[o + 9];
     const send: IpSender = (packet, dstMac = srcMac) => reply(this.ethernet(dstMac, ETHERTYPE_IPV4, packet));
 
-    if (protocol === IPPROTO_UDP) {
-      if (body.length < 8) return this.drop('udp-short');
-      const len = (body[4] << 8) | body[5];
-      if (len < 8 || len > body.length) return this.drop('udp-malformed');
-      // RFC 768: a zero checksum means none was computed.
-      if (((body[6] << 8) | body[7]) !== 0 && transportChecksum(srcIp, dstIp, IPPROTO_UDP, body, 0, len) !== 0) return this.drop('udp-checksum');
-      this.onUdp({
-        srcMac, srcIp, dstIp,
-        srcPort: (body[0] << 8) | body[1], dstPort: (body[2] << 8) | body[3],
-        data: body.slice(8, len),
-      }, send);
-    } else if (protocol === IPPROTO_ICMP && dstIp === this.ip) {
-      // RFC 792 echo: the same message back with type 0.
-      if (body.length < 8 || body[0] !== 8 || checksum(body) !== 0) return;
-      const echo = body.slice();
-      echo[0] = 0; echo[2] = 0; echo[3] = 0;
-      const c = checksum(echo);
-      echo[2] = c >>> 8; echo[3] = c & 0xff;
+    if (ip.protocol === IPPROTO_UDP) {
+      const d = parseUdp(srcIp, dstIp, body);
+      if (typeof d === 'string') return this.drop(d);
+      this.onUdp({ srcMac, srcIp, dstIp, srcPort: d.srcPort, dstPort: d.dstPort, data: d.data.slice() }, send);
+    } else if (ip.protocol === IPPROTO_ICMP && dstIp === this.ip) {
+      if (body.length < 8 || body[0] !== ICMP_ECHO_REQUEST || checksum(body) !== 0) return;
       this.count('icmp-echo-replies');
-      send(buildIpv4(this.ip, srcIp, IPPROTO_ICMP, echo));
+      send(buildIpv4(this.ip, srcIp, IPPROTO_ICMP, icmpEchoReply(body)));
     }
   }
 }

@@ -8,6 +8,10 @@
 import { formatMac } from '../link.js';
 import { formatIp, readIp, writeIp } from '../ipv4.js';
 
+/** The BOOTP/DHCP ports (RFC 2131 4.1). */
+export const DHCP_SERVER_PORT = 67;
+export const DHCP_CLIENT_PORT = 68;
+
 export interface DhcpServerOptions {
   /** The server identifier (option 54) and the address replies come from. */
   serverIp: number;

@@ -10,6 +10,8 @@ import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 
 /** The host's addresses for `name` in `family`; rejects with an error carrying node:dns's `code`. */
+export const DNS_PORT = 53;
+
 export type HostLookup = (name: string, family: 4 | 6) => Promise<string[]>;
 /** Sends a raw query upstream and resolves to the raw response, or null on failure or timeout. */
 export type DnsForward = (query: Uint8Array) => Promise<Uint8Array | null>;

@@ -5,14 +5,12 @@
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { checksum } from '../checksum.js';
-import { buildIpv4, formatIp, IPPROTO_ICMP } from '../ipv4.js';
+import { buildIpv4, formatIp, ICMP_ECHO_REQUEST, icmpEchoReply, IPPROTO_ICMP } from '../ipv4.js';
 import type { UserNetContext } from './context.js';
 
 /** Whether `address` (dotted) answered one echo request. Never rejects. */
 export type Pinger = (address: string) => Promise<boolean>;
 
-const ICMP_ECHO_REPLY = 0;
-const ICMP_ECHO_REQUEST = 8;
 /** Type, code, checksum, identifier, sequence number. */
 const ECHO_HEADER = 8;
 /** Host pings running at once; more are dropped, so a flood cannot fork the host to death. */
@@ -65,14 +63,8 @@ export class Icmp {
     this.children.clear();
   }
 
-  /** The echo reply to `request`: same identifier, sequence number and data (RFC 792, "Echo or Echo Reply"). */
   private reply(from: number, to: number, request: Uint8Array): void {
-    const m = request.slice();
-    m[0] = ICMP_ECHO_REPLY;
-    m[2] = 0; m[3] = 0;
-    const c = checksum(m);
-    m[2] = c >>> 8; m[3] = c & 0xff;
-    this.ctx.sendIp(buildIpv4(from, to, IPPROTO_ICMP, m));
+    this.ctx.sendIp(buildIpv4(from, to, IPPROTO_ICMP, icmpEchoReply(request)));
   }
 
   private hostPing(address: string): Promise<boolean> {

@@ -4,8 +4,8 @@
  * This file is the dispatcher: ethernet, ARP and IPv4 input, and ethernet output to the one NIC;
  * icmp.ts, udp.ts (with dhcp.ts, dns.ts, tftp.ts) and tcp.ts each own a protocol.
  */
-import { checksum } from '../checksum.js';
-import { DEFAULT_MTU, fragmentIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_HEADER, readIp, writeIp } from '../ipv4.js';
+import { arpReply, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethernetFrame, parseArpRequest } from '../ethernet.js';
+import { DEFAULT_MTU, fragmentIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, parseIpv4 } from '../ipv4.js';
 import type { FrameReceiver, NetBackend } from '../link.js';
 import type { UserNetConfig, UserNetContext } from './context.js';
 import type { DnsForward, HostLookup } from './dns.js';
@@ -15,19 +15,6 @@ import { UdpNat } from './udp.js';
 
 /** The gateway's and the DNS server's MAC, as slirp's (52:55 then the gateway's address). */
 export const GATEWAY_MAC = Uint8Array.of(0x52, 0x55, 0x0a, 0x00, 0x02, 0x02);
-
-export const ETH_HEADER = 14;
-export const ETHERTYPE_IPV4 = 0x0800;
-export const ETHERTYPE_ARP = 0x0806;
-export const ETHERTYPE_IPV6 = 0x86dd;
-/** Frames are padded to the ethernet minimum (without FCS), as a wire would carry them. */
-const ETH_MIN = 60;
-
-// ARP for IPv4 over ethernet, RFC 826.
-const ARP_LENGTH = 28;
-const ARP_HTYPE_ETHERNET = 1;
-const ARP_REQUEST = 1;
-const ARP_REPLY = 2;
 
 /** Seams for tests; production leaves them out. */
 export interface UserNetOptions {
@@ -138,42 +125,22 @@ export class UserNet implements NetBackend {
    * broadcast: answering those would tell the guest its address is taken. Nothing is learned.
    */
   private arp(a: Uint8Array): void {
-    if (a.length < ARP_LENGTH) return this.drop('arp-short');
-    const htype = (a[0] << 8) | a[1];
-    const ptype = (a[2] << 8) | a[3];
-    if (htype !== ARP_HTYPE_ETHERNET || ptype !== ETHERTYPE_IPV4 || a[4] !== 6 || a[5] !== 4) return this.drop('arp-format');
-    if (((a[6] << 8) | a[7]) !== ARP_REQUEST) return this.drop('arp-not-request');
-    const spa = readIp(a, 14);
-    const tpa = readIp(a, 24);
+    const r = parseArpRequest(a);
+    if (typeof r === 'string') return this.drop(r);
+    const { spa, tpa } = r;
     if (!this.inSubnet(tpa) || tpa === this.config.guest || tpa === spa || tpa === this.config.network || tpa === this.subnetBroadcast) {
       return this.drop('arp-not-ours');
     }
-    const r = new Uint8Array(ARP_LENGTH);
-    r[1] = ARP_HTYPE_ETHERNET; r[2] = ETHERTYPE_IPV4 >>> 8; r[4] = 6; r[5] = 4; r[7] = ARP_REPLY;
-    r.set(GATEWAY_MAC, 8);
-    writeIp(r, 14, tpa);
-    r.set(a.subarray(8, 14), 18); // the requester's hardware address
-    writeIp(r, 24, spa);
-    this.output(ETHERTYPE_ARP, r);
+    this.output(ETHERTYPE_ARP, arpReply(r, GATEWAY_MAC));
   }
 
-  /** RFC 791 section 3.1 checks; then the protocol's module. Options are skipped, fragments refused. */
+  /** Checked IPv4 (parseIpv4), then the protocol's module. */
   private ipv4(p: Uint8Array): void {
-    if (p.length < IPV4_HEADER) return this.drop('ipv4-short');
-    if (p[0] >>> 4 !== 4) return this.drop('ipv4-version');
-    const ihl = (p[0] & 0x0f) * 4;
-    if (ihl < IPV4_HEADER || ihl > p.length) return this.drop('ipv4-header-length');
-    const total = (p[2] << 8) | p[3];
-    // Shorter than the frame is ethernet padding; longer is a lie.
-    if (total > p.length || total < ihl) return this.drop('ipv4-length');
-    if (checksum(p, 0, ihl) !== 0) return this.drop('ipv4-bad-checksum');
-    // No reassembly: guests send at most their MTU with DF, and a fragment flood is a memory attack.
-    if ((((p[6] << 8) | p[7]) & 0x3fff) !== 0) return this.drop('ipv4-fragment');
-    const src = readIp(p, 12);
-    const dst = readIp(p, 16);
+    const ip = parseIpv4(p);
+    if (typeof ip === 'string') return this.drop(ip);
+    const { src, dst, payload } = ip;
     if (src === 0xffffffff || src >>> 28 === 0xe) return this.drop('ipv4-bad-source');
-    const payload = p.subarray(ihl, total);
-    switch (p[9]) {
+    switch (ip.protocol) {
       case IPPROTO_UDP: return this.udp.input(src, dst, payload);
       case IPPROTO_ICMP:
         if (this.isBroadcast(dst)) return this.drop('ipv4-broadcast');
@@ -198,12 +165,7 @@ export class UserNet implements NetBackend {
   private output(type: number, payload: Uint8Array): void {
     if (this.closed) return;
     if (this.receive === null || this.guestMac === null) return this.drop('no-nic');
-    const f = new Uint8Array(Math.max(ETH_MIN, ETH_HEADER + payload.length));
-    f.set(this.guestMac, 0);
-    f.set(GATEWAY_MAC, 6);
-    f[12] = type >>> 8; f[13] = type & 0xff;
-    f.set(payload, ETH_HEADER);
     this.count('frames-out');
-    this.receive(f);
+    this.receive(ethernetFrame(this.guestMac, GATEWAY_MAC, type, payload));
   }
 }

@@ -7,11 +7,10 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { BonsaiError } from '../../errors.js';
-import { transportChecksum } from '../checksum.js';
-import { buildUdp, IPPROTO_UDP, IPV4_HEADER, parseIp, UDP_HEADER } from '../ipv4.js';
+import { buildUdp, IPV4_HEADER, LIMITED_BROADCAST, parseIp, parseUdp, UDP_HEADER } from '../ipv4.js';
 import type { PortForward, UserNetContext } from './context.js';
-import { DhcpServer } from './dhcp.js';
-import { DnsServer, type DnsForward, type HostLookup } from './dns.js';
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer } from './dhcp.js';
+import { DNS_PORT, DnsServer, type DnsForward, type HostLookup } from './dns.js';
 import { TftpServer } from './tftp.js';
 
 export interface UdpNatOptions {
@@ -24,11 +23,7 @@ export interface UdpNatOptions {
   dnsForward?: DnsForward;
 }
 
-const DHCP_SERVER_PORT = 67;
-const DHCP_CLIENT_PORT = 68;
-const DNS_PORT = 53;
 const LOOPBACK = 0x7f000001;
-const LIMITED_BROADCAST = 0xffffffff;
 const IDLE_MS = 60_000;
 const MAX_FLOWS = 512;
 /** The largest datagram one IPv4 packet carries. */
@@ -136,17 +131,9 @@ export class UdpNat {
 
   /** A UDP datagram from the guest; `segment` is the IPv4 payload (header and data) and is not kept. */
   input(src: number, dst: number, segment: Uint8Array): void {
-    if (segment.length < UDP_HEADER) return this.ctx.drop('udp-short');
-    const length = (segment[4] << 8) | segment[5];
-    if (length < UDP_HEADER || length > segment.length) return this.ctx.drop('udp-bad-length');
-    const seg = segment.subarray(0, length);
-    // RFC 768: a zero checksum means the sender computed none.
-    if (((seg[6] << 8) | seg[7]) !== 0 && transportChecksum(src, dst, IPPROTO_UDP, seg) !== 0) {
-      return this.ctx.drop('udp-bad-checksum');
-    }
-    const srcPort = (seg[0] << 8) | seg[1];
-    const dstPort = (seg[2] << 8) | seg[3];
-    const data = seg.subarray(UDP_HEADER);
+    const d = parseUdp(src, dst, segment);
+    if (typeof d === 'string') return this.ctx.drop(d);
+    const { srcPort, dstPort, data } = d;
     const cfg = this.ctx.config;
 
     if (dstPort === DHCP_SERVER_PORT && (dst === cfg.gateway || dst === LIMITED_BROADCAST || dst === this.subnetBroadcast)) {
