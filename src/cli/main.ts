@@ -7,7 +7,7 @@ import { parseDisk, parseShare } from '../vm/devices.js';
 import { monitorCommand } from '../vm/monitor.js';
 import { DEFAULT_APPEND, runMachine } from '../vm/run.js';
 import { checkName, defaultSshKeys, readSshKeys } from '../vm/config-archive.js';
-import { checkNetwork, parseForward, parseNet, type NetworkOptions } from '../vm/network.js';
+import { parseForward, parseNet, type NetworkOptions } from '../vm/network.js';
 import { registerImageCommands } from './image.js';
 import { Terminal } from './terminal.js';
 
@@ -76,11 +76,9 @@ function buildProgram(): Command {
       const unnamed = opts.name === undefined && opts.switch.length > 0;
       if (unnamed) opts.name = `vm-${randomBytes(2).toString('hex')}`;
       const network = networkOptions(opts);
-      checkNetwork(network);
       const hostname = checkName(opts.name ?? 'bonsai');
       const sshKeys = opts.sshKey === 'none' ? [] : opts.sshKey !== undefined ? readSshKeys(opts.sshKey) : defaultSshKeys();
       const bundled = opts.kernel === undefined && opts.initrd === undefined;
-      if (unnamed) process.stderr.write(`bonsai: this VM is ${hostname} on the switch (--name sets the name)\n`);
       const explicit = opts.sshKey !== undefined || opts.name !== undefined;
       let terminal: Terminal | null = null;
       const onSignal = (): void => { terminal?.restore(); process.exit(130); };
@@ -98,6 +96,8 @@ function buildProgram(): Command {
               m.stop({ status: 0, reason: 'stop' });
               return;
             }
+            // Once the networks are up (a bad switch name has been refused by then), before the first boot's console.
+            if (unnamed && terminal === null) process.stderr.write(`bonsai: this VM is ${hostname} on the switch (--name sets the name)\n`);
             terminal?.stop();
             terminal = new Terminal({
               input: (bytes) => m.input(bytes),

@@ -6,7 +6,7 @@
  * The bundled guest's /init reads both. Nothing else needs a channel this early, and unlike the kernel
  * command line (1 KiB on RISC-V) it has room for any number of keys.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { BonsaiError } from '../errors.js';
@@ -83,10 +83,6 @@ export function readSshKeys(path: string): string[] {
 
 /** The user's default key: ~/.ssh/id_ed25519.pub, else ~/.ssh/id_rsa.pub; none when neither exists. */
 export function defaultSshKeys(home = homedir()): string[] {
-  for (const name of ['id_ed25519.pub', 'id_rsa.pub']) {
-    const p = join(home, '.ssh', name);
-    try { readFileSync(p); } catch { continue; }
-    return readSshKeys(p);
-  }
-  return [];
+  const p = ['id_ed25519.pub', 'id_rsa.pub'].map((name) => join(home, '.ssh', name)).find((f) => existsSync(f));
+  return p === undefined ? [] : readSshKeys(p);
 }

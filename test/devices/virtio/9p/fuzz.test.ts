@@ -5,18 +5,7 @@ import { join } from 'node:path';
 import { DEFAULT_MAX_MSIZE } from '../../../../src/devices/virtio/9p/server.js';
 import { checkFrame, encode, T, type Field } from './client.js';
 import { fingerprint, MODES, rig, type Rig } from './fixture.js';
-
-/** mulberry32: small, seedable, good enough to pick fuzz cases reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../../helpers.js';
 
 class Gen {
   private tag = 0;
