@@ -2,7 +2,8 @@
  * Linux workloads measured the same way on Bonsai and on QEMU TCG: boot to the shell prompt, then an
  * in-guest CPU-bound shell loop, timed from the host (wall clock) between sending the command and its marker.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,17 +107,28 @@ export async function bonsaiLinux(disk?: string): Promise<LinuxTimes> {
   return times as unknown as Promise<LinuxTimes>;
 }
 
-export async function qemuLinux(disk?: string): Promise<LinuxTimes> {
-  const dir = mkdtempSync(join(tmpdir(), 'bonsai-bench-'));
-  const image = join(dir, 'Image');
-  writeFileSync(image, gunzipSync(readFileSync(bundledImage('Image.gz'))));
-  const started = performance.now();
+/** The bundled kernel unpacked once for QEMU 7.2, which does not take a gzip-compressed Image. */
+let qemuImage: string | null = null;
+
+/** The bundled guest under QEMU TCG (`-M virt -bios default`) with `extra` arguments, on a Console. */
+export function startQemu(extra: string[]): { q: ChildProcessByStdio<Writable, Readable, null>; con: Console; exited: Promise<void> } {
+  if (qemuImage === null) {
+    qemuImage = join(mkdtempSync(join(tmpdir(), 'bonsai-bench-')), 'Image');
+    writeFileSync(qemuImage, gunzipSync(readFileSync(bundledImage('Image.gz'))));
+  }
   const q = spawn('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-smp', '1', '-nographic', '-bios', 'default',
-    '-kernel', image, '-initrd', bundledImage('initramfs.cpio.gz'), '-append', 'console=ttyS0',
-    ...(disk === undefined ? [] : ['-drive', `file=${disk},format=raw,if=none,id=d0,cache=none`, '-device', 'virtio-blk-device,drive=d0'])], { stdio: ['pipe', 'pipe', 'inherit'] });
+    '-kernel', qemuImage, '-initrd', bundledImage('initramfs.cpio.gz'), '-append', 'console=ttyS0', ...extra],
+  { stdio: ['pipe', 'pipe', 'inherit'] });
   const con = new Console((s) => q.stdin.write(s));
   q.stdout.on('data', (b: Buffer) => con.push(b.toString('latin1')));
   const exited = new Promise<void>((r) => q.on('exit', () => r()));
+  return { q, con, exited };
+}
+
+export async function qemuLinux(disk?: string): Promise<LinuxTimes> {
+  const started = performance.now();
+  const { q, con, exited } = startQemu(disk === undefined ? []
+    : ['-drive', `file=${disk},format=raw,if=none,id=d0,cache=none`, '-device', 'virtio-blk-device,drive=d0']);
   try {
     const t = await measure(con, started, () => {
       // utime and stime (fields 14 and 15 of /proc/PID/stat), in clock ticks of 1/100 s.

@@ -6,17 +6,12 @@
  *   host → guest: the host connects to a forwarded port (`--forward tcp:P-:5001`, `hostfwd=`) where
  *                 `nc -l -p 5001 > /dev/null` runs, sends 32 MiB and waits for the guest to close.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { gunzipSync } from 'node:zlib';
 import { parseNet } from '../src/vm/network.js';
-import { bundledImage, runMachine } from '../src/vm/run.js';
+import { runMachine } from '../src/vm/run.js';
 import { freePort } from '../test/helpers.js';
-import { Console } from './linux.js';
+import { Console, startQemu } from './linux.js';
 
 export interface NetTimes { upMiBs: number; downMiBs: number }
 
@@ -106,16 +101,8 @@ export async function bonsaiNet(): Promise<NetTimes> {
 }
 
 export async function qemuNet(): Promise<NetTimes> {
-  const dir = mkdtempSync(join(tmpdir(), 'bonsai-bench-'));
-  const image = join(dir, 'Image');
-  writeFileSync(image, gunzipSync(readFileSync(bundledImage('Image.gz'))));
   const hostPort = await freePort();
-  const q = spawn('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-smp', '1', '-nographic', '-bios', 'default',
-    '-kernel', image, '-initrd', bundledImage('initramfs.cpio.gz'), '-append', 'console=ttyS0',
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${hostPort}-:5001`, '-device', 'virtio-net-device,netdev=n0'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const con = new Console((s) => q.stdin.write(s));
-  q.stdout.on('data', (b: Buffer) => con.push(b.toString('latin1')));
-  const exited = new Promise<void>((r) => q.on('exit', () => r()));
+  const { q, con, exited } = startQemu(['-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${hostPort}-:5001`, '-device', 'virtio-net-device,netdev=n0']);
   try {
     const t = await measure(con, hostPort);
     await exited;
