@@ -8,6 +8,7 @@
 import nodeDns from 'node:dns';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { writeIp } from '../ipv4.js';
 
 /** The host's addresses for `name` in `family`; rejects with an error carrying node:dns's `code`. */
 export const DNS_PORT = 53;
@@ -181,7 +182,7 @@ export class DnsServer {
       // The name is ours; it has an IPv4 address and no IPv6 one.
       if (family === 6) return reply(q, RCODE_NOERROR, [], 0);
       const rdata = new Uint8Array(4);
-      rdata[0] = local >>> 24; rdata[1] = (local >>> 16) & 0xff; rdata[2] = (local >>> 8) & 0xff; rdata[3] = local & 0xff;
+      writeIp(rdata, 0, local);
       return reply(q, RCODE_NOERROR, [rdata], TYPE_A);
     }
     const addrs = await this.resolve(q.name, family);

@@ -4,7 +4,8 @@
  * modulo 2^32 (RFC 9293 3.4).
  */
 import { transportChecksum } from '../checksum.js';
-import { IPPROTO_TCP } from '../ipv4.js';
+// Sequence numbers are big-endian 32-bit words, as addresses are: one reader and writer for both.
+import { IPPROTO_TCP, readIp as readU32, writeIp as writeU32 } from '../ipv4.js';
 
 export const TCP_HEADER = 20;
 
@@ -121,12 +122,4 @@ export function seqLe(a: number, b: number): boolean {
 
 export function seqAdd(a: number, n: number): number {
   return (a + n) >>> 0;
-}
-
-function readU32(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
-}
-
-function writeU32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24; b[o + 1] = (v >>> 16) & 0xff; b[o + 2] = (v >>> 8) & 0xff; b[o + 3] = v & 0xff;
 }
