@@ -117,19 +117,16 @@ export function boot(m: Machine, cfg: BootConfig): void {
   if (cfg.initrd !== undefined) {
     // A gzip-compressed initramfs is inflated here: the host does in milliseconds what costs the guest
     // tens of millions of interpreted instructions (Linux unpacks an uncompressed cpio just as well).
-    let bytes = isGzip(cfg.initrd.bytes) ? gunzipKernel(cfg.initrd.bytes, cfg.initrd.name, m.ram.size) : cfg.initrd.bytes;
-    if (cfg.initrdAppend !== undefined && cfg.initrdAppend.length > 0) {
-      // newc archives start 4-byte aligned; the kernel skips the zero padding between them.
-      const joined = new Uint8Array(alignUp(bytes.length, 4) + cfg.initrdAppend.length);
-      joined.set(bytes);
-      joined.set(cfg.initrdAppend, alignUp(bytes.length, 4));
-      bytes = joined;
-    }
+    const bytes = isGzip(cfg.initrd.bytes) ? gunzipKernel(cfg.initrd.bytes, cfg.initrd.name, m.ram.size) : cfg.initrd.bytes;
     const start = alignUp(Math.max(kernelEnd, kernelEntry + Math.min(m.ram.size / 2, 128 * MiB)), 4096);
-    if (!m.writePhys(start, bytes)) {
-      throw new BonsaiError(`${cfg.initrd.name}: the initrd (${bytes.length} bytes) does not fit in ${m.ram.size / MiB} MiB of RAM after the kernel`);
+    // The appended archive starts 4-byte aligned, as newc archives do; the kernel skips the zero padding
+    // (RAM is fresh, so the gap is zero) and unpacks it over the first.
+    const extra = cfg.initrdAppend ?? new Uint8Array(0);
+    const at = extra.length === 0 ? start + bytes.length : alignUp(start + bytes.length, 4);
+    if (!m.writePhys(start, bytes) || !m.writePhys(at, extra)) {
+      throw new BonsaiError(`${cfg.initrd.name}: the initrd (${at + extra.length - start} bytes) does not fit in ${m.ram.size / MiB} MiB of RAM after the kernel`);
     }
-    initrd = { start, end: start + bytes.length };
+    initrd = { start, end: at + extra.length };
   }
 
   const dtb = buildDeviceTree({
