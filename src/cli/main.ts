@@ -1,6 +1,7 @@
 /** The bonsai command: parses arguments, prints, exits. No machine logic lives here. */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { BonsaiError } from '../errors.js';
+import { printable, printableLines } from '../text.js';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { parseDisk, parseShare } from '../vm/devices.js';
@@ -136,13 +137,14 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    // printable(): a message may quote a file or an image; a last line of defence against escape sequences.
     if (e instanceof BonsaiError) {
-      process.stderr.write(`bonsai: ${e.message}\n`);
-      if (debug) process.stderr.write(`${e.stack ?? ''}\n`);
+      process.stderr.write(`bonsai: ${printable(e.message)}\n`);
+      if (debug) process.stderr.write(`${printableLines(e.stack ?? '')}\n`);
       return 1;
     }
-    process.stderr.write(`bonsai: internal error: ${(e as Error).message}\n`);
-    if (debug) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
+    process.stderr.write(`bonsai: internal error: ${printable((e as Error).message)}\n`);
+    if (debug) process.stderr.write(`${printableLines((e as Error).stack ?? '')}\n`);
     return 70;
   }
 }
