@@ -1,9 +1,11 @@
 /** The bonsai command: parses arguments, prints, exits. No machine logic lives here. */
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BonsaiError } from '../errors.js';
 import { printable, printableLines } from '../text.js';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import type { Machine } from '../machine/machine.js';
+import { OutputFile } from '../vm/files.js';
 import { parseDisk, parseShare } from '../vm/devices.js';
 import { monitorCommand } from '../vm/monitor.js';
 import { DEFAULT_APPEND, runMachine } from '../vm/run.js';
@@ -37,6 +39,20 @@ export function parseSize(text: string): number {
   return Number(m[1]) * unit;
 }
 
+const MiB = 1024 * 1024;
+
+/** `-m SIZE`: parseSize, within what the machine supports (checked before any file is read). */
+function parseMemory(text: string): number {
+  const bytes = parseSize(text);
+  if (bytes < MiB || bytes > 2047 * MiB || bytes % 4096 !== 0) {
+    throw new InvalidArgumentError('guest RAM is 1 MiB to 2047 MiB, a multiple of 4 KiB');
+  }
+  return bytes;
+}
+
+/** The signals that end `bonsai run`, at any stage. */
+const END_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
 function buildProgram(): Command {
   const program = new Command();
   program
@@ -52,7 +68,7 @@ function buildProgram(): Command {
     .option('--kernel <FILE>', 'kernel: RISC-V Linux Image, gzip-compressed Image, or ELF (default: the bundled guest)')
     .option('--initrd <FILE>', 'initial ramdisk (default with the bundled kernel: its initramfs)')
     .option('--append <ARGS>', `kernel command line (default: "${DEFAULT_APPEND}")`)
-    .option('-m, --memory <SIZE>', 'guest RAM (e.g. 256M, 1G)', parseSize, 256 * 1024 * 1024)
+    .addOption(new Option('-m, --memory <SIZE>', 'guest RAM (e.g. 256M, 1G)').argParser(parseMemory).default(256 * MiB, '256M'))
     .option('--disk <FILE[:ro][:raw]>', 'a virtio-blk disk (raw or qcow2, detected; repeatable: /dev/vda, /dev/vdb, ...)', collect, [])
     .option('--share <HOSTDIR:TAG[:ro]>', 'a host folder the guest mounts with 9p (mount -t 9p -o trans=virtio TAG /mnt); repeatable', collect, [])
     .option('--console <KIND>', "the guest console: 'serial' (the 16550 UART, ttyS0) or 'virtio' (virtio-console, hvc1)", 'serial')
@@ -71,61 +87,96 @@ function buildProgram(): Command {
     .option('--trace <WHAT>', "diagnostics: 'traps' logs every trap to stderr")
     .option('--stats', 'print the instruction count and speed when the machine stops')
     .action(async (opts: RunCliOptions) => {
-      if (opts.trace !== undefined && opts.trace !== 'traps') throw new BonsaiError(`--trace ${opts.trace}: only 'traps' is supported`);
-      if (opts.console !== 'serial' && opts.console !== 'virtio') throw new BonsaiError(`--console ${opts.console}: use 'serial' or 'virtio'`);
-      // VMs on one switch need names (and so MACs and DNS names) of their own: without --name, a fresh one.
-      const unnamed = opts.name === undefined && opts.switch.length > 0;
-      if (unnamed) opts.name = `vm-${randomBytes(2).toString('hex')}`;
-      const network = networkOptions(opts);
-      const hostname = checkName(opts.name ?? 'bonsai');
-      const sshKeys = opts.sshKey === 'none' ? [] : opts.sshKey !== undefined ? readSshKeys(opts.sshKey) : defaultSshKeys();
-      const bundled = opts.kernel === undefined && opts.initrd === undefined;
-      const explicit = opts.sshKey !== undefined || opts.name !== undefined;
+      // A signal ends the run at every stage. Before the machine exists that is at once; a running machine
+      // stops as at poweroff (its disks flushed, the terminal restored), with a deadline in case closing hangs.
       let terminal: Terminal | null = null;
-      const onSignal = (): void => { terminal?.restore(); process.exit(130); };
-      process.once('SIGTERM', onSignal);
-      process.once('SIGHUP', onSignal);
+      let machine: Machine | null = null;
+      let signalStatus: number | null = null;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        const status = 128 + (osConstants.signals[signal] ?? 15);
+        terminal?.restore();
+        if (machine === null || signalStatus !== null) process.exit(status);
+        signalStatus = status;
+        process.stderr.write(`\nbonsai: ${signal}: stopping the machine\n`);
+        machine.stop({ status, reason: 'stop' });
+        setTimeout(() => process.exit(status), 5000).unref();
+      };
+      for (const s of END_SIGNALS) process.on(s, onSignal);
       try {
-        const r = await runMachine({
-          bios: opts.bios, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,
-          memoryBytes: opts.memory, maxInstructions: opts.maxInstructions, traceTraps: opts.trace === 'traps',
-          disks: opts.disk.map(parseDisk), shares: opts.share.map(parseShare), virtioConsole: opts.console === 'virtio',
-          network, guestConfig: bundled || explicit ? { hostname, sshKeys } : undefined,
-          onMachine: (m) => {
-            if (opts.dumpDtb !== undefined) {
-              writeFileSync(opts.dumpDtb, m.dtb ?? new Uint8Array(0));
-              m.stop({ status: 0, reason: 'stop' });
-              return;
-            }
-            // Once the networks are up (a bad switch name has been refused by then), before the first boot's console.
-            if (unnamed && terminal === null) process.stderr.write(`bonsai: this VM is ${hostname} on the switch (--name sets the name)\n`);
-            terminal?.stop();
-            terminal = new Terminal({
-              input: (bytes) => m.input(bytes),
-              quit: () => m.stop({ status: 0, reason: 'stop' }),
-              monitor: (line) => monitorCommand(m, line),
-            });
-            terminal.start();
-          },
+        await run(opts, {
+          setMachine: (m) => { machine = m; if (signalStatus !== null) m.stop({ status: signalStatus, reason: 'stop' }); },
+          setTerminal: (t) => { terminal = t; },
         });
-        if (opts.stats) {
-          process.stderr.write(`bonsai: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s ` +
-            `(${(r.instructions / r.seconds / 1e6).toFixed(1)} MIPS overall; ${r.machine.idleSeconds.toFixed(3)} s idle in WFI)\n`);
-          for (const n of r.network ?? []) {
-            const c = Object.entries(n.counters).filter(([, v]) => v !== 0).map(([k, v]) => `${k}=${v}`).join(' ');
-            process.stderr.write(`bonsai: net ${n.name}: ${c === '' ? 'no traffic' : c}\n`);
-          }
-        }
-        if (r.reason === 'limit') process.stderr.write(`bonsai: stopped after ${r.instructions} instructions (--max-instructions)\n`);
-        process.exitCode = r.status;
       } finally {
         (terminal as Terminal | null)?.stop();
-        process.off('SIGTERM', onSignal);
-        process.off('SIGHUP', onSignal);
+        for (const s of END_SIGNALS) process.off(s, onSignal);
       }
     });
   registerImageCommands(program);
   return program;
+}
+
+interface RunHooks { setMachine(m: Machine): void; setTerminal(t: Terminal | null): void }
+
+/** `bonsai run`: checks and reads what the options name, runs the machine, reports. */
+async function run(opts: RunCliOptions, hooks: RunHooks): Promise<void> {
+  if (opts.trace !== undefined && opts.trace !== 'traps') throw new BonsaiError(`--trace ${opts.trace}: only 'traps' is supported`);
+  if (opts.console !== 'serial' && opts.console !== 'virtio') throw new BonsaiError(`--console ${opts.console}: use 'serial' or 'virtio'`);
+  // VMs on one switch need names (and so MACs and DNS names) of their own: without --name, a fresh one.
+  const unnamed = opts.name === undefined && opts.switch.length > 0;
+  if (unnamed) opts.name = `vm-${randomBytes(2).toString('hex')}`;
+  const network = networkOptions(opts);
+  const hostname = checkName(opts.name ?? 'bonsai');
+  const sshKeys = opts.sshKey === 'none' ? [] : opts.sshKey !== undefined ? readSshKeys(opts.sshKey) : defaultSshKeys();
+  const bundled = opts.kernel === undefined && opts.initrd === undefined;
+  const explicit = opts.sshKey !== undefined || opts.name !== undefined;
+  const disks = opts.disk.map(parseDisk), shares = opts.share.map(parseShare);
+  // Opened first, so that a name that cannot be written fails before any machine is built.
+  let dtbOut = opts.dumpDtb === undefined ? null : await OutputFile.open(opts.dumpDtb, '--dump-dtb');
+  let dtb: Uint8Array | null = null;
+  let terminal: Terminal | null = null;
+  try {
+    const r = await runMachine({
+      bios: opts.bios, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,
+      memoryBytes: opts.memory, maxInstructions: opts.maxInstructions, traceTraps: opts.trace === 'traps',
+      disks, shares, virtioConsole: opts.console === 'virtio',
+      network, guestConfig: bundled || explicit ? { hostname, sshKeys } : undefined,
+      onMachine: (m) => {
+        hooks.setMachine(m);
+        if (dtbOut !== null) {
+          dtb = m.dtb ?? new Uint8Array(0);
+          m.stop({ status: 0, reason: 'stop' });
+          return;
+        }
+        // Once the networks are up (a bad switch name has been refused by then), before the first boot's console.
+        if (unnamed && terminal === null) process.stderr.write(`bonsai: this VM is ${hostname} on the switch (--name sets the name)\n`);
+        terminal?.stop();
+        terminal = new Terminal({
+          input: (bytes) => m.input(bytes),
+          quit: () => m.stop({ status: 0, reason: 'stop' }),
+          monitor: (line) => monitorCommand(m, line),
+        });
+        hooks.setTerminal(terminal);
+        terminal.start();
+      },
+    });
+    if (dtbOut !== null && dtb !== null) {
+      await dtbOut.write(dtb);
+      dtbOut = null;
+    }
+    if (opts.stats) {
+      process.stderr.write(`bonsai: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s ` +
+        `(${(r.instructions / r.seconds / 1e6).toFixed(1)} MIPS overall; ${r.machine.idleSeconds.toFixed(3)} s idle in WFI)\n`);
+      for (const n of r.network ?? []) {
+        const c = Object.entries(n.counters).filter(([, v]) => v !== 0).map(([k, v]) => `${k}=${v}`).join(' ');
+        process.stderr.write(`bonsai: net ${n.name}: ${c === '' ? 'no traffic' : c}\n`);
+      }
+    }
+    if (r.reason === 'limit') process.stderr.write(`bonsai: stopped after ${r.instructions} instructions (--max-instructions)\n`);
+    process.exitCode = r.status;
+  } finally {
+    await dtbOut?.abandon();
+  }
 }
 
 /** Runs the CLI; resolves to the exit status. */

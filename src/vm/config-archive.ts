@@ -6,10 +6,12 @@
  * The bundled guest's /init reads both. Nothing else needs a channel this early, and unlike the kernel
  * command line (1 KiB on RISC-V) it has room for any number of keys.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { BonsaiError } from '../errors.js';
+import { printable } from '../text.js';
+import { MAX_SSH_KEY_FILE, readSmallFileSync } from './files.js';
 
 export interface GuestConfig {
   hostname: string;
@@ -68,15 +70,13 @@ const KEY_LINE = /^(?:(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521)
 
 /** The public keys in `path`: one or more OpenSSH public-key lines; anything else is refused. */
 export function readSshKeys(path: string): string[] {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) {
-    throw new BonsaiError(`--ssh-key ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const text = new TextDecoder().decode(readSmallFileSync(path, MAX_SSH_KEY_FILE, (why) => new BonsaiError(`--ssh-key ${path}: ${why}`)));
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
   if (lines.length === 0) throw new BonsaiError(`--ssh-key ${path}: the file holds no public key`);
   for (const l of lines) {
     if (l.includes('PRIVATE KEY')) throw new BonsaiError(`--ssh-key ${path}: this is a private key; pass the .pub file`);
-    if (!KEY_LINE.test(l)) throw new BonsaiError(`--ssh-key ${path}: '${l.slice(0, 40)}' is not an OpenSSH public key line`);
+    // The line is the file's, not the user's: it may carry escape sequences.
+    if (!KEY_LINE.test(l)) throw new BonsaiError(`--ssh-key ${path}: '${printable(l.slice(0, 40))}' is not an OpenSSH public key line`);
   }
   return lines;
 }

@@ -4,7 +4,7 @@
  * the entropy source, and the virtio console.
  * Disks are opened before the machine starts and closed (flushed) when it ends.
  */
-import { statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Virtio9p } from '../devices/virtio/9p/device.js';
 import { P9Server } from '../devices/virtio/9p/server.js';
@@ -16,12 +16,18 @@ import { VirtioRng } from '../devices/virtio/rng.js';
 import { BonsaiError } from '../errors.js';
 import type { BlockBackend, DiskFormat } from '../storage/backend.js';
 import { openDisk } from '../storage/backend.js';
+import { directoryProblem } from './files.js';
 import type { Nic } from './network.js';
 
 export interface DiskSpec { path: string; readOnly: boolean; format?: DiskFormat }
 export interface ShareSpec { dir: string; tag: string; readOnly: boolean }
 
-/** Parses `FILE[:ro][:raw|:qcow2]`. */
+const DISK_OPTIONS = ['ro', 'raw', 'qcow2'];
+
+/**
+ * Parses `FILE[:ro][:raw|:qcow2]`. A name may hold ':' (a file that exists by the whole text is that file),
+ * but an unknown option after the last ':' is refused, not taken as part of the name.
+ */
 export function parseDisk(text: string): DiskSpec {
   const parts = text.split(':');
   let readOnly = false;
@@ -35,6 +41,9 @@ export function parseDisk(text: string): DiskSpec {
   }
   const path = parts.join(':');
   if (path === '') throw new BonsaiError(`--disk ${text}: no file named`);
+  if (parts.length > 1 && !existsSync(path)) {
+    throw new BonsaiError(`--disk ${text}: unknown option '${parts[parts.length - 1]}' (use ${DISK_OPTIONS.map((o) => `:${o}`).join(', ')})`);
+  }
   return { path, readOnly, format };
 }
 
@@ -46,10 +55,10 @@ export function parseShare(text: string): ShareSpec {
   if (parts.length < 2) throw new BonsaiError(`--share ${text}: expected HOSTDIR:TAG[:ro]`);
   const tag = parts.pop() as string;
   const dir = parts.join(':');
+  if (dir === '') throw new BonsaiError(`--share ${text}: no host directory named (expected HOSTDIR:TAG[:ro])`);
   if (!/^[A-Za-z0-9_.-]{1,31}$/.test(tag)) throw new BonsaiError(`--share ${text}: the tag '${tag}' must be 1-31 letters, digits, '_', '.' or '-'`);
-  let isDir = false;
-  try { isDir = statSync(dir).isDirectory(); } catch { /* reported below */ }
-  if (!isDir) throw new BonsaiError(`--share ${text}: ${dir} is not a directory`);
+  const problem = directoryProblem(dir);
+  if (problem !== null) throw new BonsaiError(`--share ${text}: ${dir}: ${problem}`);
   return { dir: resolve(dir), tag, readOnly };
 }
 

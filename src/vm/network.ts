@@ -4,9 +4,9 @@
  * `--switch NAME`. Backends are opened once per `bonsai run` and outlive guest reboots, so forwards
  * keep listening and the switch keeps the machine's place.
  */
-import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BonsaiError } from '../errors.js';
+import { directoryProblem } from './files.js';
 import { parseIp } from '../net/ipv4.js';
 import { createHash } from 'node:crypto';
 import { defaultMac, type NetBackend } from '../net/link.js';
@@ -58,14 +58,17 @@ function port(text: string, spec: string): number {
 
 /** Parses `tcp|udp:[HOSTADDR:]HOSTPORT-[GUESTADDR]:GUESTPORT`; HOSTADDR defaults to 127.0.0.1. */
 export function parseForward(text: string, guest = defaultUserNetConfig().guest): PortForward {
-  const m = /^(tcp|udp):(?:([^:]*):)?([^:-]*)-([^:]*):([^:]*)$/.exec(text);
+  // The host and guest halves split at the last '-' (neither an IPv4 address nor a port holds one), so a
+  // stray '-' is reported in the port it belongs to ('-1' is not a port), not shifted into the guest address.
+  const m = /^(tcp|udp):(?:([^:]*):)?([^:]*)-([^:-]*):([^:]*)$/.exec(text);
   if (m === null) throw new BonsaiError(`--forward ${text}: expected tcp:[HOSTADDR:]HOSTPORT-:GUESTPORT (or udp:...)`);
   const hostAddress = m[2] === undefined || m[2] === '' ? '127.0.0.1' : m[2];
   parseIp(hostAddress, `--forward ${text}: the host address`);
+  const hostPort = port(m[3], text);
   if (m[4] !== '' && parseIp(m[4], `--forward ${text}: the guest address`) !== guest) {
     throw new BonsaiError(`--forward ${text}: the guest is 10.0.2.15; leave the guest address out`);
   }
-  return { protocol: m[1] as 'tcp' | 'udp', hostAddress, hostPort: port(m[3], text), guestPort: port(m[5], text) };
+  return { protocol: m[1] as 'tcp' | 'udp', hostAddress, hostPort, guestPort: port(m[5], text) };
 }
 
 /** Checks the combination and the TFTP folder before anything is opened. */
@@ -82,9 +85,8 @@ export function checkNetwork(o: NetworkOptions): void {
     seen.add(key);
   }
   if (o.tftpRoot !== undefined) {
-    let isDir = false;
-    try { isDir = statSync(o.tftpRoot).isDirectory(); } catch { /* reported below */ }
-    if (!isDir) throw new BonsaiError(`--tftp ${o.tftpRoot}: not a directory`);
+    const problem = o.tftpRoot === '' ? 'no directory named' : directoryProblem(o.tftpRoot);
+    if (problem !== null) throw new BonsaiError(`--tftp ${o.tftpRoot}: ${problem}`);
   }
   if (o.bootFile !== undefined && (o.bootFile === '' || o.bootFile.length > 127 || /[\0\n]/.test(o.bootFile))) {
     throw new BonsaiError('--boot-file: a name of 1-127 characters');

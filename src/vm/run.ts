@@ -58,8 +58,8 @@ export const DEFAULT_APPEND = 'console=ttyS0';
 
 const isElf = (b: Uint8Array): boolean => b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
 
-async function guestFile(path: string, what: string): Promise<GuestFile> {
-  return { name: path, bytes: await readGuestFile(path, what) };
+async function guestFile(path: string, what: string, maxBytes?: number): Promise<GuestFile> {
+  return { name: path, bytes: await readGuestFile(path, what, maxBytes) };
 }
 
 export async function runMachine(opts: RunOptions): Promise<RunResult> {
@@ -70,7 +70,8 @@ export async function runMachine(opts: RunOptions): Promise<RunResult> {
   }
   const initrdPath = opts.initrd ?? (usingBundled ? bundledImage('initramfs.cpio.gz') : undefined);
   const kernel = await guestFile(kernelPath, 'the kernel');
-  const initrd = initrdPath === undefined ? undefined : await guestFile(initrdPath, 'the initrd');
+  // An initrd is loaded whole into RAM (a gzip one inflated): one larger than RAM can never fit.
+  const initrd = initrdPath === undefined ? undefined : await guestFile(initrdPath, 'the initrd', opts.memoryBytes);
   const firmware = opts.bios === 'builtin' || opts.bios === 'none' ? opts.bios : await guestFile(opts.bios, 'the firmware');
   const append = opts.append ?? (opts.virtioConsole ? 'console=hvc1' : DEFAULT_APPEND);
   const guestConfig = opts.guestConfig ?? (usingBundled && opts.initrd === undefined ? { hostname: 'bonsai', sshKeys: [] } : undefined);

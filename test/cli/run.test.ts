@@ -14,7 +14,7 @@ test('bad network options get one line on stderr and exit status 1, before any m
     [['--net', 'none', '--forward', 'tcp:2222-:22'], /^bonsai: --forward needs the user-mode network/],
     [['--net', 'bridge'], /^bonsai: --net bridge: use 'user'/],
     [['--switch', 'a/b'], /^bonsai: switch name 'a\/b' is not/],
-    [['--tftp', '/nonexistent-bonsai'], /^bonsai: --tftp \/nonexistent-bonsai: not a directory/],
+    [['--tftp', '/nonexistent-bonsai'], /^bonsai: --tftp \/nonexistent-bonsai: no such directory/],
     [['--ssh-key', '/etc/hostname'], /^bonsai: --ssh-key \/etc\/hostname: /],
     [['--name', '-x'], /^bonsai: --name -x: /],
     [['--net', 'tap:bonsai-none0'], /^bonsai: --net tap:bonsai-none0: no such network interface/],

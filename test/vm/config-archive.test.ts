@@ -64,6 +64,22 @@ test('public keys are read and checked; private keys and junk are refused with o
   assert.throws(() => readSshKeys(join(dir, 'missing.pub')), /no such file/);
 });
 
+test('a key file is a regular file of at most 64 KiB, and what it holds is quoted without its control characters', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bonsai-keys-'));
+  assert.throws(() => readSshKeys(dir), /^BonsaiError: --ssh-key .*: is a directory$/);
+  assert.throws(() => readSshKeys('/dev/zero'), /--ssh-key \/dev\/zero: is a character device, not a regular file/);
+  const big = join(dir, 'big.pub');
+  writeFileSync(big, `${KEY}\n`.repeat(2000));
+  assert.throws(() => readSshKeys(big), /is \d+(\.\d)? KiB, more than the 64 KiB allowed/);
+  const evil = join(dir, 'evil.pub');
+  writeFileSync(evil, '\x1b]0;owned\x07\x1b[2Jssh-ed25519\n');
+  assert.throws(() => readSshKeys(evil), (e: Error) => {
+    assert.doesNotMatch(e.message, /[\x00-\x1f\x7f-\x9f]/);
+    assert.match(e.message, /'\\x1b\]0;owned\\x07\\x1b\[2Jssh-ed25519' is not an OpenSSH public key line/);
+    return true;
+  });
+});
+
 test('the default key is ~/.ssh/id_ed25519.pub, else id_rsa.pub, else none', () => {
   const home = mkdtempSync(join(tmpdir(), 'bonsai-home-'));
   assert.deepEqual(defaultSshKeys(home), []);

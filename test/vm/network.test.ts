@@ -21,6 +21,7 @@ test('--forward parses tcp and udp, with 127.0.0.1 as the default host address',
     ['tcp:2222:22', /expected tcp:/], ['sctp:1-:2', /expected tcp:/], ['tcp:0-:22', /not a port/],
     ['tcp:70000-:22', /not a port/], ['tcp:2222-:', /not a port/], ['tcp:1.2.3:22-:22', /not an IPv4 address/],
     ['tcp:2222-10.0.2.16:22', /the guest is 10\.0\.2\.15/],
+    ['tcp:-1-:22', /: '-1' is not a port/], ['tcp:1-2-:22', /: '1-2' is not a port/], ['tcp:2222--1:22', /'2222-' is not a port/],
   ] as const) assert.throws(() => parseForward(bad), msg, bad);
 });
 
@@ -28,7 +29,9 @@ test('forwards, TFTP and a boot file need the user-mode network; a TFTP folder m
   const base = { forwards: [], switches: [], hostname: 'bonsai' };
   assert.throws(() => checkNetwork({ ...base, net: { kind: 'none' }, forwards: [parseForward('tcp:1-:2')] }), /--forward needs the user-mode network/);
   assert.throws(() => checkNetwork({ ...base, net: { kind: 'none' }, tftpRoot: '/tmp' }), /--tftp needs/);
-  assert.throws(() => checkNetwork({ ...base, net: { kind: 'user', restrict: false }, tftpRoot: '/nonexistent-dir' }), /not a directory/);
+  assert.throws(() => checkNetwork({ ...base, net: { kind: 'user', restrict: false }, tftpRoot: '/nonexistent-dir' }), /--tftp \/nonexistent-dir: no such directory/);
+  assert.throws(() => checkNetwork({ ...base, net: { kind: 'user', restrict: false }, tftpRoot: '/etc/hostname' }), /is a regular file, not a directory/);
+  assert.throws(() => checkNetwork({ ...base, net: { kind: 'user', restrict: false }, tftpRoot: '/dev/null' }), /is a character device, not a directory/);
   assert.throws(() => checkNetwork({ ...base, net: { kind: 'user', restrict: false }, forwards: [parseForward('tcp:1-:2'), parseForward('tcp:1-:3')] }), /forwarded twice/);
   checkNetwork({ ...base, net: { kind: 'user', restrict: false }, tftpRoot: '/tmp', bootFile: 'Image' });
 });
