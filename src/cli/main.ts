@@ -12,6 +12,7 @@ import { DEFAULT_APPEND, runMachine } from '../vm/run.js';
 import { checkName, defaultSshKeys, readSshKeys } from '../vm/config-archive.js';
 import { parseForward, parseNet, type NetworkOptions } from '../vm/network.js';
 import { registerImageCommands } from './image.js';
+import { registerVmCommands } from './vm.js';
 import { Terminal } from './terminal.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -113,6 +114,7 @@ function buildProgram(): Command {
       }
     });
   registerImageCommands(program);
+  registerVmCommands(program);
   return program;
 }
 

@@ -9,7 +9,9 @@ export interface TerminalHooks {
   /** Ctrl-A X, or `quit` at the monitor. */
   quit(): void;
   /** A monitor command line; returns the text to print. */
-  monitor(line: string): string;
+  monitor(line: string): string | Promise<string>;
+  /** Ctrl-A D: leave the console, the VM running (`bonsai console`; `run` has no such escape). */
+  detach?(): void;
 }
 
 const CTRL_A = 0x01;
@@ -58,7 +60,11 @@ export class Terminal {
         const c = String.fromCharCode(b).toLowerCase();
         if (b === CTRL_A) pass.push(CTRL_A);
         else if (c === 'x') { this.flush(pass); this.hooks.quit(); return; }
-        else if (c === 'h') this.print('\r\nC-a h    print this help\r\nC-a x    exit Bonsai\r\nC-a c    switch between console and monitor\r\nC-a C-a  sends C-a\r\n');
+        else if (c === 'd' && this.hooks.detach !== undefined) { this.flush(pass); this.hooks.detach(); return; }
+        else if (c === 'h') {
+          this.print(`\r\nC-a h    print this help\r\nC-a x    ${this.hooks.detach === undefined ? 'exit Bonsai' : 'stop the VM at once (bonsai kill)'}\r\n` +
+            `${this.hooks.detach === undefined ? '' : 'C-a d    detach: leave the console, the VM running\r\n'}C-a c    switch between console and monitor\r\nC-a C-a  sends C-a\r\n`);
+        }
         else if (c === 'c') { this.monitorMode = true; this.print('\r\n(bonsai) '); }
         continue;
       }
@@ -84,8 +90,11 @@ export class Terminal {
       this.line = '';
       this.print('\r\n');
       if (line === 'quit' || line === 'q') { this.hooks.quit(); return; }
-      if (line !== '') this.print(this.hooks.monitor(line).replace(/\n/g, '\r\n'));
-      this.print('(bonsai) ');
+      if (line === '') { this.print('(bonsai) '); return; }
+      const out = this.hooks.monitor(line);
+      const show = (text: string): void => { this.print(text.replace(/\n/g, '\r\n')); this.print('(bonsai) '); };
+      if (typeof out === 'string') show(out);
+      else out.then(show, (e: Error) => show(`${e.message}\n`));
     } else if (b === 0x7f || b === 0x08) {
       if (this.line.length > 0) { this.line = this.line.slice(0, -1); this.print('\b \b'); }
     } else if (b >= 0x20 && b < 0x7f) {

@@ -148,7 +148,33 @@ export class Machine {
     this.exit = exit;
     this.hart.halted = true;
     this.wake?.();
+    this.pauseGate?.open(); // a paused machine that is stopped ends too
   }
+
+  private pauseGate: { promise: Promise<void>; open: () => void } | null = null;
+
+  /**
+   * Stops the hart at the next turn and freezes the virtual clock, so the guest sees no time pass while
+   * paused (timers, mtime and stimecmp deadlines all keep their distance). Devices may still finish host I/O.
+   */
+  pause(): void {
+    if (this.pauseGate !== null || this.exit !== null) return;
+    let open = (): void => {};
+    const promise = new Promise<void>((resolve) => { open = resolve; });
+    this.pauseGate = { promise, open };
+    this.clock.pause();
+    this.wake?.();
+  }
+
+  resume(): void {
+    const gate = this.pauseGate;
+    if (gate === null) return;
+    this.pauseGate = null;
+    this.clock.resume();
+    gate.open();
+  }
+
+  get paused(): boolean { return this.pauseGate !== null; }
 
   /** Wakes the machine from a WFI sleep: a device finished host I/O and raised its interrupt. */
   kick(): void {
@@ -184,6 +210,7 @@ export class Machine {
     const hart = this.hart;
     let total = 0;
     for (;;) {
+      while (this.pauseGate !== null && this.exit === null) await this.pauseGate.promise;
       const turnEnd = performance.now() + TURN_MS;
       while (this.exit === null) {
         const now = this.clock.now();

@@ -29,6 +29,8 @@ export interface NetworkOptions {
   switches: string[];
   /** The VM's name: its hostname, and its DNS name on a switch. */
   hostname: string;
+  /** A VM in the store has a MAC of its own (its identity): card i gets it plus i. */
+  mac?: Uint8Array;
 }
 
 /** Parses `user`, `user,restrict`, `none` or `tap:IFNAME`. */
@@ -107,7 +109,12 @@ export interface Networks {
  * other VMs, so its MAC is derived from the VM's name (stable across runs, so DHCP gives the same
  * address again).
  */
-export function nicMac(index: number, shared: boolean, hostname: string): Uint8Array {
+export function nicMac(index: number, shared: boolean, hostname: string, base?: Uint8Array): Uint8Array {
+  if (base !== undefined) {
+    const m = base.slice();
+    m[5] = (m[5] + index) & 0xff;
+    return m;
+  }
   if (!shared) return defaultMac(index);
   const h = createHash('sha256').update(`${hostname}\0${index}`).digest();
   return Uint8Array.of(0x52, 0x54, 0x00, h[0], h[1], h[2]);
@@ -119,7 +126,7 @@ export async function openNetworks(o: NetworkOptions, log: (line: string) => voi
   const close = async (): Promise<void> => {
     for (const n of nics.splice(0)) await n.backend.close().catch(() => undefined);
   };
-  const add = (backend: NetBackend, shared: boolean): void => { nics.push({ backend, mac: nicMac(nics.length, shared, o.hostname) }); };
+  const add = (backend: NetBackend, shared: boolean): void => { nics.push({ backend, mac: nicMac(nics.length, shared, o.hostname, o.mac) }); };
   try {
     if (o.net.kind === 'user') {
       const config = {

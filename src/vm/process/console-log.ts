@@ -1,0 +1,48 @@
+/**
+ * The console output of a VM's current (or last) run, kept in its folder for `bonsai logs`: console.log,
+ * and when that reaches its bound the older half moves to console.log.0, so the pair never exceeds twice
+ * the bound however long the VM runs. A new run starts a new log.
+ */
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+
+export const CONSOLE_LOG_BOUND = 1 << 20;
+
+export class ConsoleLog {
+  private fd: number;
+  private size = 0;
+
+  constructor(private readonly path: string, private readonly oldPath: string, private readonly bound = CONSOLE_LOG_BOUND) {
+    rmSync(oldPath, { force: true });
+    this.fd = openSync(path, 'w', 0o600);
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.fd < 0) return;
+    try {
+      writeSync(this.fd, bytes);
+      this.size += bytes.length;
+      if (this.size >= this.bound) {
+        closeSync(this.fd);
+        renameSync(this.path, this.oldPath);
+        this.fd = openSync(this.path, 'w', 0o600);
+        this.size = 0;
+      }
+    } catch {
+      // A full disk must not stop the guest: the log stops instead.
+      try { closeSync(this.fd); } catch { /* already closed */ }
+      this.fd = -1;
+    }
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** The kept console output, oldest first (empty when the VM never ran). */
+export function readConsoleLog(path: string, oldPath: string): Buffer {
+  const read = (p: string): Buffer => { try { return readFileSync(p); } catch { return Buffer.alloc(0); } };
+  return Buffer.concat([read(oldPath), read(path)]);
+}

@@ -1,0 +1,215 @@
+/**
+ * The VMM: the detached process that owns one running VM (`bonsai vmm NAME`, started by `bonsai start`).
+ * It builds the machine from the VM's spec, keeps the console log, serves the control socket, and ends when
+ * the guest powers off or a client asks it to quit. Its own diagnostics go to stderr (vmm.log).
+ */
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { BonsaiError } from '../../errors.js';
+import type { Machine } from '../../machine/machine.js';
+import { GuestAgent } from '../agent.js';
+import { CommandError, type JsonObject, type JsonValue, type RunState } from '../control/protocol.js';
+import { ControlServer, type Handler } from '../control/server.js';
+import { parseDisk, parseShare } from '../devices.js';
+import { macBytes } from '../identity.js';
+import { monitorCommand } from '../monitor.js';
+import { parseForward, parseNet } from '../network.js';
+import { DEFAULT_APPEND, runMachine, type RunOptions } from '../run.js';
+import type { VmSpec } from '../spec.js';
+import { writeFileAtomic } from '../store/atomic.js';
+import { storeKey } from '../store/keys.js';
+import { pidAlive } from '../store/lock.js';
+import type { Store } from '../store/store.js';
+import { ConsoleLog } from './console-log.js';
+import { files, readPidFile } from './runtime.js';
+
+/** A free TCP port on 127.0.0.1 for the ssh forward `bonsai shell` uses. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Claims the VM: vmm.pid, created exclusively; a pid file of a dead VMM is taken over. */
+function claim(dir: string, name: string): void {
+  const path = files(dir).pid;
+  for (let tries = 0; tries < 3; tries++) {
+    try {
+      const fd = openSync(path, 'wx', 0o644);
+      try { writeSync(fd, JSON.stringify({ pid: process.pid, started: new Date().toISOString() })); } finally { closeSync(fd); }
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = readPidFile(dir);
+      if (holder !== null && pidAlive(holder.pid)) throw new BonsaiError(`VM '${name}' is already running (pid ${holder.pid})`);
+      rmSync(path, { force: true });
+    }
+  }
+  throw new BonsaiError(`VM '${name}': cannot claim ${path}`);
+}
+
+/** The kernel command line: the bundled guest is told to run from its root disk. */
+export function kernelCommandLine(spec: VmSpec): string | undefined {
+  if (spec.kernel !== undefined || spec.root === undefined) return spec.append;
+  const base = spec.append ?? (spec.console === 'virtio' ? 'console=hvc1' : DEFAULT_APPEND);
+  return /\bbonsai\.root=/.test(base) ? base : `${base} bonsai.root=/dev/vda`;
+}
+
+/** The run options a spec describes (paths of owned disks resolved in the VM's folder). */
+export function runOptionsOf(store: Store, spec: VmSpec, sshPort: number | null, extraKey: string): RunOptions {
+  const forwards = spec.forwards.map((f) => parseForward(f));
+  if (sshPort !== null) forwards.push({ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: sshPort, guestPort: 22 });
+  const disks = [...(spec.root === undefined ? [] : [spec.root]), ...spec.disks].map((d) => ({
+    ...parseDisk(store.diskPath(spec.name, d.file)), readOnly: d.readOnly, format: d.format,
+  }));
+  return {
+    bios: spec.bios, kernel: spec.kernel, initrd: spec.initrd, append: kernelCommandLine(spec), memoryBytes: spec.memory,
+    disks, shares: spec.shares.map((s) => parseShare(`${s.dir}:${s.tag}${s.readOnly ? ':ro' : ''}`)),
+    virtioConsole: spec.console === 'virtio',
+    network: {
+      net: parseNet(spec.net), forwards, tftpRoot: spec.tftp, bootFile: spec.bootFile, switches: spec.switches,
+      hostname: spec.name, mac: macBytes(spec.identity.mac),
+    },
+    guestConfig: {
+      hostname: spec.name, sshKeys: [...spec.sshKeys, extraKey],
+      machineId: spec.identity.machineId,
+      hostKey: new Uint8Array(Buffer.from(spec.identity.hostKey, 'base64')),
+      randomSeed: new Uint8Array(Buffer.from(spec.identity.randomSeed, 'base64')),
+    },
+  };
+}
+
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+
+/** Runs the VM `name` until it ends; resolves to the process's exit status. */
+export async function runVmm(store: Store, name: string): Promise<number> {
+  const spec = store.loadVm(name);
+  const dir = store.vmDir(name);
+  const f = files(dir);
+  claim(dir, name);
+  rmSync(f.crashed, { force: true });
+  const log = (line: string): void => { process.stderr.write(`${new Date().toISOString()} ${line}\n`); };
+  const consoleLog = new ConsoleLog(f.console, f.consoleOld);
+  const agent = new GuestAgent();
+  let machine: Machine | null = null;
+  let state: RunState = 'running';
+  let bootedAt = Date.now();
+  const startedAt = Date.now();
+  let server: ControlServer | null = null;
+  const released = (): void => {
+    rmSync(f.socket, { force: true });
+    rmSync(f.pid, { force: true });
+  };
+  try {
+    const key = storeKey(store);
+    const sshPort = parseNet(spec.net).kind === 'user' ? await freePort() : null;
+    if (sshPort !== null) writeFileAtomic(f.knownHosts, `[127.0.0.1]:${sshPort} ${spec.identity.hostKeyPublic}\n`);
+    else rmSync(f.knownHosts, { force: true });
+    const setState = (s: RunState): void => {
+      state = s;
+      server?.emit('STATE', { state: s });
+    };
+    let addresses: { at: number; list: string[] } = { at: 0, list: [] };
+    const handlers = new Map<string, Handler>();
+    const needMachine = (): Machine => {
+      if (machine === null) throw new CommandError('WrongState', 'the machine is not built yet');
+      return machine;
+    };
+    const needAgent = (): GuestAgent => {
+      if (!agent.connected) throw new CommandError('Unavailable', `the guest agent is not running in VM '${name}' (the bundled guest starts it at boot; other guests have none)`);
+      return agent;
+    };
+    handlers.set('help', () => [...handlers.keys(), 'console']);
+    handlers.set('status', async () => {
+      if (agent.connected && Date.now() - addresses.at > 5000) {
+        addresses.at = Date.now();
+        try {
+          const r = await agent.exec(['ip', '-o', '-4', 'addr', 'show'], { timeoutMs: 2000 });
+          addresses = { at: Date.now(), list: Buffer.from(r.stdout).toString().split('\n')
+            .map((l) => /^\d+:\s+(\S+)\s+inet\s+([\d.]+)\//.exec(l)).filter((m) => m !== null && m[1] !== 'lo')
+            .map((m) => (m as RegExpExecArray)[2]) };
+        } catch { /* the agent is busy or gone: keep what was known */ }
+      }
+      return {
+        name, state, pid: process.pid, memory: spec.memory,
+        uptime: Math.round((Date.now() - bootedAt) / 1000), running: Math.round((Date.now() - startedAt) / 1000),
+        agent: agent.connected, addresses: addresses.list, sshPort,
+        forwards: [...spec.forwards, ...(sshPort === null ? [] : [`tcp:127.0.0.1:${sshPort}-:22`])],
+        consoles: server?.consoleCount ?? 0,
+        instructions: machine?.instructions ?? 0,
+      };
+    });
+    handlers.set('pause', () => {
+      if (state === 'paused') throw new CommandError('WrongState', `VM '${name}' is paused already`);
+      needMachine().pause();
+      setState('paused');
+      return {};
+    });
+    handlers.set('resume', () => {
+      if (state !== 'paused') throw new CommandError('WrongState', `VM '${name}' is not paused`);
+      needMachine().resume();
+      setState('running');
+      // The guest's clock stood still while paused: its wall clock is set right again through the agent.
+      if (agent.connected) agent.setTime(Date.now()).catch((e: Error) => log(`agent: cannot set the guest's clock: ${e.message}`));
+      return {};
+    });
+    handlers.set('shutdown', async () => {
+      const a = needAgent();
+      if (state === 'paused') { needMachine().resume(); setState('running'); }
+      setState('shutting-down');
+      await a.poweroff();
+      return { method: 'agent' };
+    });
+    handlers.set('quit', () => {
+      setTimeout(() => machine?.stop({ status: 0, reason: 'stop' }), 0);
+      return {};
+    });
+    handlers.set('exec', async (args: JsonObject) => {
+      const argv = args.argv;
+      if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string')) {
+        throw new CommandError('BadRequest', "'argv' must be a non-empty list of strings");
+      }
+      const stdin = typeof args.stdin === 'string' ? new Uint8Array(Buffer.from(args.stdin, 'base64')) : undefined;
+      const timeoutMs = typeof args.timeoutMs === 'number' && args.timeoutMs > 0 ? args.timeoutMs : undefined;
+      if (state === 'paused') throw new CommandError('WrongState', `VM '${name}' is paused (bonsai resume ${name})`);
+      const r = await needAgent().exec(argv as string[], { stdin, timeoutMs });
+      return { status: r.status, stdout: b64(r.stdout), stderr: b64(r.stderr) };
+    });
+    handlers.set('monitor', (args: JsonObject) => {
+      if (typeof args.line !== 'string') throw new CommandError('BadRequest', "'line' must be a string");
+      return monitorCommand(needMachine(), args.line) as JsonValue;
+    });
+    server = new ControlServer(name, handlers, { input: (bytes) => machine?.input(bytes) });
+    await server.listen(f.socket);
+    agent.onConnectedChange = (c) => server?.emit('AGENT', { connected: c });
+    const srv = server;
+    const stop = (): void => { machine?.stop({ status: 0, reason: 'stop' }); };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => {}); // detached from any terminal: a hangup is not a reason to end
+    const opts = runOptionsOf(store, spec, sshPort, key.publicLine);
+    const r = await runMachine({
+      ...opts, agent, log,
+      console: (bytes) => { consoleLog.write(bytes); srv.consoleOutput(bytes); },
+      onMachine: (m) => {
+        machine = m;
+        bootedAt = Date.now();
+        if (state === 'shutting-down') setState('running'); // a reboot instead of a power-off
+        srv.emit('BOOT', {});
+      },
+    });
+    log(`the VM stopped: ${r.reason} (status ${r.status})`);
+    srv.emit('SHUTDOWN', { reason: r.reason, status: r.status });
+    await srv.close();
+    return r.reason === 'poweroff' || r.reason === 'stop' ? 0 : r.status;
+  } finally {
+    consoleLog.close();
+    released();
+  }
+}
