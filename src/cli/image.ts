@@ -1,6 +1,7 @@
 /** `bonsai image ...`: create, inspect, convert and resize disk images. Parses, prints, exits. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BonsaiError } from '../errors.js';
+import { printable } from '../text.js';
 import { convertImage, createImage, formatSize, imageInfo, parseSize, resizeImage, type ImageInfo } from '../storage/image-ops.js';
 
 function sizeArg(text: string): number {
@@ -108,7 +109,9 @@ export function registerImageCommands(program: Command): void {
     .option('--json', 'print JSON instead of text')
     .action(async (file: string, opts: { json?: boolean }, cmd: Command) => {
       const info = await imageInfo(file);
-      if (opts.json === true) print(cmd, `${JSON.stringify(info, null, 2)}\n`);
+      // Names come from the image (its backing file name is any bytes its author chose): no escape sequences.
+      // JSON.stringify escapes C0 controls itself; C1 controls and bidi overrides are escaped here.
+      if (opts.json === true) print(cmd, `${JSON.stringify(info, null, 2).replace(/[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`);
       else {
         const lines: string[] = [];
         describe(info, lines);
@@ -116,7 +119,7 @@ export function registerImageCommands(program: Command): void {
           lines.push('backing chain:');
           for (const l of chain(info)) lines.push(`  ${l}`);
         }
-        print(cmd, `${lines.join('\n')}\n`);
+        print(cmd, `${lines.map(printable).join('\n')}\n`);
       }
       // Everything readable was shown; a missing link still makes the command fail.
       const broken = brokenLink(info);

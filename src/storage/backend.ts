@@ -2,8 +2,10 @@
  * Disk backends: the host side of a virtual disk. Every format implements BlockBackend; the virtio-blk
  * device calls it between instruction slices (host I/O is asynchronous and never runs inside an instruction).
  */
-import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { BonsaiError } from '../errors.js';
+import { openImageFile } from './file.js';
+import { lockImage, type ImageLock } from './lock.js';
 import { RawBackend } from './raw.js';
 import { Qcow2Backend } from './qcow2.js';
 import { QCOW2_MAGIC } from './qcow2-header.js';
@@ -37,6 +39,11 @@ export interface OpenDiskOptions {
   readOnly: boolean;
   /** Forces a format instead of detecting it from the header. */
   format?: DiskFormat;
+  /**
+   * Read-only opens only: take no lock, so the image may be read while another VM writes it (QEMU's
+   * force-share). What the reader sees may then change under it. The backing chain is opened the same way.
+   */
+  forceShare?: boolean;
 }
 
 /** Backing chains longer than this are refused (they are almost certainly a loop or a mistake). */
@@ -48,26 +55,29 @@ export function openDisk(path: string, opts: OpenDiskOptions): Promise<BlockBack
 }
 
 async function openChained(path: string, opts: OpenDiskOptions, chain: string[]): Promise<BlockBackend> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, opts.readOnly ? 'r' : 'r+');
-  } catch (e) {
-    throw new BonsaiError(`${path}: cannot open disk image: ${describeFsError(e)}`);
-  }
+  const forceShare = opts.forceShare === true && opts.readOnly;
+  if (chain.length >= MAX_CHAIN_DEPTH) throw new BonsaiError(`${path}: backing chain is deeper than ${MAX_CHAIN_DEPTH} images`);
+  const file = await openImageFile(path, opts.readOnly, 'cannot open disk image');
+  const fh = file.fh;
+  let lock: ImageLock | null = null;
   try {
     const real = await realpath(path);
     if (chain.includes(real)) throw new BonsaiError(`${path}: backing chain loops back to ${path}`);
-    if (chain.length >= MAX_CHAIN_DEPTH) throw new BonsaiError(`${path}: backing chain is deeper than ${MAX_CHAIN_DEPTH} images`);
+    // Before the first byte is read: a writer elsewhere may be halfway through changing the metadata.
+    if (!forceShare) lock = await lockImage(path, file, opts.readOnly ? 'shared' : 'write');
+    const onClose = async (): Promise<void> => { await lock?.release(); };
     const head = new Uint8Array(512);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     const format = opts.format ?? sniffFormat(head.subarray(0, bytesRead), path);
-    if (format === 'raw') return await RawBackend.open(fh, path, { readOnly: opts.readOnly, probed: opts.format === undefined });
+    if (format === 'raw') return await RawBackend.open(fh, path, { readOnly: opts.readOnly, probed: opts.format === undefined, size: file.size, onClose });
     return await Qcow2Backend.open(fh, path, {
       readOnly: opts.readOnly,
-      openBacking: (p, f) => openChained(p, { readOnly: true, format: f }, [...chain, real]),
+      openBacking: (p, f) => openChained(p, { readOnly: true, format: f, forceShare }, [...chain, real]),
+      onClose,
     });
   } catch (e) {
     await fh.close().catch(() => undefined);
+    await lock?.release();
     if (e instanceof BonsaiError || e instanceof RangeError) throw e;
     throw new BonsaiError(`${path}: cannot open disk image: ${describeFsError(e)}`);
   }

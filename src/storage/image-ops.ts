@@ -8,7 +8,8 @@ import { access, open, realpath, rename, stat, unlink, type FileHandle } from 'n
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BonsaiError } from '../errors.js';
-import { openDisk, sniffFormat, type BlockBackend, type DiskFormat } from './backend.js';
+import { MAX_CHAIN_DEPTH, openDisk, sniffFormat, type BlockBackend, type DiskFormat } from './backend.js';
+import { openImageFile } from './file.js';
 import { Qcow2Backend } from './qcow2.js';
 import { COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_FEATURE_TABLE, formatQcow2, INCOMPAT_CORRUPT } from './qcow2-header.js';
 import { alignUp, describeFsError } from './util.js';
@@ -167,19 +168,17 @@ export async function imageInfo(path: string): Promise<ImageInfo> {
 }
 
 async function inspect(path: string, seen: string[]): Promise<ImageInfo> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    throw new BonsaiError(`${path}: cannot open: ${describeFsError(e)}`);
-  }
+  if (seen.length >= MAX_CHAIN_DEPTH) throw new BonsaiError(`${path}: backing chain is deeper than ${MAX_CHAIN_DEPTH} images`);
+  // No lock: info only reads, like qemu-img info -U, so it also describes an image a VM has open.
+  const file = await openImageFile(path, true, 'cannot open');
+  const fh = file.fh;
   let info: ImageInfo;
   try {
     const st = await fh.stat();
     const head = new Uint8Array(512);
     const { bytesRead } = await fh.read(head, 0, 512, 0);
     const format = sniffFormat(head.subarray(0, bytesRead), path);
-    info = { path, format, virtualSize: st.size, diskSize: st.blocks * 512, fileLength: st.size };
+    info = { path, format, virtualSize: file.size, diskSize: st.blocks * 512, fileLength: file.size };
     if (format === 'qcow2') {
       const q = await Qcow2Backend.open(fh, path, { readOnly: true, openBacking: null });
       const h = q.header;

@@ -20,6 +20,7 @@ import {
   INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, MAX_L1_BYTES, MAX_REFTABLE_BYTES,
   MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, TWO32, type Qcow2Header,
 } from './qcow2-header.js';
+import { checkRefcounts } from './qcow2-check.js';
 
 // Table entries are big-endian 64-bit words, handled as two 32-bit halves (no BigInt on the I/O path).
 const OFLAG_COPIED = 0x80000000; // bit 63, high word: the refcount is exactly one, writes may go in place
@@ -35,6 +36,33 @@ export interface Qcow2OpenOptions {
   readOnly: boolean;
   /** Opens a backing file (read-only); null: do not open the backing chain (for inspecting one image). */
   openBacking: ((path: string, format: DiskFormat | undefined) => Promise<BlockBackend>) | null;
+  /** Called once the image is closed (releases its lock). */
+  onClose?: () => Promise<void>;
+}
+
+/** What the user reads once an image has been found inconsistent (QEMU's corrupt bit, qcow2.txt bit 1). */
+const CORRUPT_ADVICE = "open it read-only to read it, or repair it with 'qemu-img check -r all'";
+
+/**
+ * Sets the corrupt bit in the header (qcow2.txt: no writes until repaired), so that neither Bonsai nor QEMU
+ * writes to the image again before it is checked. Returns whether the bit is on the disk.
+ */
+async function markCorrupt(fh: FileHandle, h: Qcow2Header): Promise<boolean> {
+  try {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, h.incompatibleFeatures | INCOMPAT_CORRUPT);
+    await fh.write(b, 0, 8, 72);
+    await fh.sync();
+    h.incompatibleFeatures |= INCOMPAT_CORRUPT;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function corruptMessage(problem: string, marked: boolean, atOpen: boolean): string {
+  const then = atOpen ? 'nothing was written' : 'it takes no more writes';
+  return `corrupt metadata: ${problem}; ${marked ? 'marked the image corrupt' : 'could not mark the image corrupt'}, ${then} (${CORRUPT_ADVICE})`;
 }
 
 /** A cached L2 table or refcount block: one cluster. */
@@ -72,6 +100,13 @@ interface Slot {
 function newTable(offset: number, size: number, fresh: boolean): Table {
   const buf = new Uint8Array(size);
   return { offset, buf, view: new DataView(buf.buffer), dirty: fresh, fresh };
+}
+
+/** A backing file could not be opened; `link` is the error of the link that failed. */
+export class BackingChainError extends BonsaiError {
+  constructor(message: string, readonly link: string) {
+    super(message);
+  }
 }
 
 export class Qcow2Backend implements BlockBackend {
@@ -120,6 +155,9 @@ export class Qcow2Backend implements BlockBackend {
   /** Something was written since the last fsync. */
   private unsynced = false;
   private lastCompressed: { host: number; data: Uint8Array } | null = null;
+  /** Inconsistent metadata was found while open: no more writes. */
+  private corrupt = false;
+  private onClose: (() => Promise<void>) | undefined;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -191,7 +229,7 @@ export class Qcow2Backend implements BlockBackend {
     if (inc & INCOMPAT_DIRTY) {
       throw fail("has the dirty bit set (it was in use with lazy refcounts when its writer stopped), so its refcounts may be wrong; repair it with 'qemu-img check -r all'");
     }
-    if ((inc & INCOMPAT_CORRUPT) && !opts.readOnly) throw fail("is marked corrupt; repair it with 'qemu-img check -r all' or open it read-only");
+    if ((inc & INCOMPAT_CORRUPT) && !opts.readOnly) throw fail(`is marked corrupt; ${CORRUPT_ADVICE}`);
     if (inc & INCOMPAT_DATA_FILE) throw fail('keeps its data in an external data file, which Bonsai does not support');
     if (inc & INCOMPAT_COMPRESSION) {
       throw fail(`uses compression type ${h.compressionType}${h.compressionType === 1 ? ' (zstd)' : ''}; Bonsai reads zlib-compressed images only`);
@@ -279,6 +317,12 @@ export class Qcow2Backend implements BlockBackend {
       meta.set(off / c, 'refcount block');
     }
 
+    // Before anything can be written: refcounts that undercount would let new clusters land on live ones.
+    if (!opts.readOnly) {
+      const problem = await checkRefcounts({ fh, header: h, fileSize, l1: l1v, rt: rtv });
+      if (problem !== null) throw fail(corruptMessage(problem, await markCorrupt(fh, h), true));
+    }
+
     let backing: BlockBackend | null = null;
     let backingPath: string | null = null;
     if (h.backingFile !== null) {
@@ -287,13 +331,18 @@ export class Qcow2Backend implements BlockBackend {
         try {
           backing = await opts.openBacking(backingPath, (h.backingFormat ?? undefined) as DiskFormat | undefined);
         } catch (e) {
-          if (e instanceof BonsaiError) throw new BonsaiError(`${path}: in its backing chain: ${e.message}`);
+          // Only the image asked for and the link that failed: a deep chain would otherwise repeat every name.
+          if (e instanceof BonsaiError) {
+            const inner = e instanceof BackingChainError ? e.link : e.message;
+            throw new BackingChainError(`${path}: in its backing chain: ${inner}`, inner);
+          }
           throw e;
         }
       }
     }
     const img = new Qcow2Backend(fh, path, h, opts.readOnly, backing, backingPath, fileSize, l1, rt);
     for (const k of meta.keys()) img.metaClusters.add(k);
+    img.onClose = opts.onClose;
     return img;
   }
 
@@ -360,7 +409,11 @@ export class Qcow2Backend implements BlockBackend {
     } finally {
       this.closed = true;
       await this.fh.close().catch(() => undefined);
-      await this.backing?.close();
+      try {
+        await this.backing?.close();
+      } finally {
+        await this.onClose?.();
+      }
     }
   }
 
@@ -955,7 +1008,7 @@ export class Qcow2Backend implements BlockBackend {
         const last = Math.floor((frees[k] + frees[k + 1] - 1) / this.c);
         for (let i = first; i <= last; i++) {
           const rc = await this.getRefcount(i);
-          if (rc === 0) throw new BonsaiError(`${this.path}: corrupt refcounts: freeing cluster ${hex(i * this.c)} whose refcount is already 0`);
+          if (rc === 0) throw await this.corruption(`freeing cluster ${hex(i * this.c)} whose refcount is already 0`);
           await this.setRefcount(i, rc - 1);
           if (rc === 1) {
             this.metaClusters.delete(i);
@@ -1049,5 +1102,12 @@ export class Qcow2Backend implements BlockBackend {
   private writable(): void {
     this.live();
     if (this.readOnly) throw new BonsaiError(`${this.path}: the disk is read-only`);
+    if (this.corrupt) throw new BonsaiError(`${this.path}: is marked corrupt; ${CORRUPT_ADVICE}`);
+  }
+
+  /** Inconsistent metadata found while writing: mark the image corrupt (as QEMU does) and stop writing. */
+  private async corruption(problem: string): Promise<BonsaiError> {
+    this.corrupt = true;
+    return new BonsaiError(`${this.path}: ${corruptMessage(problem, await markCorrupt(this.fh, this.header), false)}`);
   }
 }

@@ -14,6 +14,10 @@ export interface RawOpenOptions {
    * as a backing file.
    */
   probed: boolean;
+  /** The disk's size (a block device's capacity; fstat says 0 for those). */
+  size: number;
+  /** Called once the disk is closed (releases its lock). */
+  onClose?: () => Promise<void>;
 }
 
 export class RawBackend implements BlockBackend {
@@ -26,13 +30,12 @@ export class RawBackend implements BlockBackend {
     readonly size: number,
     readonly readOnly: boolean,
     private readonly probed: boolean,
+    private readonly onClose: (() => Promise<void>) | undefined,
   ) {}
 
-  /** Takes ownership of an open file handle. */
+  /** Takes ownership of an open file handle (of a regular file or a block device: see file.ts). */
   static async open(fh: FileHandle, path: string, opts: RawOpenOptions): Promise<RawBackend> {
-    const st = await fh.stat();
-    if (!st.isFile() && !st.isBlockDevice()) throw new BonsaiError(`${path}: not a regular file or block device`);
-    return new RawBackend(fh, path, st.size, opts.readOnly, opts.probed);
+    return new RawBackend(fh, path, opts.size, opts.readOnly, opts.probed, opts.onClose);
   }
 
   async read(offset: number, dst: Uint8Array): Promise<void> {
@@ -81,7 +84,11 @@ export class RawBackend implements BlockBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    try {
+      await this.fh.close();
+    } finally {
+      await this.onClose?.();
+    }
   }
 
   private async writeAll(offset: number, src: Uint8Array): Promise<void> {

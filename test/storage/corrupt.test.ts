@@ -21,6 +21,13 @@ async function sample(dir: string): Promise<{ file: string; bytes: Buffer }> {
   return { file, bytes: readFileSync(file) };
 }
 
+/** The file with the corrupt bit (incompatible feature bit 1, header byte 79) cleared. */
+function withoutCorruptBit(b: Buffer): Buffer {
+  const c = Buffer.from(b);
+  c[79] &= ~2;
+  return c;
+}
+
 async function refused(file: string, pattern: RegExp): Promise<void> {
   const before = readFileSync(file);
   // Forced to qcow2: detection would (rightly) take a file without the magic for a raw disk.
@@ -103,7 +110,7 @@ test('an unknown incompatible feature is named from the image\'s feature name ta
   await refused(file, /unknown incompatible feature 'frobnication' \(bit 9\)/);
 });
 
-test('an L2 entry pointing into metadata or past the file fails the read with a BonsaiError, not garbage', async (t) => {
+test('an L2 entry pointing into metadata or past the file fails the read with a BonsaiError, not garbage, and is refused for writing', async (t) => {
   const dir = scratch(t);
   const { file, bytes } = await sample(dir);
   const b = Buffer.from(bytes);
@@ -113,14 +120,17 @@ test('an L2 entry pointing into metadata or past the file fails the read with a 
     const c = Buffer.from(b);
     c.writeBigUInt64BE(entry, l2);
     writeFileSync(file, c);
-    const d = await openDisk(file, { readOnly: false });
+    const d = await openDisk(file, { readOnly: true });
     await assert.rejects(d.read(0, new Uint8Array(512)), (e: unknown) => e instanceof BonsaiError && pattern.test(e.message) && e.message.startsWith(file));
     await d.close();
     assert.deepEqual(readFileSync(file), c);
+    // The check before writing finds the same entry; only the corrupt bit changes.
+    await assert.rejects(openDisk(file, { readOnly: false }), (e: unknown) => e instanceof BonsaiError && /corrupt metadata: .*marked the image corrupt/.test(e.message));
+    assert.deepEqual(withoutCorruptBit(readFileSync(file)), c);
   }
 });
 
-test('fuzzed metadata either opens and reads, or is refused with a BonsaiError; the file is never changed', async (t) => {
+test('fuzzed metadata either opens and reads, or is refused with a BonsaiError; the file is never changed but for the corrupt bit', async (t) => {
   const dir = scratch(t);
   const { file, bytes } = await sample(dir);
   const rng = new Rng(2024);
@@ -154,6 +164,10 @@ test('fuzzed metadata either opens and reads, or is refused with a BonsaiError; 
       if (!(e instanceof BonsaiError)) throw new Error(`iteration ${i}: open failed with ${String((e as Error).stack)}`);
       assert.ok(!e.message.includes('\n'));
       refusedCount++;
+      if (/marked the image corrupt/.test(e.message)) {
+        assert.ok(withoutCorruptBit(readFileSync(file)).equals(b), `iteration ${i}: more than the corrupt bit changed`);
+        continue;
+      }
     }
     assert.ok(readFileSync(file).equals(b), `iteration ${i}: the file changed`);
   }
