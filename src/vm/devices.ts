@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Virtio9p } from '../devices/virtio/9p/device.js';
+import { VirtioAgentChannel } from '../devices/virtio/agent-channel.js';
 import { P9Server } from '../devices/virtio/9p/server.js';
 import { VirtioBlk } from '../devices/virtio/blk.js';
 import { VirtioConsole } from '../devices/virtio/console.js';
@@ -66,12 +67,17 @@ export interface MachineDevices {
   devices: VirtioDevice[];
   console: VirtioConsole | null;
   nics: VirtioNet[];
+  /** The guest agent's channel (vm/agent.ts), when asked for. */
+  agentChannel: VirtioAgentChannel | null;
   close(): Promise<void>;
 }
 
-/** Opens every backend and builds the devices, in slot order: disks, shares, network cards (eth0, eth1, ...), rng, console. */
+/**
+ * Opens every backend and builds the devices, in slot order: disks, shares, network cards (eth0, eth1, ...), rng,
+ * console, then the agent channel (last, so that it moves no other device's slot).
+ */
 export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtioConsole: ((b: Uint8Array) => void) | null,
-  nets: Nic[] = []): Promise<MachineDevices> {
+  nets: Nic[] = [], opts: { agentChannel?: boolean } = {}): Promise<MachineDevices> {
   const backends: BlockBackend[] = [];
   const servers: P9Server[] = [];
   const close = async (): Promise<void> => {
@@ -98,7 +104,9 @@ export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtio
     devices.push(new VirtioRng());
     const con = virtioConsole === null ? null : new VirtioConsole(virtioConsole);
     if (con !== null) devices.push(con);
-    return { devices, console: con, nics, close };
+    const agentChannel = opts.agentChannel === true ? new VirtioAgentChannel() : null;
+    if (agentChannel !== null) devices.push(agentChannel);
+    return { devices, console: con, nics, agentChannel, close };
   } catch (e) {
     await close();
     throw e;

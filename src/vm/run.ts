@@ -9,6 +9,7 @@ import { BonsaiError } from '../errors.js';
 import { boot, type BootConfig, type GuestFile } from '../machine/boot.js';
 import { parseElf } from '../machine/elf.js';
 import { Machine, type MachineExit } from '../machine/machine.js';
+import type { GuestAgent } from './agent.js';
 import { openDevices, type DiskSpec, type ShareSpec } from './devices.js';
 import { readGuestFile } from './files.js';
 import { configArchive, type GuestConfig } from './config-archive.js';
@@ -38,6 +39,8 @@ export interface RunOptions {
    * given to the bundled initramfs; to another initrd only when set.
    */
   guestConfig?: GuestConfig;
+  /** The guest agent: each boot gets an agent channel device (after every other device) attached to it. */
+  agent?: GuestAgent;
 }
 
 export interface RunResult extends MachineExit {
@@ -94,7 +97,8 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
   let instructions = 0;
   for (;;) {
     const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
-    const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.nics);
+    const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.nics,
+      { agentChannel: opts.agent !== undefined });
     let machine: Machine;
     try {
       machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices });
@@ -117,11 +121,13 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
       machine.hart.onTrap = (cause, interrupt, epc, tval, from) => machine.log(
         `trap: ${interrupt ? 'interrupt' : 'exception'} ${cause} from ${'USHM'[from]} at pc 0x${epc.toString(16)} tval 0x${tval.toString(16)}`);
     }
+    if (devs.agentChannel !== null) opts.agent?.attach(devs.agentChannel);
     opts.onMachine?.(machine);
     let exit: MachineExit;
     try {
       exit = await machine.run(opts.maxInstructions === undefined ? undefined : opts.maxInstructions - instructions);
     } finally {
+      if (devs.agentChannel !== null) opts.agent?.detach();
       await devs.close(); // flushes disks: data the guest wrote is on the host's disk when Bonsai exits
     }
     instructions += machine.instructions;

@@ -6,6 +6,7 @@
  */
 import type { State } from '../stateful.js';
 import { ConfigSpace, VIRTIO_ID_CONSOLE, type VirtioDevice, type VirtioHost } from './device.js';
+import { HostInput } from './host-input.js';
 import { VirtqueueError } from './queue.js';
 import { blob, record, toBlob, uint } from './state.js';
 
@@ -36,9 +37,8 @@ export class VirtioConsole implements VirtioDevice {
   readonly queueSizes = [CONSOLE_QUEUE_SIZE, CONSOLE_QUEUE_SIZE];
   private host!: VirtioHost;
   private readonly config = new ConfigSpace(CONFIG_SIZE);
-  /** Host input not yet in a receive buffer: chunks, the first consumed from `inputPos`. */
-  private input: Uint8Array[] = [];
-  private inputPos = 0;
+  /** Host input not yet in a receive buffer. */
+  private readonly input = new HostInput();
 
   constructor(private readonly output: (bytes: Uint8Array) => void, opts: VirtioConsoleOptions = {}) {
     const f = [VIRTIO_CONSOLE_F_EMERG_WRITE];
@@ -73,16 +73,12 @@ export class VirtioConsole implements VirtioDevice {
   /** Host input for the guest: delivered as receive buffers allow, in order, none dropped. */
   receive(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
-    this.input.push(bytes.slice());
+    this.input.push(bytes);
     this.deliver();
   }
 
   /** Bytes of host input waiting for receive buffers. */
-  get queued(): number {
-    let n = 0;
-    for (const c of this.input) n += c.length;
-    return n - this.inputPos;
-  }
+  get queued(): number { return this.input.length; }
 
   activate(): void { this.deliver(); }
 
@@ -114,18 +110,7 @@ export class VirtioConsole implements VirtioDevice {
       if (chain === null) break;
       // 5.3.6.1: the receive queue holds only device-writable buffers.
       if (chain.readableLength > 0) throw new VirtqueueError('device-readable buffer in the receive queue');
-      let n = 0;
-      while (n < chain.writableLength && this.input.length > 0) {
-        const chunk = this.input[0];
-        const take = Math.min(chunk.length - this.inputPos, chain.writableLength - n);
-        n += chain.write(n, chunk.subarray(this.inputPos, this.inputPos + take));
-        this.inputPos += take;
-        if (this.inputPos === chunk.length) {
-          this.input.shift();
-          this.inputPos = 0;
-        }
-      }
-      q.push(chain.head, n);
+      q.push(chain.head, this.input.fill(chain));
       done = true;
     }
     if (done) this.host.usedBuffers(CONSOLE_RX);
@@ -135,15 +120,8 @@ export class VirtioConsole implements VirtioDevice {
   reset(): void {}
 
   save(): State {
-    const pending = new Uint8Array(this.queued);
-    let o = 0;
-    this.input.forEach((c, i) => {
-      const part = i === 0 ? c.subarray(this.inputPos) : c;
-      pending.set(part, o);
-      o += part.length;
-    });
     return {
-      input: toBlob(pending),
+      input: toBlob(this.input.bytes()),
       cols: this.config.read(CFG_COLS, 2), rows: this.config.read(CFG_ROWS, 2),
     };
   }
@@ -154,8 +132,7 @@ export class VirtioConsole implements VirtioDevice {
     const input = blob(o, 'input', what);
     const cols = uint(o, 'cols', 0xffff, what);
     const rows = uint(o, 'rows', 0xffff, what);
-    this.input = input.length > 0 ? [input] : [];
-    this.inputPos = 0;
+    this.input.set(input);
     this.setSize(cols, rows);
     this.deliver();
   }
