@@ -3,6 +3,9 @@
  * unpacks concatenated cpio archives, Documentation/driver-api/early-userspace/buffer-format.rst):
  *   /etc/bonsai/hostname          the VM's name (`--name`)
  *   /etc/bonsai/authorized_keys   ssh public keys for root (`--ssh-key`), mode 0600
+ *   /etc/bonsai/machine-id        the VM's machine-id, which /init writes to /etc/machine-id
+ *   /etc/bonsai/dropbear_ed25519_host_key   the ssh host key, dropbear's format, mode 0600
+ *   /etc/bonsai/random-seed       bytes /init writes to /dev/urandom (mixed in, not credited), mode 0600
  * The bundled guest's /init reads both. Nothing else needs a channel this early, and unlike the kernel
  * command line (1 KiB on RISC-V) it has room for any number of keys.
  */
@@ -12,11 +15,24 @@ import { join } from 'node:path';
 import { BonsaiError } from '../errors.js';
 import { printable } from '../text.js';
 import { MAX_SSH_KEY_FILE, readSmallFileSync } from './files.js';
+import { dropbearPrivateKey, ed25519Raw, opensshPublicLine } from './ssh-keys.js';
 
 export interface GuestConfig {
   hostname: string;
   /** Public-key lines (OpenSSH authorized_keys format); empty: none. */
   sshKeys: string[];
+  /** 32 lowercase hex digits (systemd's machine-id(5) form). */
+  machineId?: string;
+  /** The ssh host key in dropbear's format (makeDropbearEd25519Key). */
+  hostKey?: Uint8Array;
+  /** Entropy for the guest's pool at boot, beside the device tree's rng-seed. */
+  randomSeed?: Uint8Array;
+}
+
+/** A new ed25519 host key: dropbear's private key file for the guest, and the known_hosts form of its public half. */
+export function makeDropbearEd25519Key(comment = 'bonsai-host-key'): { privateKey: Uint8Array; publicLine: string } {
+  const k = ed25519Raw();
+  return { privateKey: dropbearPrivateKey(k), publicLine: opensshPublicLine(k.pub, comment) };
 }
 
 interface Entry { name: string; mode: number; data: Uint8Array }
@@ -54,6 +70,14 @@ export function configArchive(cfg: GuestConfig): Uint8Array {
   ];
   if (cfg.sshKeys.length > 0) {
     entries.push({ name: 'etc/bonsai/authorized_keys', mode: S_IFREG | 0o600, data: enc.encode(cfg.sshKeys.map((k) => `${k}\n`).join('')) });
+  }
+  if (cfg.machineId !== undefined) {
+    if (!/^[0-9a-f]{32}$/.test(cfg.machineId)) throw new BonsaiError(`machine-id '${printable(cfg.machineId.slice(0, 40))}': not 32 lowercase hex digits`);
+    entries.push({ name: 'etc/bonsai/machine-id', mode: S_IFREG | 0o644, data: enc.encode(`${cfg.machineId}\n`) });
+  }
+  if (cfg.hostKey !== undefined) entries.push({ name: 'etc/bonsai/dropbear_ed25519_host_key', mode: S_IFREG | 0o600, data: cfg.hostKey });
+  if (cfg.randomSeed !== undefined && cfg.randomSeed.length > 0) {
+    entries.push({ name: 'etc/bonsai/random-seed', mode: S_IFREG | 0o600, data: cfg.randomSeed });
   }
   return newcArchive(entries);
 }

@@ -4,13 +4,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkName, configArchive, defaultSshKeys, readSshKeys } from '../../src/vm/config-archive.js';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { checkName, configArchive, defaultSshKeys, makeDropbearEd25519Key, readSshKeys } from '../../src/vm/config-archive.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBv0j5pXz0n6cXfJm7o8VnT0p7cYJt2mXg1l3dRk2a4z user@host';
 
 /** Reads a newc archive back: name → { mode, data }. */
-function entries(a: Uint8Array): Map<string, { mode: number; data: string }> {
-  const out = new Map<string, { mode: number; data: string }>();
+function entries(a: Uint8Array): Map<string, { mode: number; data: string; bytes: Uint8Array }> {
+  const out = new Map<string, { mode: number; data: string; bytes: Uint8Array }>();
   const dec = new TextDecoder();
   let o = 0;
   const al = (n: number): number => (n + 3) & ~3;
@@ -21,10 +22,11 @@ function entries(a: Uint8Array): Map<string, { mode: number; data: string }> {
     const mode = field(1), size = field(6), nameSize = field(11);
     const name = dec.decode(a.subarray(o + 110, o + 110 + nameSize - 1));
     o = al(o + 110 + nameSize);
-    const data = dec.decode(a.subarray(o, o + size));
+    const bytes = a.slice(o, o + size);
+    const data = dec.decode(bytes);
     o = al(o + size);
     if (name === 'TRAILER!!!') break;
-    out.set(name, { mode, data });
+    out.set(name, { mode, data, bytes });
   }
   assert.equal(o, a.length);
   return out;
@@ -37,6 +39,41 @@ test('the configuration archive holds the hostname and, mode 0600, the keys', ()
   assert.equal(e.get('etc/bonsai/authorized_keys')?.mode, 0o100600);
   assert.equal(e.get('etc/bonsai')?.mode, 0o040755);
   assert.equal(entries(configArchive({ hostname: 'x', sshKeys: [] })).has('etc/bonsai/authorized_keys'), false);
+});
+
+test('the identity (machine-id, host key, random seed) goes in when given, the secrets mode 0600', () => {
+  const key = makeDropbearEd25519Key();
+  const seed = Uint8Array.from({ length: 32 }, (_, i) => i * 7);
+  const e = entries(configArchive({ hostname: 'vm1', sshKeys: [], machineId: '0123456789abcdef0123456789abcdef', hostKey: key.privateKey, randomSeed: seed }));
+  assert.equal(e.get('etc/bonsai/machine-id')?.data, '0123456789abcdef0123456789abcdef\n');
+  assert.equal(e.get('etc/bonsai/machine-id')?.mode, 0o100644);
+  assert.deepEqual(e.get('etc/bonsai/dropbear_ed25519_host_key')?.bytes, key.privateKey);
+  assert.equal(e.get('etc/bonsai/dropbear_ed25519_host_key')?.mode, 0o100600);
+  assert.deepEqual(e.get('etc/bonsai/random-seed')?.bytes, seed);
+  assert.equal(e.get('etc/bonsai/random-seed')?.mode, 0o100600);
+  const none = entries(configArchive({ hostname: 'vm1', sshKeys: [] }));
+  for (const f of ['machine-id', 'dropbear_ed25519_host_key', 'random-seed']) assert.equal(none.has(`etc/bonsai/${f}`), false);
+  assert.throws(() => configArchive({ hostname: 'x', sshKeys: [], machineId: 'ABC' }), /machine-id 'ABC': not 32 lowercase hex digits/);
+});
+
+test('a dropbear ed25519 host key: string "ssh-ed25519", string seed || public; the public line matches it', () => {
+  const { privateKey, publicLine } = makeDropbearEd25519Key();
+  const b = Buffer.from(privateKey);
+  assert.equal(b.length, 83);
+  assert.equal(b.readUInt32BE(0), 11);
+  assert.equal(b.subarray(4, 15).toString(), 'ssh-ed25519');
+  assert.equal(b.readUInt32BE(15), 64);
+  const seed = b.subarray(19, 51), pub = b.subarray(51, 83);
+  const [type, blob] = publicLine.split(' ');
+  assert.equal(type, 'ssh-ed25519');
+  const wire = Buffer.from(blob, 'base64');
+  assert.deepEqual(wire.subarray(wire.length - 32), pub);
+  // The seed really is the private half of that public key: sign with one, verify with the other.
+  const priv = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: seed.toString('base64url'), x: pub.toString('base64url') }, format: 'jwk' });
+  const pubKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: pub.toString('base64url') }, format: 'jwk' });
+  const sig = sign(null, Buffer.from('bonsai'), priv);
+  assert.equal(verify(null, Buffer.from('bonsai'), pubKey, sig), true);
+  assert.notDeepEqual(makeDropbearEd25519Key().privateKey, privateKey);
 });
 
 test('GNU cpio lists the configuration archive (when cpio is installed)', (t) => {
