@@ -90,6 +90,8 @@ async function attachConsole(store: Store, name: string): Promise<void> {
   });
   if (process.stdin.isTTY) note(`attached to ${name}'s console (Ctrl-A D detaches, Ctrl-A H lists the escapes)`);
   terminal.start();
+  // Piped input (a script typing into the console): its end is a detach.
+  if (!process.stdin.isTTY) process.stdin.once('end', () => setTimeout(done, 200));
   const onSignal = (): void => done();
   process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
