@@ -146,3 +146,18 @@ test('a raw image created by the command line is sparse and reads as zeros', asy
   assert.ok(all.every((b) => b === 0));
   await d.close();
 });
+
+test('image info prints names from an image without their control characters, in text and in JSON', async (t) => {
+  const dir = scratch(t);
+  // A backing file name that would set the terminal's title and clear the screen (ESC, BEL, C1 CSI).
+  const evil = 'base\x1b]0;pwned\x07\u009b2J\u202e.raw';
+  writeFileSync(join(dir, evil), new Uint8Array(65536));
+  const top = join(dir, 'top.qcow2');
+  await bonsai('create', top, '-b', evil);
+  const text = await bonsai('info', top);
+  assert.doesNotMatch(text, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/, 'no control character but the line breaks');
+  assert.match(text, /backing file: base\\x1b\]0;pwned\\x07\\x9b2J\\u\{202e\}\.raw/);
+  const json = await bonsai('info', '--json', top);
+  assert.doesNotMatch(json, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/);
+  assert.equal((JSON.parse(json) as { backingFile: string }).backingFile, evil, 'JSON keeps the name exactly');
+});
