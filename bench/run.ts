@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { runProgram } from '../src/vm/program.js';
 import { qemuLinux, scratchDisk, type LinuxTimes } from './linux.js';
 import { qemuNet, type NetTimes } from './net.js';
+import { bonsaiLifecycle, qemuIdleRss } from './lifecycle.js';
 import { repoPath } from '../test/helpers.js';
 
 interface Row { name: string; bonsai: string; qemu: string; ratio: string }
@@ -79,12 +80,24 @@ async function netBench(rows: Row[]): Promise<void> {
   rows.push({ name: 'TCP host -> guest (forward), 32 MiB', bonsai: mbs(b.downMiBs), qemu: q === null ? 'not installed' : mbs(q.downMiBs), ratio: q === null ? '-' : `${(q.downMiBs / b.downMiBs).toFixed(1)}x` });
 }
 
+async function lifecycleBench(rows: Row[]): Promise<void> {
+  const b = await bonsaiLifecycle();
+  const q = qemuAvailable() ? await qemuIdleRss() : null;
+  const s = (v: number): string => `${v.toFixed(2)} s`;
+  rows.push({ name: 'bonsai start to prompt, first boot', bonsai: s(b.firstStartSeconds), qemu: '-', ratio: '-' });
+  rows.push({ name: 'bonsai start to prompt, later boots', bonsai: s(b.startSeconds), qemu: '-', ratio: '-' });
+  rows.push({ name: 'bonsai clone, 1 GiB of data, linked', bonsai: s(b.linkedCloneSeconds), qemu: '-', ratio: '-' });
+  rows.push({ name: 'bonsai clone, 1 GiB of data, --full', bonsai: s(b.fullCloneSeconds), qemu: '-', ratio: '-' });
+  rows.push({ name: 'RSS of an idle 256 MiB VM', bonsai: `${b.idleRssMiB.toFixed(0)} MiB`, qemu: q === null ? 'not installed' : `${q.toFixed(0)} MiB`, ratio: q === null ? '-' : `${(b.idleRssMiB / q).toFixed(1)}x` });
+}
+
 async function main(): Promise<void> {
   console.log(`bonsai bench on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), Node ${process.version}`);
   const rows: Row[] = [];
-  await cpuBench(rows);
-  await linuxBench(rows);
-  await netBench(rows);
+  // `npm run bench -- lifecycle net`: only those parts.
+  const parts = { cpu: cpuBench, linux: linuxBench, net: netBench, lifecycle: lifecycleBench };
+  const only = process.argv.slice(2);
+  for (const [name, run] of Object.entries(parts)) if (only.length === 0 || only.includes(name)) await run(rows);
   const w = [40, 28, 28, 11];
   const line = (c: string[]): string => c.map((s, i) => s.padEnd(w[i])).join(' ');
   console.log(line(['workload', 'bonsai', 'qemu (TCG)', 'bonsai/qemu']));
