@@ -209,15 +209,14 @@ export function registerVmCommands(program: Command, store: () => Store = () => 
     .option('--json', 'as JSON')
     .action(async (o: { json?: boolean }) => {
       const st = store();
-      const rows: (Status & { name: string; error?: string })[] = [];
-      for (const name of st.vmNames()) {
+      // Asked at once: each running VM answers for itself.
+      const rows: (Status & { name: string; error?: string })[] = await Promise.all(st.vmNames().map(async (name) => {
         let spec: VmSpec;
         try { spec = st.loadVm(name); } catch (e) {
-          rows.push({ name, state: 'damaged', memory: 0, addresses: [], forwards: [], error: (e as Error).message });
-          continue;
+          return { name, state: 'damaged', memory: 0, addresses: [], forwards: [], error: (e as Error).message };
         }
-        rows.push({ name, ...(await status(st, name, spec)) });
-      }
+        return { name, ...(await status(st, name, spec)) };
+      }));
       if (o.json) { out(`${JSON.stringify(rows.map(({ crash: _c, ...r }) => r), null, 2)}\n`); return; }
       if (rows.length === 0) { out('no VMs (bonsai create NAME makes one)\n'); return; }
       out(table([['NAME', 'STATE', 'MEMORY', 'UPTIME', 'ADDRESS', 'FORWARDS'], ...rows.map((r) => [

@@ -86,14 +86,17 @@ export class Store {
     return new BonsaiError(`no ${what} named '${name.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)}'; ${list}`);
   }
 
-  loadVm(name: string): VmSpec {
-    const file = join(this.vmDir(name), 'vm.json');
-    let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw this.unknown('VM', name, this.vmNames());
+  /** A definition file's text; a missing one is the unknown-name error listing what exists. */
+  private readDefinition(file: string, what: 'VM' | 'template', name: string, have: () => string[]): string {
+    try { return readFileSync(file, 'utf8'); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw this.unknown(what, name, have());
       throw storeError(e, file, 'cannot read');
     }
-    const spec = parseSpec(text, file);
+  }
+
+  loadVm(name: string): VmSpec {
+    const file = join(this.vmDir(name), 'vm.json');
+    const spec = parseSpec(this.readDefinition(file, 'VM', name, () => this.vmNames()), file);
     if (spec.name !== name) throw new BonsaiError(`${file}: 'name' is '${spec.name}' but the folder is '${name}'`);
     return spec;
   }
@@ -115,12 +118,7 @@ export class Store {
 
   loadTemplate(name: string): TemplateSpec {
     const file = join(this.templateDir(name), 'template.json');
-    let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw this.unknown('template', name, this.templateNames());
-      throw storeError(e, file, 'cannot read');
-    }
-    return parseTemplate(text, file);
+    return parseTemplate(this.readDefinition(file, 'template', name, () => this.templateNames()), file);
   }
 
   saveTemplate(t: TemplateSpec): void {
