@@ -18,6 +18,10 @@ test('bad network options get one line on stderr and exit status 1, before any m
     [['--ssh-key', '/etc/hostname'], /^bonsai: --ssh-key \/etc\/hostname: /],
     [['--name', '-x'], /^bonsai: --name -x: /],
     [['--net', 'tap:bonsai-none0'], /^bonsai: --net tap:bonsai-none0: no such network interface/],
+    [['--forward', 'tcp:-1-:22'], /^bonsai: --forward tcp:-1-:22: '-1' is not a port \(1-65535\)$/m],
+    [['--share', ':tag'], /^bonsai: --share :tag: no host directory named/],
+    [['--share', '/etc/hostname:tag'], /^bonsai: --share \/etc\/hostname:tag: \/etc\/hostname: is a regular file, not a directory$/m],
+    [['--disk', 'x.qcow2:bogus'], /^bonsai: --disk x\.qcow2:bogus: unknown option 'bogus' \(use :ro, :raw, :qcow2\)$/m],
   ] as const) {
     const r = spawnSync(process.execPath, [BIN, 'run', ...args], { encoding: 'utf8', input: '' });
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
@@ -25,6 +29,18 @@ test('bad network options get one line on stderr and exit status 1, before any m
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.equal(r.stdout, '');
   }
+});
+
+test('-m is checked when it is parsed, in words, and --help shows its default as a size', () => {
+  for (const m of ['100000000000000000000000', '9G', '512K', '1000001']) {
+    const r = spawnSync(process.execPath, [BIN, 'run', '-m', m], { encoding: 'utf8', input: '' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /guest RAM is 1 MiB to 2047 MiB, a multiple of 4 KiB\n$/);
+    assert.doesNotMatch(r.stderr, /e\+\d/);
+  }
+  const help = spawnSync(process.execPath, [BIN, 'run', '--help'], { encoding: 'utf8' });
+  assert.match(help.stdout, /-m, --memory <SIZE> +guest RAM \(e\.g\. 256M, 1G\) \(default: 256M\)/);
+  assert.doesNotMatch(help.stdout, /268435456/);
 });
 
 test('bonsai run names the guest with --name, networks it by default and reports the network with --stats', async () => {
