@@ -10,11 +10,23 @@
  */
 export type FrameReceiver = (frame: Uint8Array) => void;
 
+/**
+ * What a NIC says about its receive side, for a backend that can hold frames back until they fit (the
+ * user-mode stack's TCP, which has the data in its send queues anyway). A NIC that offers it never
+ * has to drop what such a backend sends; one that does not is taken to have room always.
+ */
+export interface ReceiveRoom {
+  /** Frames the NIC can put into receive buffers the guest has already posted, less those waiting. */
+  room(): number;
+  /** Sets the one function called when room has grown (the guest posted receive buffers). */
+  onRoom(ready: () => void): void;
+}
+
 export interface NetBackend {
   /** Short name for log lines and --stats, e.g. "user", "switch:lab", "tap:tap0". */
   readonly name: string;
   /** Connects the NIC with MAC `mac` (6 bytes); frames for the guest go to `receive`. Called once per NIC (again after a guest reboot). */
-  attach(mac: Uint8Array, receive: FrameReceiver): void;
+  attach(mac: Uint8Array, receive: FrameReceiver, room?: ReceiveRoom): void;
   /** A frame from the guest. The backend copies what it keeps: the caller may reuse `frame`. */
   send(frame: Uint8Array): void;
   /** Counters for --stats and tests (frames in and out, drops by reason). */

@@ -209,3 +209,73 @@ export function bytes(s: string): Uint8Array {
 export function text(b: Uint8Array): string {
   return new TextDecoder().decode(b);
 }
+
+export interface TcpFields {
+  src: number; dst: number;
+  sport: number; dport: number;
+  seq: number; ack?: number; flags: number; window?: number;
+  options?: number[]; data?: Uint8Array;
+}
+
+/** A TCP segment in an ethernet frame, as the guest would send it, checksums included. */
+export function tcpFrame(s: TcpFields): Uint8Array {
+  const opts = s.options ?? [];
+  const hlen = 20 + Math.ceil(opts.length / 4) * 4;
+  const data = s.data ?? new Uint8Array(0);
+  const b = new Uint8Array(hlen + data.length);
+  b[0] = s.sport >>> 8; b[1] = s.sport & 0xff; b[2] = s.dport >>> 8; b[3] = s.dport & 0xff;
+  writeIp(b, 4, s.seq >>> 0);
+  writeIp(b, 8, (s.ack ?? 0) >>> 0);
+  b[12] = (hlen / 4) << 4; b[13] = s.flags;
+  const w = s.window ?? 0xffff;
+  b[14] = w >>> 8; b[15] = w & 0xff;
+  b.set(opts, 20);
+  b.set(data, hlen);
+  const c = transportChecksum(s.src, s.dst, 6, b);
+  b[16] = c >>> 8; b[17] = c & 0xff;
+  return ipFrame(buildIpv4(s.src, s.dst, 6, b));
+}
+
+/**
+ * A guest NIC with a receive ring, as virtio-net has: `ring` buffers the guest has posted, a host-side
+ * queue of `queue` frames behind them, and drops beyond; it tells the backend its room (ReceiveRoom).
+ * The guest takes frames out of the ring in turns, like a NAPI poll, which gives the buffers back.
+ */
+export class RingNic {
+  /** Frames in the guest's buffers, not yet processed, then those waiting for a buffer. */
+  private inRing: Uint8Array[] = [];
+  private waiting: Uint8Array[] = [];
+  private ready: () => void = () => {};
+  dropped = 0;
+  /** Frames the guest has processed so far. */
+  taken = 0;
+  /** Called with each frame the NIC accepts and how many frames are ahead of it. */
+  onFrame: (frame: Uint8Array, ahead: number) => void = () => {};
+
+  constructor(readonly net: NetBackend, readonly ring = 256, readonly queue = 512, mac: Uint8Array = GUEST_MAC) {
+    net.attach(mac, (f) => this.deliver(f), {
+      room: () => Math.max(0, this.ring - this.inRing.length - this.waiting.length),
+      onRoom: (ready) => { this.ready = ready; },
+    });
+  }
+
+  send(frame: Uint8Array): void {
+    this.net.send(frame);
+  }
+
+  /** One poll: up to `budget` frames out of the ring; the freed buffers are posted again. */
+  poll(budget = 64): Uint8Array[] {
+    const got = this.inRing.splice(0, budget);
+    this.taken += got.length;
+    while (this.inRing.length < this.ring && this.waiting.length > 0) this.inRing.push(this.waiting.shift() as Uint8Array);
+    if (got.length > 0 && this.inRing.length < this.ring) this.ready();
+    return got;
+  }
+
+  private deliver(f: Uint8Array): void {
+    if (this.inRing.length + this.waiting.length < this.ring + this.queue) this.onFrame(f, this.inRing.length + this.waiting.length);
+    if (this.inRing.length < this.ring) this.inRing.push(f.slice());
+    else if (this.waiting.length < this.queue) this.waiting.push(f.slice());
+    else this.dropped++;
+  }
+}

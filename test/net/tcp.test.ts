@@ -69,6 +69,7 @@ class FakeNet implements UserNetContext {
   }
 
   sendIp(packet: Uint8Array): void { this.packets.push(parsePacket(packet)); }
+  rxRoom(): number { return Infinity; }
   drop(reason: string): void { this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1); }
   count(name: string, n = 1): void { this.counters.set(name, (this.counters.get(name) ?? 0) + n); }
   log(line: string): void { this.logs.push(line); }

@@ -69,6 +69,7 @@ class Rig {
     const ctx: UserNetContext = {
       config,
       sendIp: (p) => this.sent.push(parseUdp(p.slice())),
+      rxRoom: () => Infinity,
       drop: (r) => this.drops.set(r, (this.drops.get(r) ?? 0) + 1),
       count: (n, k = 1) => this.counts.set(n, (this.counts.get(n) ?? 0) + k),
       log: () => {},

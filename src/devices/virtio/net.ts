@@ -9,7 +9,7 @@
  * guest wait in a bounded host-side queue until the driver offers receive buffers; beyond the bound they
  * are dropped and counted, as a real NIC drops on a full ring (TCP retransmits).
  */
-import type { FrameReceiver, NetBackend } from '../../net/link.js';
+import type { FrameReceiver, NetBackend, ReceiveRoom } from '../../net/link.js';
 import type { State } from '../stateful.js';
 import { ConfigSpace, VIRTIO_ID_NET, type VirtioDevice, type VirtioHost } from './device.js';
 import { VirtqueueError } from './queue.js';
@@ -57,6 +57,12 @@ export class VirtioNet implements VirtioDevice {
   private rxQueue: Uint8Array[] = [];
   private readonly hdr = new Uint8Array(VIRTIO_NET_HDR_SIZE);
   private readonly receiver: FrameReceiver = (frame) => this.receive(frame);
+  private onRoom: () => void = () => {};
+  /** Lets a backend hold bulk data back until the guest has buffers for it, instead of losing it here. */
+  private readonly room: ReceiveRoom = {
+    room: () => this.rxRoom(),
+    onRoom: (ready) => { this.onRoom = ready; },
+  };
 
   constructor(readonly backend: NetBackend, readonly mac: Uint8Array) {
     if (mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
@@ -67,7 +73,16 @@ export class VirtioNet implements VirtioDevice {
 
   attach(host: VirtioHost): void {
     this.host = host;
-    this.backend.attach(this.mac, this.receiver);
+    this.backend.attach(this.mac, this.receiver, this.room);
+  }
+
+  /** Posted receive buffers not spoken for by frames already waiting; 0 while the driver is not up. */
+  private rxRoom(): number {
+    if (this.host === undefined || !this.host.active) return 0;
+    let n = 0;
+    // A bad available index is the driver's fault; the guard marks the device broken and room stays 0.
+    this.host.guard(() => { n = this.host.queues[NET_RX].availableCount(); });
+    return Math.max(0, n - this.rxQueue.length);
   }
 
   readConfig(offset: number, size: number): number { return this.config.read(offset, size); }
@@ -89,7 +104,11 @@ export class VirtioNet implements VirtioDevice {
   activate(): void {}
 
   notify(index: number): void {
-    if (index === NET_RX) this.fillReceive();
+    if (index === NET_RX) {
+      this.fillReceive();
+      // Called after the notification's own work, so a backend's frames land in the buffers just posted.
+      if (this.rxRoom() > 0) this.onRoom();
+    }
     else if (index === NET_TX) this.transmit();
   }
 

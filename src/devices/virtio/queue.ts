@@ -203,6 +203,11 @@ export class Virtqueue {
     return (idx - this.nextAvail) & 0xffff;
   }
 
+  /** How many buffers wait in the available ring (0 while the queue is not live). */
+  availableCount(): number {
+    return this.live ? this.pending() : 0;
+  }
+
   /** Whether a buffer is waiting in the available ring. */
   hasAvailable(): boolean {
     if (!this.live) return false;

@@ -39,6 +39,11 @@ export interface UserNetContext {
   readonly config: UserNetConfig;
   /** Sends an IPv4 packet (from buildIpv4) to the guest; the stack wraps it in ethernet to the guest's MAC. */
   sendIp(packet: Uint8Array): void;
+  /**
+   * How many more frames the guest's NIC takes now without queueing them behind others or dropping
+   * them (Infinity when the NIC does not say). TCP data waits for this; answers and control do not.
+   */
+  rxRoom(): number;
   /** Counts a dropped packet under `reason` (e.g. "tcp-bad-checksum", "tcp-out-of-window"). */
   drop(reason: string): void;
   /** Adds to a named counter (e.g. "tcp-connections"). */

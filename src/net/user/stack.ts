@@ -6,7 +6,7 @@
  */
 import { arpReply, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethernetFrame, parseArpRequest } from '../ethernet.js';
 import { DEFAULT_MTU, fragmentIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, parseIpv4 } from '../ipv4.js';
-import type { FrameReceiver, NetBackend } from '../link.js';
+import type { FrameReceiver, NetBackend, ReceiveRoom } from '../link.js';
 import type { UserNetConfig, UserNetContext } from './context.js';
 import type { DnsForward, HostLookup } from './dns.js';
 import { Icmp, type Pinger } from './icmp.js';
@@ -34,6 +34,7 @@ export class UserNet implements NetBackend {
   readonly name = 'user';
   private guestMac: Uint8Array | null = null;
   private receive: FrameReceiver | null = null;
+  private room: ReceiveRoom | null = null;
   private readonly counters = new Map<string, number>([['frames-in', 0], ['frames-out', 0]]);
   private readonly ctx: UserNetContext;
   private readonly icmp: Icmp;
@@ -50,6 +51,7 @@ export class UserNet implements NetBackend {
     this.ctx = {
       config,
       sendIp: (packet) => this.sendIp(packet),
+      rxRoom: () => (this.room === null ? Infinity : this.room.room()),
       drop: (reason) => this.count(`drop-${reason}`),
       count: (name, n = 1) => this.count(name, n),
       log,
@@ -72,9 +74,11 @@ export class UserNet implements NetBackend {
     return net;
   }
 
-  attach(mac: Uint8Array, receive: FrameReceiver): void {
+  attach(mac: Uint8Array, receive: FrameReceiver, room?: ReceiveRoom): void {
     this.guestMac = mac.slice(0, 6);
     this.receive = receive;
+    this.room = room ?? null;
+    this.room?.onRoom(() => this.tcp.pump());
   }
 
   send(frame: Uint8Array): void {

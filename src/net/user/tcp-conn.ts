@@ -57,6 +57,8 @@ export interface TcpConnOwner {
   forget(conn: TcpConn): void;
   /** Calls conn.flushAck() once the current burst of input has been processed. */
   deferAck(conn: TcpConn): void;
+  /** The connection has new segments to send: it calls conn.sendOne() when its turn comes. */
+  wake(conn: TcpConn): void;
 }
 
 export type TcpState = 'connecting' | 'syn-sent' | 'syn-received' | 'established' | 'fin-wait-1'
@@ -81,6 +83,8 @@ const MIN_MSS = 64;
 /** RFC 6928: initial window of 10 segments. */
 const INITIAL_WINDOW_SEGMENTS = 10;
 const MAX_CWND = 1 << 30;
+/** IPv4 and TCP headers: what a segment costs the scheduler beyond its data. */
+const SEGMENT_OVERHEAD = 40;
 
 interface OutOfOrder { seq: number; data: Uint8Array; fin: boolean }
 
@@ -640,32 +644,52 @@ export class TcpConn {
       && this.state !== 'syn-received';
   }
 
-  /** Sends what the windows allow, as many segments as fit, then the FIN when the host has ended. */
+  /**
+   * Something may have become sendable (data from the host, an ACK, a window): the NAT's scheduler
+   * decides when it goes, so that no connection takes the guest's receive ring from the others.
+   */
   private output(): void {
+    // Not in TIME-WAIT and FIN-WAIT-2, whose timers are not the sender's.
     if (!this.synchronized() || this.state === 'time-wait' || this.state === 'fin-wait-2') return;
-    const mss = this.sndMss;
-    for (;;) {
-      const off = seqDiff(this.sndNxt, this.sndUna);
-      const unsent = this.queue.length - off;
-      if (unsent > 0) {
-        const usable = Math.min(this.sndWnd, this.cwnd) - off;
-        if (usable <= 0) break;
-        const n = Math.min(mss, unsent, usable);
-        // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a short segment goes only when it is all we
-        // have, when it is half the largest window seen, or when nothing is in flight to wait for.
-        if (n < mss && n < unsent && off > 0 && n < this.maxSndWnd / 2) break;
-        const fin = this.hostEof && n === unsent;
-        this.sendData(this.sndNxt, off, n, fin);
-        this.advance(n + (fin ? 1 : 0), fin);
-      } else if (unsent === 0 && this.hostEof) {
-        // The FIN alone. It takes no window: a closed window must not hold back the end of stream.
-        this.sendData(this.sndNxt, off, 0, true);
-        this.advance(1, true);
-      } else {
-        break;
-      }
-    }
+    if (this.sendable() >= 0) this.owner.wake(this);
     this.updateTimer();
+  }
+
+  /**
+   * The next new segment the windows allow: its data length (0 for a FIN alone), or -1 for none. The
+   * FIN goes with the last data, or alone: it takes no window, so a closed window must not hold back
+   * the end of stream.
+   */
+  private sendable(): number {
+    if (!this.synchronized() || this.state === 'time-wait' || this.state === 'fin-wait-2') return -1;
+    const off = seqDiff(this.sndNxt, this.sndUna);
+    const unsent = this.queue.length - off;
+    if (unsent > 0) {
+      const usable = Math.min(this.sndWnd, this.cwnd) - off;
+      if (usable <= 0) return -1;
+      const n = Math.min(this.sndMss, unsent, usable);
+      // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a short segment goes only when it is all we
+      // have, when it is half the largest window seen, or when nothing is in flight to wait for.
+      if (n < this.sndMss && n < unsent && off > 0 && n < this.maxSndWnd / 2) return -1;
+      return n;
+    }
+    return unsent === 0 && this.hostEof ? 0 : -1;
+  }
+
+  /** The scheduler's turn: sends one segment if there is one; returns its size with headers, or -1. */
+  sendOne(): number {
+    let cost = -1;
+    this.guard(() => {
+      const n = this.sendable();
+      if (n < 0) return;
+      const off = seqDiff(this.sndNxt, this.sndUna);
+      const fin = this.hostEof && n === this.queue.length - off;
+      this.sendData(this.sndNxt, off, n, fin);
+      this.advance(n + (fin ? 1 : 0), fin);
+      this.updateTimer();
+      cost = n + SEGMENT_OVERHEAD;
+    });
+    return cost;
   }
 
   private advance(n: number, fin: boolean): void {
@@ -760,8 +784,9 @@ export class TcpConn {
         this.timerMode = 'rtx';
         this.armIn(this.rto);
       }
-    } else if (this.queue.length > 0) {
-      // Data waits and nothing is in flight: only a zero window does that. Probe it (RFC 9293 3.8.6.1).
+    } else if (this.queue.length > 0 && this.sndWnd === 0) {
+      // Data waits and nothing is in flight because the window is closed: probe it (RFC 9293 3.8.6.1).
+      // Data that waits for its turn in the scheduler needs no timer: the turn comes.
       if (this.timerMode !== 'persist' || this.deadline === 0) {
         this.timerMode = 'persist';
         this.armIn(this.persistInterval());

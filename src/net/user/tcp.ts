@@ -10,6 +10,7 @@ import { BonsaiError } from '../../errors.js';
 import { formatIp } from '../ipv4.js';
 import type { PortForward, UserNetContext } from './context.js';
 import { sendResetFor, TcpConn, type TcpConnInfo, type TcpConnOwner, type TcpTunables } from './tcp-conn.js';
+import { FlowScheduler } from './tcp-scheduler.js';
 import { ACK, parseTcp, RST, SYN, type TcpSegment } from './tcp-segment.js';
 
 export type { TcpConnInfo, TcpState } from './tcp-conn.js';
@@ -70,6 +71,8 @@ export class TcpNat {
   private closed = false;
   private readonly mask: number;
   private readonly owner: TcpConnOwner;
+  /** Data segments to the guest go out in turns, as its receive ring has room (tcp-scheduler.ts). */
+  private readonly scheduler: FlowScheduler<TcpConn>;
 
   constructor(private readonly ctx: UserNetContext, opts: TcpNatOptions = {}) {
     const tun: TcpTunables = { ...DEFAULTS };
@@ -85,7 +88,9 @@ export class TcpNat {
       retire: (c) => this.retire(c),
       forget: (c) => this.forget(c),
       deferAck: (c) => this.deferAck(c),
+      wake: (c) => this.scheduler.wake(c),
     };
+    this.scheduler = new FlowScheduler(() => ctx.rxRoom());
   }
 
   /** Starts the `--forward tcp:` listeners; rejects with a BonsaiError when one cannot listen. */
@@ -112,6 +117,17 @@ export class TcpNat {
     }
   }
 
+  /** The guest's NIC has room again: the connections waiting for it send, in turn. */
+  pump(): void {
+    if (this.closed) return;
+    try {
+      this.scheduler.pump();
+    } catch (err) {
+      this.ctx.count('tcp-internal-errors');
+      this.ctx.log(`tcp: internal error: ${String(err)}`);
+    }
+  }
+
   /** Destroys every connection, listener and timer. */
   async close(): Promise<void> {
     this.closed = true;
@@ -121,6 +137,7 @@ export class TcpNat {
     this.draining.clear();
     this.portsInUse.clear();
     this.ackQueue = [];
+    this.scheduler.clear();
     await this.closeServers();
   }
 
