@@ -37,6 +37,14 @@ export function checkVmName(name: string, what = 'VM'): string {
   return name;
 }
 
+/** A VM's or template's folder, its definition first: a crash midway leaves no half-thing that looks whole. */
+function removeFolder(dir: string, definition: string): void {
+  try {
+    rmSync(join(dir, definition), { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  } catch (e) { throw storeError(e, dir, 'cannot remove'); }
+}
+
 export class Store {
   readonly home: string;
 
@@ -107,14 +115,7 @@ export class Store {
   }
 
   /** Removes a VM's folder (its disks, logs and spec). The caller holds its lock and knows it is stopped. */
-  removeVm(name: string): void {
-    const dir = this.vmDir(name);
-    // vm.json goes first: a crash midway leaves no half-VM that looks whole.
-    try {
-      rmSync(join(dir, 'vm.json'), { force: true });
-      rmSync(dir, { recursive: true, force: true });
-    } catch (e) { throw storeError(e, dir, 'cannot remove'); }
-  }
+  removeVm(name: string): void { removeFolder(this.vmDir(name), 'vm.json'); }
 
   loadTemplate(name: string): TemplateSpec {
     const file = join(this.templateDir(name), 'template.json');
@@ -126,13 +127,7 @@ export class Store {
     writeFileAtomic(join(dir, 'template.json'), formatSpec(t));
   }
 
-  removeTemplate(name: string): void {
-    const dir = this.templateDir(name);
-    try {
-      rmSync(join(dir, 'template.json'), { force: true });
-      rmSync(dir, { recursive: true, force: true });
-    } catch (e) { throw storeError(e, dir, 'cannot remove'); }
-  }
+  removeTemplate(name: string): void { removeFolder(this.templateDir(name), 'template.json'); }
 
   /** A disk's path on the host: relative names are in the VM's folder. */
   diskPath(vm: string, file: string): string {
