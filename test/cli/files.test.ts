@@ -155,9 +155,9 @@ test('SIGTERM, SIGINT and SIGHUP end a running machine with status 128+N', async
   }));
 });
 
-test('SIGTERM ends bonsai run before its machine exists (at once, status 143)', async () => {
+test('SIGTERM right after the start ends bonsai run, whatever stage it meets', async () => {
   // Sent as soon as the process starts: while Node loads, while options and files are read, or while the
-  // networks open; whichever stage it meets, the process ends.
+  // networks open (the stages are too short to aim at one); whichever it meets, the process ends.
   const r = await bonsai(['run', '--net', 'user', '--ssh-key', 'none'], { timeoutMs: 20_000, onSpawn: (pid) => setTimeout(() => process.kill(pid, 'SIGTERM'), 150) });
   assert.ok(r.status === 143 || r.signal === 'SIGTERM', `${r.status ?? r.signal} ${r.stderr}`);
 });
