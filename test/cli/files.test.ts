@@ -161,3 +161,17 @@ test('SIGTERM right after the start ends bonsai run, whatever stage it meets', a
   const r = await bonsai(['run', '--net', 'user', '--ssh-key', 'none'], { timeoutMs: 20_000, onSpawn: (pid) => setTimeout(() => process.kill(pid, 'SIGTERM'), 150) });
   assert.ok(r.status === 143 || r.signal === 'SIGTERM', `${r.status ?? r.signal} ${r.stderr}`);
 });
+
+test('SIGTERM during a run on a terminal puts the terminal back as it was (util-linux script gives a pty)', async (t) => {
+  if (spawnSync('script', ['--version']).error !== undefined) { t.skip('script (util-linux) is not installed'); return; }
+  const program = repoPath('test', 'isa', 'hang', 'illegal-livelock.elf');
+  // In the pty: bonsai runs with the terminal as stdin (raw mode), stty reports the mode during the run and
+  // after SIGTERM ended it. A background job's stdin must be named, or sh gives it /dev/null.
+  const inner = `"${process.execPath}" "${BIN}" run --net none --bios none --kernel "${program}" </dev/tty & pid=$!; sleep 2; ` +
+    'echo "during: $(stty -a </dev/tty | grep -o -- "-\\?icanon")"; kill -TERM $pid; wait $pid; echo "status: $?"; ' +
+    'echo "after: $(stty -a </dev/tty | grep -o -- "-\\?icanon")"';
+  const r = spawnSync('script', ['-qec', inner, '/dev/null'], { encoding: 'utf8', input: '', timeout: 30_000 });
+  assert.match(r.stdout, /during: -icanon/, r.stdout);
+  assert.match(r.stdout, /status: 143/, r.stdout);
+  assert.match(r.stdout, /after: icanon/, r.stdout);
+});
