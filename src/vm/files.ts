@@ -25,13 +25,27 @@ export function fileProblem(e: unknown): string {
     case 'EACCES': case 'EPERM': return 'permission denied';
     case 'ELOOP': return 'too many levels of symbolic links';
     case 'ENAMETOOLONG': return 'the name is too long';
-    case 'ENXIO': return 'no such device, or a FIFO with no reader';
+    case 'ENXIO': return 'no such device or address';
     case 'EROFS': return 'read-only file system';
     case 'ENOSPC': return 'no space left on the device';
     case 'EIO': return 'input/output error';
     case 'EAGAIN': return 'would block (a FIFO or device that is not being read)';
     default: return code ?? (e as Error).message;
   }
+}
+
+/**
+ * Why opening `file` failed. ENXIO means a socket, or (opening to write) a FIFO nobody reads: the kind says which.
+ */
+function openProblem(file: string, e: unknown): string {
+  if ((e as NodeJS.ErrnoException).code === 'ENXIO') {
+    try {
+      const st = statSync(file);
+      if (st.isFIFO()) return 'is a FIFO with no reader';
+      if (st.isSocket()) return 'is a socket, not a regular file';
+    } catch { /* gone meanwhile: the errno says it */ }
+  }
+  return fileProblem(e);
 }
 
 /** What kind of file `st` is, when it is not a regular file (`null` when it is). */
@@ -76,7 +90,7 @@ const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 export async function readGuestFile(file: string, what: string, maxBytes = MAX_IMAGE_FILE): Promise<Uint8Array> {
   const fail = (why: string): BonsaiError => new BonsaiError(`${file}: cannot read ${what}: ${why}`);
   let fh: FileHandle;
-  try { fh = await open(file, READ_FLAGS); } catch (e) { throw fail(fileProblem(e)); }
+  try { fh = await open(file, READ_FLAGS); } catch (e) { throw fail(openProblem(file, e)); }
   try {
     const st = await fh.stat();
     const refused = refusal(st, maxBytes);
@@ -99,7 +113,7 @@ export async function readGuestFile(file: string, what: string, maxBytes = MAX_I
 /** readGuestFile for small files read during option parsing; `fail` words the error. */
 export function readSmallFileSync(file: string, maxBytes: number, fail: (why: string) => BonsaiError): Uint8Array {
   let fd: number;
-  try { fd = openSync(file, READ_FLAGS); } catch (e) { throw fail(fileProblem(e)); }
+  try { fd = openSync(file, READ_FLAGS); } catch (e) { throw fail(openProblem(file, e)); }
   try {
     const st = fstatSync(fd);
     const refused = refusal(st, maxBytes);
@@ -142,7 +156,7 @@ export class OutputFile {
       }
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw fail(code === 'ENXIO' ? 'is a FIFO with no reader' : code === 'ENOENT' ? `no such directory: ${dirname(file)}` : fileProblem(e));
+      throw fail(code === 'ENOENT' ? `no such directory: ${dirname(file)}` : openProblem(file, e));
     }
     let st: Stats;
     try { st = await fh.stat(); } catch (e) { await fh.close(); throw fail(fileProblem(e)); }

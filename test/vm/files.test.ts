@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,4 +72,17 @@ test('an OutputFile writes a regular file (replacing it) or a device, and refuse
   assert.equal(existsSync(created), false, 'a file it created and never wrote is removed');
   await (await OutputFile.open(file, '--dump-dtb')).abandon();
   assert.equal(existsSync(file), true, 'a file that was there stays');
+});
+
+test('a Unix socket is named as one, to read and to write', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bonsai-sock-'));
+  const path = join(dir, 'sock');
+  const server = createServer().listen(path);
+  await once(server, 'listening');
+  try {
+    await assert.rejects(readGuestFile(path, 'the kernel'), /: cannot read the kernel: is a socket, not a regular file$/);
+    await assert.rejects(OutputFile.open(path, '--dump-dtb'), /: cannot write: is a socket, not a regular file$/);
+  } finally {
+    server.close();
+  }
 });
