@@ -3,8 +3,8 @@
 #   images/Image.gz            Linux 6.1 (Debian linux-source-6.1), config images/linux.config
 #   images/initramfs.cpio.gz   static riscv64 busybox (Debian's busybox source), config
 #                              images/busybox.config; static riscv64 dropbear (Debian's dropbear
-#                              source), options images/dropbear-localoptions.h; plus images/init
-#                              and images/rootfs/
+#                              source), options images/dropbear-localoptions.h; plus images/init,
+#                              images/stage2 and images/agent (in /lib/bonsai) and images/rootfs/
 #   images/BUILD-INFO          versions and checksums of what was built
 #
 # Usage: images/build.sh [--no-apt] [--kernel-only|--initramfs-only]
@@ -230,10 +230,18 @@ build_initramfs() {
   chmod 700 "$root/root"
   cp -R "$IMAGES/rootfs/." "$root/"
   install -m 755 "$IMAGES/init" "$root/init"
+  mkdir -p "$root/lib/bonsai"
+  install -m 755 "$IMAGES/stage2" "$root/lib/bonsai/stage2"
+  install -m 755 "$IMAGES/agent" "$root/lib/bonsai/agent"
   # rootfs/etc/udhcpc/default.script is CONFIG_UDHCPC_DEFAULT_SCRIPT (one lease per ethN).
   chmod 755 "$root/etc/udhcpc/default.script" "$root/etc/init.d/dropbear"
   # gen_init_cpio stamps directories, links and nodes with KBUILD_BUILD_TIMESTAMP but
   # regular files with their own mtime.
+  # What /init compares to learn whether a disk root's system files are this initramfs's: a
+  # digest of every file in it.
+  (cd "$root" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64) \
+    >"$WORK/build-id"
+  mv "$WORK/build-id" "$root/lib/bonsai/build-id"
   find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
   # The kernel opens /dev/console for PID 1 before /init can mount devtmpfs.
   cat >"$WORK/initramfs-nodes.list" <<'EOF'
@@ -257,7 +265,9 @@ if [ "$do_initramfs" = 1 ]; then build_initramfs; fi
 cd "$IMAGES"
 {
   echo "# Written by images/build.sh; do not edit."
-  echo "linux-source-6.1  $(dpkg-query -W -f='${Version}' linux-source-6.1)"
+  # The kernel's source version only when the kernel was built now.
+  if [ "$do_kernel" = 1 ]; then echo "linux-source-6.1  $(dpkg-query -W -f='${Version}' linux-source-6.1)"
+  else grep '^linux-source-6.1 ' BUILD-INFO 2>/dev/null || true; fi
   if [ -n "$BUSYBOX_VERSION" ]; then echo "busybox           $BUSYBOX_VERSION"
   else grep '^busybox ' BUILD-INFO 2>/dev/null || true; fi
   if [ -n "$DROPBEAR_VERSION" ]; then echo "dropbear          $DROPBEAR_VERSION"
