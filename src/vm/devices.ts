@@ -12,9 +12,11 @@ import { P9Server } from '../devices/virtio/9p/server.js';
 import { VirtioBlk } from '../devices/virtio/blk.js';
 import { VirtioConsole } from '../devices/virtio/console.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
+import { VirtioPowerButton } from '../devices/virtio/input.js';
 import { VirtioNet } from '../devices/virtio/net.js';
 import { VirtioRng } from '../devices/virtio/rng.js';
 import { BonsaiError } from '../errors.js';
+import { VIRT } from '../machine/layout.js';
 import type { BlockBackend, DiskFormat } from '../storage/backend.js';
 import { openDisk } from '../storage/backend.js';
 import { directoryProblem } from './files.js';
@@ -69,15 +71,19 @@ export interface MachineDevices {
   nics: VirtioNet[];
   /** The guest agent's channel (vm/agent.ts), when asked for. */
   agentChannel: VirtioAgentChannel | null;
+  /** The power button (vm/power-button.ts), when asked for and a slot was left for it. */
+  powerButton: VirtioPowerButton | null;
   close(): Promise<void>;
 }
 
 /**
  * Opens every backend and builds the devices, in slot order: disks, shares, network cards (eth0, eth1, ...), rng,
- * console, then the agent channel (last, so that it moves no other device's slot).
+ * console, the agent channel, then the power button (last, so that it moves no other device's slot). The
+ * button takes only a slot that is free: a machine that used every slot before it existed still starts,
+ * without one.
  */
 export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtioConsole: ((b: Uint8Array) => void) | null,
-  nets: Nic[] = [], opts: { agentChannel?: boolean } = {}): Promise<MachineDevices> {
+  nets: Nic[] = [], opts: { agentChannel?: boolean; powerButton?: boolean } = {}): Promise<MachineDevices> {
   const backends: BlockBackend[] = [];
   const servers: P9Server[] = [];
   const close = async (): Promise<void> => {
@@ -106,7 +112,9 @@ export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtio
     if (con !== null) devices.push(con);
     const agentChannel = opts.agentChannel === true ? new VirtioAgentChannel() : null;
     if (agentChannel !== null) devices.push(agentChannel);
-    return { devices, console: con, nics, agentChannel, close };
+    const powerButton = opts.powerButton === true && devices.length < VIRT.virtioSlots ? new VirtioPowerButton() : null;
+    if (powerButton !== null) devices.push(powerButton);
+    return { devices, console: con, nics, agentChannel, powerButton, close };
   } catch (e) {
     await close();
     throw e;

@@ -14,6 +14,7 @@ import { openDevices, type DiskSpec, type ShareSpec } from './devices.js';
 import { readGuestFile } from './files.js';
 import { configArchive, type GuestConfig } from './config-archive.js';
 import { openNetworks, type NetworkOptions, type Networks } from './network.js';
+import type { PowerButton } from './power-button.js';
 
 export interface RunOptions {
   /** 'builtin', 'none', or a firmware file. */
@@ -39,8 +40,13 @@ export interface RunOptions {
    * given to the bundled initramfs; to another initrd only when set.
    */
   guestConfig?: GuestConfig;
-  /** The guest agent: each boot gets an agent channel device (after every other device) attached to it. */
+  /** The guest agent: each boot gets an agent channel device (after every other device but the power button) attached to it. */
   agent?: GuestAgent;
+  /**
+   * The power button (for guests without the agent): each boot gets a virtio-input device with KEY_POWER
+   * (after every other device, the agent channel included) attached to it, when a virtio slot is free.
+   */
+  powerButton?: PowerButton;
 }
 
 export interface RunResult extends MachineExit {
@@ -98,7 +104,7 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
   for (;;) {
     const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
     const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.nics,
-      { agentChannel: opts.agent !== undefined });
+      { agentChannel: opts.agent !== undefined, powerButton: opts.powerButton !== undefined });
     let machine: Machine;
     try {
       machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices });
@@ -122,12 +128,15 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
         `trap: ${interrupt ? 'interrupt' : 'exception'} ${cause} from ${'USHM'[from]} at pc 0x${epc.toString(16)} tval 0x${tval.toString(16)}`);
     }
     if (devs.agentChannel !== null) opts.agent?.attach(devs.agentChannel);
+    if (devs.powerButton !== null) opts.powerButton?.attach(devs.powerButton);
+    else if (opts.powerButton !== undefined) opts.log?.('bonsai: every virtio slot is taken; this machine has no power button');
     opts.onMachine?.(machine);
     let exit: MachineExit;
     try {
       exit = await machine.run(opts.maxInstructions === undefined ? undefined : opts.maxInstructions - instructions);
     } finally {
       if (devs.agentChannel !== null) opts.agent?.detach();
+      if (devs.powerButton !== null) opts.powerButton?.detach();
       await devs.close(); // flushes disks: data the guest wrote is on the host's disk when Bonsai exits
     }
     instructions += machine.instructions;

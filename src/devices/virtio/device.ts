@@ -11,6 +11,7 @@ export const VIRTIO_ID_NET = 1;
 export const VIRTIO_ID_BLOCK = 2;
 export const VIRTIO_ID_CONSOLE = 3;
 export const VIRTIO_ID_RNG = 4;
+export const VIRTIO_ID_INPUT = 18;
 
 // Device status bits (2.1).
 export const VIRTIO_STATUS_ACKNOWLEDGE = 1;

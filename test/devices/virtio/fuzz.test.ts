@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_WRITE_ZEROES, VirtioBlk } from '../../../src/devices/virtio/blk.js';
 import { VirtioConsole } from '../../../src/devices/virtio/console.js';
 import type { VirtioDevice } from '../../../src/devices/virtio/device.js';
+import { VirtioPowerButton } from '../../../src/devices/virtio/input.js';
 import { RNG_MAX_BYTES, VirtioRng } from '../../../src/devices/virtio/rng.js';
 import { MemBackend } from './backend.js';
 import {
@@ -297,6 +298,7 @@ test('random register writes, notifications and host input against every device 
     () => new VirtioRng(),
     () => new VirtioBlk(new MemBackend(16 * 512)),
     () => new VirtioConsole(() => {}, { size: { cols: 80, rows: 24 } }),
+    () => new VirtioPowerButton(),
   ];
   for (let seed = 1; seed <= 1500; seed++) {
     const r = rand(seed * 104729);
@@ -330,6 +332,8 @@ test('random register writes, notifications and host input against every device 
         } else if (dev instanceof VirtioConsole) {
           dev.receive(Uint8Array.from({ length: r.int(40) }, () => r.int(256)));
           if (r.chance(0.1)) dev.resize(r.int(300), r.int(100));
+        } else if (dev instanceof VirtioPowerButton && r.chance(0.5)) {
+          dev.press();
         } else if (r.chance(0.2)) {
           rg.mmio.restore(JSON.parse(JSON.stringify(rg.mmio.save())));
         }
