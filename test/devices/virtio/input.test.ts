@@ -140,6 +140,7 @@ test('a press made before buffers are posted waits for them, in order, across se
   const first = evq.takeUsed();
   assert.deepEqual(first.map((u) => event(ram, a[u.id])), PRESS.slice(0, 3));
   assert.equal(dev.queued, 5);
+  assert.equal(evq.availEvent, 3, 'with EVENT_IDX the device asks to hear of the very next buffer');
   // Linux reposts each buffer as it takes its event.
   const b = post(evq, 8);
   const rest = evq.takeUsed();
