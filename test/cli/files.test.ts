@@ -8,7 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { createServer } from 'node:net';
+import { after, test } from 'node:test';
 import { repoPath } from '../helpers.js';
 
 const BIN = repoPath('bin', 'bonsai.js');
@@ -31,6 +32,11 @@ function bonsai(args: string[], opts: { timeoutMs?: number; onSpawn?: (pid: numb
   }));
 }
 
+// One listening Unix socket serves every case (nothing may create or remove it).
+const socketPath = join(mkdtempSync(join(tmpdir(), 'bonsai-sock-')), 'sock');
+const socketServer = createServer().listen(socketPath);
+after(() => { socketServer.close(); });
+
 function kinds(): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), 'bonsai-kinds-'));
   const fifo = join(dir, 'fifo');
@@ -41,7 +47,7 @@ function kinds(): Record<string, string> {
   mkdirSync(join(dir, 'dir'));
   return {
     missing: join(dir, 'missing'), directory: join(dir, 'dir'), FIFO: fifo, '/dev/zero': '/dev/zero', '/dev/null': '/dev/null',
-    unreadable, 'a file in a missing directory': join(dir, 'no-such-dir', 'file'),
+    socket: socketPath, unreadable, 'a file in a missing directory': join(dir, 'no-such-dir', 'file'),
   };
 }
 
