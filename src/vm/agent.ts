@@ -4,9 +4,10 @@
  * lives as long as the VM; each boot's channel attaches to it and detaches when that machine ends.
  *
  * Requests go one line each, `ID VERB ARG...\n`, exec's stdin as raw bytes after its line; replies come
- * back as `ID ok ...` or `ID err MESSAGE`. The agent says `hello 1` when it starts (and when the host asks
- * with a bare `hello` line: after a restore the host cannot know whether it already did). The agent serves
- * one request at a time; the host may have several in flight, answered in order.
+ * back as `ID ok ...` or `ID err MESSAGE`. The agent says `hello 1` when it starts; the host also asks
+ * `ID hello` (answered `ID ok 1`) whenever it finds the port open without having heard that, as after a
+ * restore, where the greeting is long past. The agent serves one request at a time; the host may have
+ * several in flight, answered in order.
  */
 import { BonsaiError } from '../errors.js';
 import type { VirtioAgentChannel } from '../devices/virtio/agent-channel.js';
@@ -80,8 +81,8 @@ export class GuestAgent {
     this.skipping = false;
     channel.onData = (b) => this.data(b);
     channel.onOpen = (open) => this.opened(open);
-    // A restored machine's agent may have said hello long ago: ask again.
-    if (channel.guestOpen) this.sendLine('hello\n');
+    // A restored machine's agent may have said hello long ago: ask.
+    if (channel.guestOpen) this.probe();
   }
 
   detach(): void {
@@ -140,8 +141,15 @@ export class GuestAgent {
     await this.request('set hostname', `hostname ${name}`, undefined, CONTROL_TIMEOUT_MS);
   }
 
-  private request(what: string, line: string, payload: Uint8Array | undefined, timeoutMs: number): Promise<string[]> {
-    if (this.channel === null || !this.isConnected) return Promise.reject(new BonsaiError(`guest agent: ${what}: the agent is not connected`));
+  /** Asks an agent that may have greeted before the host listened (`ID hello` → `ID ok VERSION`). */
+  private probe(): void {
+    this.request('hello', 'hello', undefined, CONTROL_TIMEOUT_MS, true)
+      .then((w) => { if (w[0] === String(AGENT_PROTOCOL)) this.setConnected(true); })
+      .catch(() => { /* no agent (yet): its own hello will come when it starts */ });
+  }
+
+  private request(what: string, line: string, payload: Uint8Array | undefined, timeoutMs: number, probe = false): Promise<string[]> {
+    if (this.channel === null || (!this.isConnected && !probe)) return Promise.reject(new BonsaiError(`guest agent: ${what}: the agent is not connected`));
     const id = this.nextId++;
     const head = Buffer.from(`${id} ${line}\n`, 'latin1');
     let bytes: Uint8Array = head;
@@ -173,12 +181,9 @@ export class GuestAgent {
     return p;
   }
 
-  private sendLine(text: string): void {
-    try { this.channel?.send(Buffer.from(text, 'latin1')); } catch { /* the channel is full: the agent is not reading anyway */ }
-  }
-
   private opened(open: boolean): void {
-    if (open) return; // the agent says hello when it is ready
+    // Usually the agent's own hello follows at once; after a restore only the probe's answer will.
+    if (open) { if (!this.isConnected) this.probe(); return; }
     this.channel?.discard(); // meant for the process that closed the port
     this.lost('the guest agent closed its channel');
   }

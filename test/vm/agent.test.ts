@@ -13,8 +13,8 @@ class FakeGuest implements AgentChannel {
   onData: (bytes: Uint8Array) => void = () => {};
   onOpen: (open: boolean) => void = () => {};
   guestOpen = false;
-  /** Requests as the guest parsed them. */
-  readonly seen: string[] = [];
+  /** Lines as the guest parsed them. */
+  readonly lines: string[] = [];
   hostname = 'bonsai';
   time = 0;
   poweredOff = false;
@@ -31,6 +31,8 @@ class FakeGuest implements AgentChannel {
     this.onOpen(true);
     this.say(`hello ${version}\n`);
   }
+  /** The requests, without the host's hello probes. */
+  get seen(): string[] { return this.lines.filter((l) => !/^\d+ hello$/.test(l)); }
   stop(): void { this.guestOpen = false; this.onOpen(false); }
   say(s: string): void { this.onData(Buffer.from(s, 'latin1')); }
   discard(): void { this.discarded++; this.inBuf = Buffer.alloc(0); }
@@ -50,7 +52,7 @@ class FakeGuest implements AgentChannel {
       if (nl < 0) return;
       const line = this.inBuf.subarray(0, nl).toString('latin1');
       this.inBuf = this.inBuf.subarray(nl + 1);
-      this.seen.push(line);
+      this.lines.push(line);
       this.request(line.split(' '));
     }
   }
@@ -58,9 +60,9 @@ class FakeGuest implements AgentChannel {
   private reply(s: string): void { setImmediate(() => this.say(`${s}\n`)); }
 
   private request(w: string[]): void {
-    if (w[0] === 'hello') { this.reply('hello 1'); return; }
     const [id, verb] = w;
-    if (verb === 'exec') {
+    if (verb === 'hello') this.reply(`${id} ok 1`);
+    else if (verb === 'exec') {
       this.execLine = w;
       this.stdinWanted = Number(w[3]);
       if (this.stdinWanted === 0) { this.stdinWanted = -1; this.runExec(w, new Uint8Array(0)); }
@@ -195,7 +197,26 @@ test('attaching to a channel whose port is already open (a restored machine) ask
   g.guestOpen = true;
   const agent = new GuestAgent();
   agent.attach(g);
-  assert.deepEqual(g.seen, ['hello']);
+  assert.match(g.lines[0], /^\d+ hello$/);
   assert.equal(await agent.waitConnected(1000), true);
   assert.equal((await agent.exec(['echo'])).status, 0);
+  // Attached first, then the restored device reports the port open: no greeting comes, the probe's answer does.
+  const g2 = new FakeGuest();
+  const a2 = new GuestAgent();
+  a2.attach(g2);
+  g2.guestOpen = true;
+  g2.onOpen(true);
+  assert.equal(await a2.waitConnected(1000), true);
+});
+
+test('the usual start (port opened, then the greeting, then the probe\'s answer) fails nothing in flight', async () => {
+  const agent = new GuestAgent();
+  const g = new FakeGuest();
+  agent.attach(g);
+  g.guestOpen = true;
+  g.onOpen(true);
+  g.say('hello 1\n');
+  assert.equal(agent.connected, true);
+  const r = agent.exec(['echo', 'x']); // sent before the probe's answer arrives
+  assert.equal(Buffer.from((await r).stdout).toString(), 'echo x');
 });
