@@ -18,6 +18,8 @@ export interface LifecycleFigures {
   linkedCloneSeconds: number;
   fullCloneSeconds: number;
   idleRssMiB: number;
+  /** Host CPU of the idle VM's process over 10 s, percent of one core. */
+  idleCpuPercent: number;
 }
 
 const BIN = repoPath('bin', 'bonsai.js');
@@ -46,6 +48,12 @@ async function timedStart(home: string, name: string): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+/** CPU seconds a process has used (utime + stime, fields 14 and 15 of /proc/PID/stat, in 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 /** Resident memory of a process, MiB (VmRSS in /proc/PID/status). */
 export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -60,6 +68,9 @@ export async function bonsaiLifecycle(): Promise<LifecycleFigures> {
     await sleep(5000); // idle at the prompt
     const pid = (JSON.parse(readFileSync(join(home, 'vms', 'b1', 'vmm.pid'), 'utf8')) as { pid: number }).pid;
     const idleRssMiB = rssMiB(pid);
+    const c0 = cpuSeconds(pid);
+    await sleep(10_000);
+    const idleCpuPercent = (cpuSeconds(pid) - c0) * 10;
     bonsai(home, ['stop', 'b1']);
     const startSeconds = await timedStart(home, 'b1');
     bonsai(home, ['stop', 'b1']);
@@ -75,7 +86,7 @@ export async function bonsaiLifecycle(): Promise<LifecycleFigures> {
     t0 = performance.now();
     bonsai(home, ['clone', 'big', 'full', '--full']);
     const fullCloneSeconds = (performance.now() - t0) / 1000;
-    return { firstStartSeconds, startSeconds, linkedCloneSeconds, fullCloneSeconds, idleRssMiB };
+    return { firstStartSeconds, startSeconds, linkedCloneSeconds, fullCloneSeconds, idleRssMiB, idleCpuPercent };
   } finally {
     spawnSync('pkill', ['-9', '-f', home]);
     rmSync(home, { recursive: true, force: true });

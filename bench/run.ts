@@ -88,6 +88,7 @@ async function lifecycleBench(rows: Row[]): Promise<void> {
   rows.push({ name: 'bonsai start to prompt, later boots', bonsai: s(b.startSeconds), qemu: '-', ratio: '-' });
   rows.push({ name: 'bonsai clone, 1 GiB of data, linked', bonsai: s(b.linkedCloneSeconds), qemu: '-', ratio: '-' });
   rows.push({ name: 'bonsai clone, 1 GiB of data, --full', bonsai: s(b.fullCloneSeconds), qemu: '-', ratio: '-' });
+  rows.push({ name: 'idle VM in the background (host CPU)', bonsai: `${b.idleCpuPercent.toFixed(2)} %`, qemu: '-', ratio: '-' });
   rows.push({ name: 'RSS of an idle 256 MiB VM', bonsai: `${b.idleRssMiB.toFixed(0)} MiB`, qemu: q === null ? 'not installed' : `${q.toFixed(0)} MiB`, ratio: q === null ? '-' : `${(b.idleRssMiB / q).toFixed(1)}x` });
 }
 

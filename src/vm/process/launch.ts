@@ -112,7 +112,8 @@ export async function killVm(store: Store, name: string): Promise<void> {
 
 /**
  * Asks the guest to power off (`bonsai stop`): through the guest agent, which a booting guest may not
- * have started yet (asked again until it has); after `timeoutMs` the VM is killed.
+ * have started yet (asked again until it has), else with the power button (pressed again every 3 s);
+ * after `timeoutMs` the VM is killed.
  * Resolves to how it ended.
  */
 export async function stopVm(store: Store, name: string, timeoutMs = 30_000, onNote?: (s: string) => void): Promise<'graceful' | 'killed'> {
@@ -123,14 +124,16 @@ export async function stopVm(store: Store, name: string, timeoutMs = 30_000, onN
   try {
     for (;;) {
       try {
-        await c.request('shutdown');
-        break;
+        const r = await c.request('shutdown') as { method?: string };
+        if (r.method === 'agent') break;
+        // A power button press: heard once the guest's logind (or acpid-like daemon) listens; press again.
+        if (await waitGone(pid, Math.min(deadline, Date.now() + 3000))) return 'graceful';
       } catch (e) {
         if (!(e instanceof ControlError) || e.errorClass !== 'Unavailable') break; // the VM went away meanwhile
-        if (!noted) { onNote?.(`${e.message}; waiting for it, then killing the VM at the timeout`); noted = true; }
-        if (Date.now() > deadline) break;
+        if (!noted) { onNote?.(`${e.message}; asking again until the timeout, then killing it`); noted = true; }
         await sleep(500);
       }
+      if (Date.now() > deadline) break;
     }
   } finally {
     c.close();

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { BonsaiError } from '../../errors.js';
 import type { Machine } from '../../machine/machine.js';
 import { GuestAgent } from '../agent.js';
+import { PowerButton } from '../power-button.js';
 import { CommandError, type JsonObject, type JsonValue, type RunState } from '../control/protocol.js';
 import { ControlServer, type Handler } from '../control/server.js';
 import { parseDisk, parseShare } from '../devices.js';
@@ -97,6 +98,7 @@ export async function runVmm(store: Store, name: string): Promise<number> {
   const log = (line: string): void => { process.stderr.write(`${new Date().toISOString()} ${line}\n`); };
   const consoleLog = new ConsoleLog(f.console, f.consoleOld);
   const agent = new GuestAgent();
+  const button = new PowerButton();
   let machine: Machine | null = null;
   let state: RunState = 'running';
   let bootedAt = Date.now();
@@ -126,16 +128,20 @@ export async function runVmm(store: Store, name: string): Promise<number> {
       return agent;
     };
     handlers.set('help', () => [...handlers.keys(), 'console']);
+    /** The guest's IPv4 addresses, asked of the agent at most every 5 s (never while paused: it could not answer). */
+    const refreshAddresses = async (): Promise<void> => {
+      if (!agent.connected || state !== 'running' || Date.now() - addresses.at < 5000) return;
+      addresses.at = Date.now();
+      try {
+        const r = await agent.exec(['ip', '-o', '-4', 'addr', 'show'], { timeoutMs: 2000 });
+        addresses = { at: Date.now(), list: Buffer.from(r.stdout).toString().split('\n')
+          .map((l) => /^\d+:\s+(\S+)\s+inet\s+([\d.]+)\//.exec(l)).filter((m) => m !== null && m[1] !== 'lo')
+          .map((m) => (m as RegExpExecArray)[2]) };
+      } catch { /* the agent is busy or gone: keep what was known */ }
+    };
     handlers.set('status', async () => {
-      if (agent.connected && Date.now() - addresses.at > 5000) {
-        addresses.at = Date.now();
-        try {
-          const r = await agent.exec(['ip', '-o', '-4', 'addr', 'show'], { timeoutMs: 2000 });
-          addresses = { at: Date.now(), list: Buffer.from(r.stdout).toString().split('\n')
-            .map((l) => /^\d+:\s+(\S+)\s+inet\s+([\d.]+)\//.exec(l)).filter((m) => m !== null && m[1] !== 'lo')
-            .map((m) => (m as RegExpExecArray)[2]) };
-        } catch { /* the agent is busy or gone: keep what was known */ }
-      }
+      // A status answers quickly whatever the guest does: a slow agent leaves the addresses as last known.
+      await Promise.race([refreshAddresses(), new Promise((r) => setTimeout(r, 1500))]);
       return {
         name, state, pid: process.pid, memory: spec.memory,
         uptime: Math.round((Date.now() - bootedAt) / 1000), running: Math.round((Date.now() - startedAt) / 1000),
@@ -159,12 +165,17 @@ export async function runVmm(store: Store, name: string): Promise<number> {
       if (agent.connected) agent.setTime(Date.now()).catch((e: Error) => log(`agent: cannot set the guest's clock: ${e.message}`));
       return {};
     });
+    // The agent powers the guest off where there is one; any other OS hears the power button (systemd-logind
+    // acts on KEY_POWER). A press before the guest listens is lost, so clients press again (launch.ts).
     handlers.set('shutdown', async () => {
-      const a = needAgent();
       if (state === 'paused') { needMachine().resume(); setState('running'); }
-      setState('shutting-down');
-      await a.poweroff();
-      return { method: 'agent' };
+      if (agent.connected) {
+        setState('shutting-down');
+        await agent.poweroff();
+        return { method: 'agent' };
+      }
+      if (button.press()) { setState('shutting-down'); return { method: 'button' }; }
+      throw new CommandError('Unavailable', `VM '${name}' has neither a guest agent running nor a power button driver (the guest is booting, or has neither)`);
     });
     handlers.set('quit', () => {
       setTimeout(() => machine?.stop({ status: 0, reason: 'stop' }), 0);
@@ -195,7 +206,7 @@ export async function runVmm(store: Store, name: string): Promise<number> {
     process.on('SIGHUP', () => {}); // detached from any terminal: a hangup is not a reason to end
     const opts = runOptionsOf(store, spec, sshPort, key.publicLine);
     const r = await runMachine({
-      ...opts, agent, log,
+      ...opts, agent, powerButton: button, log,
       console: (bytes) => { consoleLog.write(bytes); srv.consoleOutput(bytes); },
       onMachine: (m) => {
         machine = m;
