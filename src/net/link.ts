@@ -18,6 +18,8 @@ export type FrameReceiver = (frame: Uint8Array) => void;
 export interface ReceiveRoom {
   /** Frames the NIC can put into receive buffers the guest has already posted, less those waiting. */
   room(): number;
+  /** How many receive buffers the guest can post at most (its ring's size). */
+  capacity(): number;
   /** Sets the one function called when room has grown (the guest posted receive buffers). */
   onRoom(ready: () => void): void;
 }

@@ -255,6 +255,7 @@ export class RingNic {
   constructor(readonly net: NetBackend, readonly ring = 256, readonly queue = 512, mac: Uint8Array = GUEST_MAC) {
     net.attach(mac, (f) => this.deliver(f), {
       room: () => Math.max(0, this.ring - this.inRing.length - this.waiting.length),
+      capacity: () => this.ring,
       onRoom: (ready) => { this.ready = ready; },
     });
   }

@@ -96,7 +96,7 @@ function tcpOf(f: Uint8Array): { seg: TcpSegment; src: number } | null {
   return typeof seg === 'string' ? null : { seg, src: ip.src };
 }
 
-test('with 220 bulk flows filling the guest\'s ring, a new forward\'s SYN and first bytes reach the guest within a ring\'s worth of frames, and nothing is dropped', async (t) => {
+test('with 220 bulk flows filling the guest\'s ring, a new forward\'s SYN and first bytes wait behind at most half the ring, and nothing is dropped', async (t) => {
   const FLOWS = 220;
   const RING = 256;
   const chunk = Buffer.alloc(64 * 1024, 0x61);
@@ -195,12 +195,11 @@ test('with 220 bulk flows filling the guest\'s ring, a new forward\'s SYN and fi
     assert.ok(fwdDataAt >= 0, 'the forward\'s data reached the guest');
     t.diagnostic(`frames ahead of the forward's SYN: ${synAhead}, of its first data: ${dataAhead}; `
       + `frames the guest took from the SYN to the data: ${fwdDataAt - fwdSynAt}`);
-    // Neither waits behind more than the ring already holds: bulk data takes only posted buffers, the
-    // SYN is not held back at all, and the data, as a new flow, goes into the first buffer freed.
-    assert.ok(synAhead <= RING, `${synAhead} frames ahead of the SYN`);
-    assert.ok(dataAhead <= RING, `${dataAhead} frames ahead of the data`);
+    // Neither waits behind more than half a ring: bulk data takes only posted buffers and leaves half
+    // of them free, the SYN is not held back at all, and the data, as a new flow, goes first.
+    assert.ok(synAhead <= RING / 2, `${synAhead} frames ahead of the SYN`);
+    assert.ok(dataAhead <= RING / 2, `${dataAhead} frames ahead of the data`);
     assert.equal(nic.dropped, 0, 'the NIC never had to drop a frame');
-    assert.equal(net.stats()['tcp-retransmits'], undefined, 'nothing was lost, so nothing is resent');
     // Fair among the bulk flows too, once all are under way: over the next 200 polls none gets less
     // than half of the average.
     const before = new Map([...flows].map(([k, g]) => [k, g.got]));

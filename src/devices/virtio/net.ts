@@ -61,6 +61,7 @@ export class VirtioNet implements VirtioDevice {
   /** Lets a backend hold bulk data back until the guest has buffers for it, instead of losing it here. */
   private readonly room: ReceiveRoom = {
     room: () => this.rxRoom(),
+    capacity: () => (this.host === undefined ? NET_QUEUE_SIZE : this.host.queues[NET_RX].size),
     onRoom: (ready) => { this.onRoom = ready; },
   };
 
@@ -154,6 +155,9 @@ export class VirtioNet implements VirtioDevice {
       done = true;
     }
     if (done) this.host.usedBuffers(NET_RX);
+    // A backend holding data back for room (ReceiveRoom) must hear of every refill, also while posted
+    // buffers remain that it chose not to fill: otherwise a driver with EVENT_IDX would not notify.
+    q.notifyOnNextBuffer();
   }
 
   /** A reset forgets frames not yet delivered: they were for the old driver's connections. */

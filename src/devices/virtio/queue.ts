@@ -208,6 +208,14 @@ export class Virtqueue {
     return this.live ? this.pending() : 0;
   }
 
+  /**
+   * 2.7.10: with EVENT_IDX, asks to be notified of the very next buffer the driver makes available, even
+   * though earlier ones are still waiting untaken (pop only asks about the entry after the last taken).
+   */
+  notifyOnNextBuffer(): void {
+    if (this.live && this.eventIdx) this.setU16(this.used + 4 + 8 * this.size, this.u16(this.avail + 2));
+  }
+
   /** Whether a buffer is waiting in the available ring. */
   hasAvailable(): boolean {
     if (!this.live) return false;

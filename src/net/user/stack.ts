@@ -51,7 +51,7 @@ export class UserNet implements NetBackend {
     this.ctx = {
       config,
       sendIp: (packet) => this.sendIp(packet),
-      rxRoom: () => (this.room === null ? Infinity : this.room.room()),
+      rxRoom: () => this.rxRoom(),
       drop: (reason) => this.count(`drop-${reason}`),
       count: (name, n = 1) => this.count(name, n),
       log,
@@ -59,6 +59,15 @@ export class UserNet implements NetBackend {
     this.icmp = new Icmp(this.ctx, options.ping);
     this.udp = new UdpNat(this.ctx, { idleMs: options.udpIdleMs, dnsLookup: options.dnsLookup, dnsForward: options.dnsForward });
     this.tcp = new TcpNat(this.ctx);
+  }
+
+  /**
+   * Room for data the guest can wait for: half the ring stays free for what it should not wait for (a
+   * new connection's SYN, ACKs, DNS answers), so those queue behind at most half a ring of bulk data.
+   */
+  private rxRoom(): number {
+    if (this.room === null) return Infinity;
+    return Math.max(0, this.room.room() - (this.room.capacity() >> 1));
   }
 
   /** The stack with its forward listeners bound; a BonsaiError names a forward that cannot be. */
