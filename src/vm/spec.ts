@@ -10,7 +10,8 @@ export const SPEC_VERSION = 1;
 
 /** A disk of the VM. `file` is relative to the VM's folder (a disk the store owns) or absolute (the user's). */
 export interface SpecDisk { file: string; readOnly: boolean; format?: DiskFormat }
-export interface SpecShare { dir: string; tag: string; readOnly: boolean }
+/** `mapped`: the 9p mapped security model (guest owners, modes and symlinks kept in metadata files). */
+export interface SpecShare { dir: string; tag: string; readOnly: boolean; mapped?: boolean }
 
 /** What makes one VM distinct from its clones: new for every create and clone. */
 export interface Identity {
@@ -91,6 +92,9 @@ class Fields {
     if (typeof v !== 'boolean') this.fail(key, 'must be true or false');
     return v;
   }
+  optBool(key: string): boolean | undefined {
+    return this.o[key] === undefined ? undefined : this.bool(key);
+  }
   strs(key: string): string[] {
     const v = this.o[key];
     if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) this.fail(key, 'must be a list of strings');
@@ -140,7 +144,7 @@ function parseSettings(f: Fields, where: string): Settings {
     initrd: f.optStr('initrd'),
     append: f.optStr('append'),
     disks: f.objs('disks').map(disk),
-    shares: f.objs('shares').map((s) => ({ dir: s.str('dir'), tag: s.str('tag'), readOnly: s.bool('readOnly') })),
+    shares: f.objs('shares').map((s) => ({ dir: s.str('dir'), tag: s.str('tag'), readOnly: s.bool('readOnly'), ...(s.optBool('mapped') ? { mapped: true } : {}) })),
     net: f.str('net'),
     forwards: f.strs('forwards'),
     switches: f.strs('switches'),

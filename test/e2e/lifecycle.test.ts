@@ -117,6 +117,28 @@ test('a VM lives on: create, start, exec, a file that persists across stop/start
     assert.match(await ok(['logs', 'alpha']), /marker-42/);
   });
 
+  await t.test('bonsai console on a terminal: typing reaches the guest, Ctrl-A D detaches and the VM runs on', async (t2) => {
+    if (spawnSync('script', ['--version']).error !== undefined) { t2.skip('script (util-linux) is not installed'); return; }
+    // util-linux script gives the console a pty (raw mode, escapes); its stdin is what we type.
+    const p = spawn('script', ['-qfec', `${process.execPath} ${BIN} console alpha`, '/dev/null'], { env: { ...process.env, BONSAI_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let shown = '';
+    p.stdout.on('data', (b: Buffer) => { shown += b.toString('latin1'); });
+    const wait = async (re: RegExp): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while (!re.test(shown)) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${String(re)}: ${shown.slice(-500)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await wait(/attached to alpha's console/);
+    p.stdin.write('echo typed-$((40+2))\r');
+    await wait(/typed-42/);
+    const exited = new Promise<number | null>((resolve) => p.on('close', resolve));
+    p.stdin.write('\x01d');
+    assert.equal(await exited, 0);
+    assert.match(await ok(['list']), /^alpha\s+running/m);
+  });
+
   await t.test('cp copies files in and out', async () => {
     const local = join(home, 'file.bin');
     const data = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 7) & 0xff));

@@ -71,7 +71,7 @@ export function runOptionsOf(store: Store, spec: VmSpec, sshPort: number | null,
   }));
   return {
     bios: spec.bios, kernel: spec.kernel, initrd: spec.initrd, append: kernelCommandLine(spec), memoryBytes: spec.memory,
-    disks, shares: spec.shares.map((s) => parseShare(`${s.dir}:${s.tag}${s.readOnly ? ':ro' : ''}`)),
+    disks, shares: spec.shares.map((s) => parseShare(`${s.dir}:${s.tag}${s.readOnly ? ':ro' : ''}${s.mapped === true ? ':mapped' : ''}`)),
     virtioConsole: spec.console === 'virtio',
     network: {
       net: parseNet(spec.net), forwards, tftpRoot: spec.tftp, bootFile: spec.bootFile, switches: spec.switches,
