@@ -68,19 +68,10 @@ interface FileOption {
   args(path: string, fresh: string): string[];
   /** The kinds this option accepts: their runs must succeed (status 0). */
   ok?: string[];
-  /** Disk images are opened by src/storage: those cases wait on its fixes when they fail. */
-  storage?: boolean;
 }
 
 const KINDS = Object.keys(kinds());
-/**
- * Cases whose fix belongs to src/storage (opening images of every kind) and had not landed when this test
- * was written: reported as todo while they fail. Remove each name once it passes.
- */
-const STORAGE_PENDING = new Set([
-  '--disk FIFO', 'image info directory', 'image info FIFO', 'image info /dev/zero', 'image info /dev/null',
-  'image create --backing FIFO', 'image convert SRC FIFO', 'image resize FIFO',
-]);
+
 const good = goodImage();
 const OPTIONS: FileOption[] = [
   { name: '--kernel', args: (p) => [...RUN, ...QUIET, '--kernel', p] },
@@ -90,13 +81,13 @@ const OPTIONS: FileOption[] = [
   { name: '--dump-dtb', args: (p) => [...RUN, '--ssh-key', 'none', '--dump-dtb', p], ok: ['missing', '/dev/zero', '/dev/null'] },
   { name: '--share', args: (p) => [...RUN, ...QUIET, '--share', `${p}:tag`], ok: ['directory'] },
   { name: '--tftp', args: (p) => ['run', '--net', 'user,restrict', ...QUIET, '--tftp', p], ok: ['directory'] },
-  { name: '--disk', args: (p) => [...RUN, ...QUIET, '--disk', p], storage: true },
-  { name: 'image info', args: (p) => ['image', 'info', p], storage: true },
-  { name: 'image create', args: (p) => ['image', 'create', p, '1M'], ok: ['missing'], storage: true },
-  { name: 'image create --backing', args: (p, fresh) => ['image', 'create', fresh, '--backing', p], storage: true },
-  { name: 'image convert SRC', args: (p, fresh) => ['image', 'convert', p, fresh], storage: true },
-  { name: 'image convert DST', args: (p) => ['image', 'convert', good, p], ok: ['missing'], storage: true },
-  { name: 'image resize', args: (p) => ['image', 'resize', p, '2M'], storage: true },
+  { name: '--disk', args: (p) => [...RUN, ...QUIET, '--disk', p] },
+  { name: 'image info', args: (p) => ['image', 'info', p] },
+  { name: 'image create', args: (p) => ['image', 'create', p, '1M'], ok: ['missing'] },
+  { name: 'image create --backing', args: (p, fresh) => ['image', 'create', fresh, '--backing', p] },
+  { name: 'image convert SRC', args: (p, fresh) => ['image', 'convert', p, fresh] },
+  { name: 'image convert DST', args: (p) => ['image', 'convert', good, p], ok: ['missing'] },
+  { name: 'image resize', args: (p) => ['image', 'resize', p, '2M'] },
 ];
 
 test('every file-taking option refuses each wrong kind of file with one line and status 1, at once', { concurrency: 4 }, async (t) => {
@@ -105,14 +96,11 @@ test('every file-taking option refuses each wrong kind of file with one line and
   for (const option of OPTIONS) {
     for (const kind of KINDS) {
       const skip = kind === 'unreadable' && root ? 'root reads any file' : undefined;
-      const pending = STORAGE_PENDING.has(`${option.name} ${kind}`);
-      assert.ok(!pending || option.storage === true, `${option.name} ${kind} is not a storage case`);
-      const todo = pending ? 'src/storage: images of every kind are refused with one line (issue 10)' : undefined;
       const expectOk = option.ok?.includes(kind) === true;
       const fresh = join(mkdtempSync(join(tmpdir(), 'bonsai-fresh-')), 'new.img');
       const path = kinds()[kind];
       const label = `${option.name} ${kind}: ${expectOk ? 'accepted' : 'refused with one line'}`;
-      cases.push(t.test(label, { skip, todo }, async () => {
+      cases.push(t.test(label, { skip }, async () => {
         const r = await bonsai(option.args(path, fresh));
         const what = `bonsai ${option.args(path, fresh).join(' ')} → ${r.status ?? r.signal} after ${Math.round(r.ms)} ms: ${JSON.stringify(r.stderr)}`;
         assert.notEqual(r.signal, 'SIGKILL', `did not end within ${QUICK_MS} ms: ${what}`);
