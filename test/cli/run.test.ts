@@ -3,6 +3,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { repoPath } from '../helpers.js';
 
@@ -29,6 +32,15 @@ test('bad network options get one line on stderr and exit status 1, before any m
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.equal(r.stdout, '');
   }
+});
+
+test('a crafted key file cannot send escape sequences to the terminal through the error that quotes it', () => {
+  const key = join(mkdtempSync(join(tmpdir(), 'bonsai-evil-')), 'evil.pub');
+  writeFileSync(key, '\x1b]0;pwned\x07\x1b[2J\u009b2J ssh-ed25519\n');
+  const r = spawnSync(process.execPath, [BIN, 'run', '--ssh-key', key], { encoding: 'utf8', input: '' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, 'no control character but the final newline');
+  assert.match(r.stderr, /^bonsai: --ssh-key .*evil\.pub: '\\x1b\]0;pwned\\x07\\x1b\[2J\\x9b2J ssh-ed25519' is not an OpenSSH public key line\n$/);
 });
 
 test('-m is checked when it is parsed, in words, and --help shows its default as a size', () => {
