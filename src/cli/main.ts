@@ -71,7 +71,7 @@ function buildProgram(): Command {
     .option('--append <ARGS>', `kernel command line (default: "${DEFAULT_APPEND}")`)
     .addOption(new Option('-m, --memory <SIZE>', 'guest RAM (e.g. 256M, 1G)').argParser(parseMemory).default(256 * MiB, '256M'))
     .option('--disk <FILE[:ro][:raw|:qcow2]>', 'a virtio-blk disk (raw or qcow2, detected unless given; repeatable: /dev/vda, /dev/vdb, ...)', collect, [])
-    .option('--share <HOSTDIR:TAG[:ro]>', 'a host folder the guest mounts with 9p (mount -t 9p -o trans=virtio TAG /mnt); repeatable', collect, [])
+    .option('--share <HOSTDIR:TAG[:ro][:mapped]>', 'a host folder the guest mounts with 9p (mount -t 9p -o trans=virtio TAG /mnt); :mapped keeps guest owners, modes and symlinks in metadata files; repeatable', collect, [])
     .option('--console <KIND>', "the guest console: 'serial' (the 16550 UART, ttyS0) or 'virtio' (virtio-console, hvc1)", 'serial')
     .option('--net <KIND>', "the first network card: 'user' (built-in NAT, 10.0.2.15 behind gateway 10.0.2.2), 'user,restrict' (no way out but forwards and the gateway's services), 'tap:IFNAME' or 'none'", 'user')
     .option('--forward <tcp|udp:[HOSTADDR:]HOSTPORT-:GUESTPORT>', 'forward a host port (on 127.0.0.1 unless HOSTADDR is given) to the guest; repeatable', collect, [])

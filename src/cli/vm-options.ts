@@ -42,7 +42,7 @@ export function addMachineOptions(cmd: Command, forSet: boolean): Command {
     .option('--initrd <FILE>', 'an initial ramdisk')
     .option('--append <ARGS>', 'kernel command line')
     .option('--disk <FILE[:ro][:raw|:qcow2]>', `a further virtio-blk disk (after the root disk)${list}`, collect)
-    .option('--share <HOSTDIR:TAG[:ro]>', `a host folder shared over 9p${list}`, collect)
+    .option('--share <HOSTDIR:TAG[:ro][:mapped]>', `a host folder shared over 9p${list}`, collect)
     .option('--console <KIND>', "'serial' or 'virtio'")
     .option('--net <KIND>', "'user', 'user,restrict', 'tap:IFNAME' or 'none'")
     .option('--forward <tcp|udp:[HOSTADDR:]HOSTPORT-:GUESTPORT>', `forward a host port to the guest${list}`, collect)

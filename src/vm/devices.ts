@@ -23,7 +23,8 @@ import { directoryProblem } from './files.js';
 import type { Nic } from './network.js';
 
 export interface DiskSpec { path: string; readOnly: boolean; format?: DiskFormat }
-export interface ShareSpec { dir: string; tag: string; readOnly: boolean }
+/** `mapped`: the 9p server's mapped security model (devices/virtio/9p/mapped.ts); absent is passthrough. */
+export interface ShareSpec { dir: string; tag: string; readOnly: boolean; mapped?: boolean }
 
 const DISK_OPTIONS = ['ro', 'raw', 'qcow2'];
 
@@ -50,19 +51,26 @@ export function parseDisk(text: string): DiskSpec {
   return { path, readOnly, format };
 }
 
-/** Parses `HOSTDIR:TAG[:ro]`. */
+/** Parses `HOSTDIR:TAG[:ro][:mapped]` (the two flags in either order). */
 export function parseShare(text: string): ShareSpec {
   const parts = text.split(':');
   let readOnly = false;
-  if (parts.length > 2 && parts[parts.length - 1] === 'ro') { readOnly = true; parts.pop(); }
-  if (parts.length < 2) throw new BonsaiError(`--share ${text}: expected HOSTDIR:TAG[:ro]`);
+  let mapped = false;
+  for (;;) {
+    const last = parts[parts.length - 1];
+    if (parts.length > 2 && last === 'ro' && !readOnly) readOnly = true;
+    else if (parts.length > 2 && last === 'mapped' && !mapped) mapped = true;
+    else break;
+    parts.pop();
+  }
+  if (parts.length < 2) throw new BonsaiError(`--share ${text}: expected HOSTDIR:TAG[:ro][:mapped]`);
   const tag = parts.pop() as string;
   const dir = parts.join(':');
-  if (dir === '') throw new BonsaiError(`--share ${text}: no host directory named (expected HOSTDIR:TAG[:ro])`);
+  if (dir === '') throw new BonsaiError(`--share ${text}: no host directory named (expected HOSTDIR:TAG[:ro][:mapped])`);
   if (!/^[A-Za-z0-9_.-]{1,31}$/.test(tag)) throw new BonsaiError(`--share ${text}: the tag '${tag}' must be 1-31 letters, digits, '_', '.' or '-'`);
   const problem = directoryProblem(dir);
   if (problem !== null) throw new BonsaiError(`--share ${text}: ${dir}: ${problem}`);
-  return { dir: resolve(dir), tag, readOnly };
+  return { dir: resolve(dir), tag, readOnly, ...(mapped ? { mapped } : {}) };
 }
 
 export interface MachineDevices {
@@ -101,7 +109,7 @@ export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtio
     for (const s of shares) {
       if (tags.has(s.tag)) throw new BonsaiError(`--share: the tag '${s.tag}' is used twice`);
       tags.add(s.tag);
-      const server = new P9Server({ root: s.dir, readOnly: s.readOnly, tag: s.tag });
+      const server = new P9Server({ root: s.dir, readOnly: s.readOnly, tag: s.tag, security: s.mapped === true ? 'mapped' : 'passthrough' });
       servers.push(server);
       devices.push(new Virtio9p(server));
     }

@@ -21,7 +21,9 @@ test('--disk takes FILE with :ro and :raw or :qcow2, and refuses an unknown opti
 test('--share needs a host directory and says what the path is when it is not one', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bonsai-share-'));
   assert.deepEqual(parseShare(`${dir}:tag:ro`), { dir: resolve(dir), tag: 'tag', readOnly: true });
-  assert.throws(() => parseShare(':tag'), /^BonsaiError: --share :tag: no host directory named \(expected HOSTDIR:TAG\[:ro\]\)$/);
+  assert.throws(() => parseShare(':tag'), /^BonsaiError: --share :tag: no host directory named \(expected HOSTDIR:TAG\[:ro\]\[:mapped\]\)$/);
+  assert.deepEqual(parseShare(`${dir}:tag:mapped`), { dir: resolve(dir), tag: 'tag', readOnly: false, mapped: true });
+  assert.deepEqual(parseShare(`${dir}:tag:mapped:ro`), { dir: resolve(dir), tag: 'tag', readOnly: true, mapped: true });
   assert.throws(() => parseShare(`${dir}/missing:tag`), /: no such directory$/);
   assert.throws(() => parseShare('/dev/null:tag'), /\/dev\/null: is a character device, not a directory$/);
   assert.throws(() => parseShare(`${dir}:bad tag`), /the tag 'bad tag' must be/);

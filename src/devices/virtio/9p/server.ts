@@ -23,11 +23,17 @@ import {
 } from './errno.js';
 import { LockTable, LOCK_RDLCK, LOCK_UNLCK, LOCK_WRLCK } from './locks.js';
 import {
+  HOST_DIR_MODE, HOST_FILE_MODE, isMetaName, makeDev, mappedType, MetadataStore, S_IFBLK, S_IFCHR, S_IFDIR,
+  S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type MappedAttrs,
+} from './mapped.js';
+import {
   HEADER_SIZE, lerror, MalformedMessage, MAXWELEM, NOTAG, QTDIR, QTFILE, QTSYMLINK, Reader, Writer,
   Tattach, Tauth, Tclunk, Tflush, Tfsync, Tgetattr, Tgetlock, Tlcreate, Tlink, Tlock, Tlopen, Tmkdir, Tmknod,
   Tread, Treaddir, Treadlink, Tremove, Trename, Trenameat, Tsetattr, Tstatfs, Tsymlink, Tunlinkat, Tversion,
   Twalk, Twrite, Txattrcreate, Txattrwalk, type Qid,
 } from './wire.js';
+
+export type SecurityModel = 'passthrough' | 'mapped';
 
 export interface P9Options {
   /** The host directory the guest sees as the root of the share. */
@@ -40,6 +46,12 @@ export interface P9Options {
   maxMsize?: number;
   /** How host paths are confined to root (see confine.ts); 'auto', the default, prefers procfd. */
   confinement?: Confinement | 'auto';
+  /**
+   * 'passthrough' (the default): owners, modes and symlinks the guest sets are the host files' own,
+   * as far as the host lets the Bonsai user set them. 'mapped': they are recorded beside the files
+   * (mapped.ts, QEMU's mapped-file), and host files stay the Bonsai user's, 0600/0700, never symlinks.
+   */
+  security?: SecurityModel;
   /**
    * Told of every exception that is neither the guest's fault nor the host's answer (a bug in the server).
    * The guest still gets an Rlerror; this is for tests and --debug.
@@ -88,8 +100,6 @@ const L___O_SYNC = 0o4000000;
 /** Tunlinkat flags. */
 const AT_REMOVEDIR = 0x200;
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
 
@@ -235,6 +245,9 @@ export class P9Server implements Stateful {
   private readonly tag: string;
   private readonly maxMsize: number;
   private readonly confinement: Confinement | 'auto';
+  private readonly security: SecurityModel;
+  /** The mapped model's metadata, once the root is open; null in passthrough. */
+  private meta: MetadataStore | null = null;
   private readonly onInternalError: ((error: unknown) => void) | undefined;
 
   private share: ShareRoot | null = null;
@@ -264,6 +277,7 @@ export class P9Server implements Stateful {
     this.maxMsize = max;
     this.msize = max;
     this.confinement = opts.confinement ?? 'auto';
+    this.security = opts.security ?? 'passthrough';
     this.onInternalError = opts.onInternalError;
   }
 
@@ -362,6 +376,7 @@ export class P9Server implements Stateful {
         const b = Buffer.from(c, 'base64');
         try {
           checkName(b); // a doctored snapshot must not lead out of the share either
+          if (this.security === 'mapped' && isMetaName(b)) throw new P9Error(ENOENT); // nor into its metadata
         } catch {
           bad('path component');
         }
@@ -471,8 +486,37 @@ export class P9Server implements Stateful {
   // ---- state helpers ----
 
   private async ready(): Promise<ShareRoot> {
-    if (this.share === null) this.share = await ShareRoot.open(this.root, this.confinement);
+    if (this.share === null) {
+      this.share = await ShareRoot.open(this.root, this.confinement);
+      if (this.security === 'mapped') this.meta = new MetadataStore(this.share);
+    }
     return this.share;
+  }
+
+  /**
+   * checkName, and in the mapped model the metadata names are not there for the guest: ENOENT when it
+   * looks one up, EINVAL when it would create one (as QEMU answers).
+   */
+  private guestName(name: Uint8Array, lookup: boolean): void {
+    checkName(name);
+    if (this.security === 'mapped' && isMetaName(name)) throw new P9Error(lookup ? ENOENT : EINVAL);
+  }
+
+  /** The mapped attributes of dir/name; none in passthrough. */
+  private async mappedOf(dir: DirRef, name: Uint8Array): Promise<MappedAttrs> {
+    return this.meta === null ? {} : this.meta.read(dir, name);
+  }
+
+  /** The mapped attributes of what fid names; none if its name is gone (unlinked while open). */
+  private async mappedOfFid(f: PathFid): Promise<MappedAttrs> {
+    if (this.meta === null) return {};
+    const share = await this.ready();
+    try {
+      return await share.withParent(f.path, (dir, name) => this.mappedOf(dir, name));
+    } catch (e) {
+      if (errnoOf(e) === ENOENT || errnoOf(e) === ENOTDIR) return {};
+      throw e;
+    }
   }
 
   private anyFid(id: number): Fid {
@@ -548,7 +592,15 @@ export class P9Server implements Stateful {
     if (this.readOnly) throw new P9Error(EROFS);
   }
 
-  private qid(st: BigIntStats): Qid {
+  /** The mode the guest sees: the host's, or in the mapped model the recorded type and bits. */
+  private modeOf(st: BigIntStats, a: MappedAttrs): number {
+    const host = Number(st.mode);
+    if (this.meta === null) return host;
+    const perm = a.mode !== undefined ? a.mode & 0o7777 : host & 0o7777;
+    return mappedType(host, a) | perm;
+  }
+
+  private qid(st: BigIntStats, mode: number = Number(st.mode)): Qid {
     let path = st.ino;
     if (this.share !== null && st.dev !== this.share.dev) {
       // Files on another filesystem mounted inside the share: keep their qids apart from the root's.
@@ -560,7 +612,7 @@ export class P9Server implements Stateful {
       path = BigInt.asUintN(64, (BigInt(n) << 48n) ^ st.ino);
     }
     const version = Number(BigInt.asUintN(32, st.mtimeNs ^ (st.mtimeNs >> 32n) ^ (st.size << 8n)));
-    return { type: qidType(st.mode), version, path };
+    return { type: qidType(BigInt(mode)), version, path };
   }
 
   private async lstatIn(dir: DirRef, name: Uint8Array): Promise<BigIntStats> {
@@ -595,6 +647,12 @@ export class P9Server implements Stateful {
     const before = await this.lstatIn(dir, name);
     if (before.isSymbolicLink()) throw new P9Error(ELOOP);
     if (!before.isFile() && !before.isDirectory()) throw new P9Error(ENXIO);
+    if (this.meta !== null) {
+      // What the guest made a symlink or a device is a plain host file, but not one to open as such.
+      const t = mappedType(Number(before.mode), await this.mappedOf(dir, name));
+      if (t === S_IFLNK) throw new P9Error(ELOOP);
+      if (t === S_IFCHR || t === S_IFBLK || t === S_IFIFO || t === S_IFSOCK) throw new P9Error(ENXIO);
+    }
     const h = await open(child(dir.path, name), flags);
     try {
       const st = await h.stat({ bigint: true });
@@ -665,9 +723,9 @@ export class P9Server implements Stateful {
       try {
         dir = await share.dir(f.path);
         for (let i = 0; i < n; i++) {
-          checkName(names[i]);
+          this.guestName(names[i], true);
           const st = await this.lstatIn(dir, names[i]);
-          qids.push(this.qid(st));
+          qids.push(this.qid(st, this.modeOf(st, await this.mappedOf(dir, names[i]))));
           if (i === n - 1) break;
           // Only a real directory can be walked through; a symlink is the guest's to resolve.
           if (!st.isDirectory()) throw new P9Error(ENOTDIR);
@@ -702,11 +760,14 @@ export class P9Server implements Stateful {
     const f = this.pathFid(r.u32());
     r.u64(); // request_mask: everything basic is cheap, so it is all returned
     const st = await this.statFid(f);
+    const a = await this.mappedOfFid(f);
+    const mode = this.modeOf(st, a);
     const btime = st.birthtimeNs > 0n;
     w.u64(GETATTR_BASIC | (btime ? GETATTR_BTIME : 0));
-    w.qid(this.qid(st));
-    w.u32(Number(st.mode)).u32(Number(st.uid)).u32(Number(st.gid));
-    w.u64big(st.nlink).u64big(st.rdev).u64big(st.size).u64big(st.blksize).u64big(st.blocks);
+    w.qid(this.qid(st, mode));
+    w.u32(mode).u32(a.uid ?? Number(st.uid)).u32(a.gid ?? Number(st.gid));
+    const rdev = a.rdev !== undefined && (mode & S_IFMT) !== S_IFREG ? BigInt(a.rdev) : st.rdev;
+    w.u64big(st.nlink).u64big(rdev).u64big(st.size).u64big(st.blksize).u64big(st.blocks);
     for (const ns of [st.atimeNs, st.mtimeNs, st.ctimeNs, btime ? st.birthtimeNs : 0n]) {
       let sec = ns / 1_000_000_000n;
       let nsec = ns - sec * 1_000_000_000n;
@@ -732,16 +793,19 @@ export class P9Server implements Stateful {
     this.checkWritable();
     if ((valid & SETATTR_SIZE) !== 0 && !Number.isSafeInteger(size)) throw new P9Error(EFBIG);
 
+    const meta = this.meta;
+    // Mapped: mode and ownership are the metadata's; only size and times reach the host file.
+    const hostBits = meta === null ? valid : valid & ~(SETATTR_MODE | SETATTR_UID | SETATTR_GID);
     const apply = async (t: AttrTarget, st: BigIntStats): Promise<void> => {
-      if (valid & SETATTR_MODE) await t.chmod(safeMode(mode, st.isDirectory()));
-      if (valid & (SETATTR_UID | SETATTR_GID)) {
-        await bestEffort(t.chown(valid & SETATTR_UID ? idArg(uid) : -1, valid & SETATTR_GID ? idArg(gid) : -1));
+      if (hostBits & SETATTR_MODE) await t.chmod(safeMode(mode, st.isDirectory()));
+      if (hostBits & (SETATTR_UID | SETATTR_GID)) {
+        await bestEffort(t.chown(hostBits & SETATTR_UID ? idArg(uid) : -1, hostBits & SETATTR_GID ? idArg(gid) : -1));
       }
-      if (valid & SETATTR_SIZE) await t.truncate(size);
-      if (valid & (SETATTR_ATIME | SETATTR_MTIME)) {
+      if (hostBits & SETATTR_SIZE) await t.truncate(size);
+      if (hostBits & (SETATTR_ATIME | SETATTR_MTIME)) {
         const now = Date.now() / 1000;
-        const a = valid & SETATTR_ATIME ? (valid & SETATTR_ATIME_SET ? atime : now) : seconds(st.atimeNs);
-        const m = valid & SETATTR_MTIME ? (valid & SETATTR_MTIME_SET ? mtime : now) : seconds(st.mtimeNs);
+        const a = hostBits & SETATTR_ATIME ? (hostBits & SETATTR_ATIME_SET ? atime : now) : seconds(st.atimeNs);
+        const m = hostBits & SETATTR_MTIME ? (hostBits & SETATTR_MTIME_SET ? mtime : now) : seconds(st.mtimeNs);
         await t.utimes(a, m);
       }
     };
@@ -750,8 +814,26 @@ export class P9Server implements Stateful {
     try {
       await share.withParent(f.path, async (dir, name) => {
         const st = await this.lstatIn(dir, name);
-        if (st.isSymbolicLink()) return apply(symlinkTarget(child(dir.path, name)), st);
-        return share.withObject(dir, name, st, (p) => apply(pathTarget(p), st));
+        let recorded: MappedAttrs | null = null;
+        if (meta !== null) {
+          const a = await meta.read(dir, name);
+          const type = mappedType(Number(st.mode), a);
+          const changes: MappedAttrs = {};
+          // As for a real symlink: its mode cannot be changed, nor its size; nor a device's size.
+          if (valid & SETATTR_MODE) {
+            if (type === S_IFLNK) throw new P9Error(EOPNOTSUPP);
+            changes.mode = type | (mode & 0o7777);
+          }
+          if ((valid & SETATTR_SIZE) && type !== S_IFREG && type !== S_IFDIR) throw new P9Error(EINVAL);
+          if ((valid & SETATTR_UID) && uid !== 0xffffffff) changes.uid = uid;
+          if ((valid & SETATTR_GID) && gid !== 0xffffffff) changes.gid = gid;
+          if (Object.keys(changes).length > 0) recorded = { ...a, ...changes };
+        }
+        if (hostBits & (SETATTR_SIZE | SETATTR_ATIME | SETATTR_MTIME | SETATTR_MODE | SETATTR_UID | SETATTR_GID)) {
+          if (st.isSymbolicLink()) await apply(symlinkTarget(child(dir.path, name)), st);
+          else await share.withObject(dir, name, st, (p) => apply(pathTarget(p), st));
+        }
+        if (meta !== null && recorded !== null) await meta.write(dir, name, recorded);
       });
     } catch (e) {
       // An open file whose name is gone (unlinked while open) is still reachable through its descriptor.
@@ -785,11 +867,12 @@ export class P9Server implements Stateful {
     const mode = r.u32();
     const gid = r.u32();
     this.checkWritable();
-    checkName(name);
+    this.guestName(name, false);
     if (f.open !== null || f.reopen !== null) throw new P9Error(EBADF);
     this.checkOpenLimit();
     const share = await this.ready();
-    const perm = safeMode(mode, false);
+    const meta = this.meta;
+    const perm = meta !== null ? HOST_FILE_MODE : safeMode(mode, false);
     const base = this.hostFlags(flags);
     const { h, st } = await share.withDir(f.path, async (dir) => {
       let h: FileHandle;
@@ -802,10 +885,13 @@ export class P9Server implements Stateful {
       }
       try {
         await h.chmod(perm); // the host's umask is not the guest's: the guest already applied its own
-        await bestEffort(h.chown(idArg(f.uid), idArg(gid)));
+        if (meta !== null) await meta.write(dir, name, { uid: f.uid, gid, mode: S_IFREG | (mode & 0o7777) });
+        else await bestEffort(h.chown(idArg(f.uid), idArg(gid)));
         return { h, st: await h.stat({ bigint: true }) };
       } catch (e) {
         await closeQuietly(h);
+        // Mapped: a file without its metadata would show the guest the wrong owner; it goes again.
+        if (meta !== null) await unlink(child(dir.path, name)).catch(() => undefined);
         throw e;
       }
     });
@@ -878,8 +964,30 @@ export class P9Server implements Stateful {
     await share.withParent(f.path, async (dir, name) => {
       const st = await this.lstatIn(dir, name);
       const p = child(dir.path, name);
-      await (st.isDirectory() ? rmdir(p) : unlink(p));
+      if (st.isDirectory()) {
+        await this.clearMetaDir(share, dir, name);
+        await rmdir(p);
+      } else {
+        await unlink(p);
+      }
+      await this.meta?.remove(dir, name);
     });
+  }
+
+  /** Mapped: before dir/name is removed, the metadata of its (former) entries goes (mapped.ts). */
+  private async clearMetaDir(share: ShareRoot, dir: DirRef, name: Uint8Array): Promise<void> {
+    if (this.meta === null) return;
+    let sub: DirRef;
+    try {
+      sub = await share.openChild(dir, name);
+    } catch {
+      return; // not a directory after all: rmdir will say what it is
+    }
+    try {
+      await this.meta.clearDirectory(sub);
+    } finally {
+      share.release(sub);
+    }
   }
 
   private async readdir(r: Reader, w: Writer): Promise<void> {
@@ -894,7 +1002,8 @@ export class P9Server implements Stateful {
     w.u32(0);
     await this.withOpenDir(share, f, o, async (dirPath) => {
       if (offset === 0 || o.listing === null) {
-        const names = await readdir(dirPath, { encoding: 'buffer' });
+        const all = await readdir(dirPath, { encoding: 'buffer' });
+        const names = this.meta === null ? all : all.filter((n) => !isMetaName(n));
         o.listing = [Buffer.from('.'), Buffer.from('..'), ...names];
       }
       const listing = o.listing;
@@ -907,12 +1016,16 @@ export class P9Server implements Stateful {
       const stats = await Promise.all(
         listing.slice(offset, end).map((name, k) => this.direntStat(share, f, dirPath, offset + k, name).catch(() => null)),
       );
+      // "." and ".." are directories whatever their metadata says; the other entries' types are mapped.
+      const attrs = this.meta === null ? [] : await this.meta.readMany({ path: dirPath }, listing.slice(Math.max(offset, 2), end));
       let written = 0;
       for (let k = 0; k < stats.length; k++) {
         const st = stats[k];
         if (st === null) continue; // gone since the listing was taken
         const name = listing[offset + k];
-        w.qid(this.qid(st)).u64(offset + k + 1).u8(direntType(st.mode)).str(name);
+        const i = offset + k;
+        const mode = BigInt(i < 2 || this.meta === null ? Number(st.mode) : this.modeOf(st, attrs[i - Math.max(offset, 2)]));
+        w.qid(this.qid(st, Number(mode))).u64(i + 1).u8(direntType(mode)).str(name);
         written += 24 + name.length;
       }
       w.patchU32(at, written);
@@ -938,15 +1051,20 @@ export class P9Server implements Stateful {
     const mode = r.u32();
     const gid = r.u32();
     this.checkWritable();
-    checkName(name);
+    this.guestName(name, false);
     const share = await this.ready();
-    const perm = safeMode(mode, true);
+    const meta = this.meta;
+    const perm = meta !== null ? HOST_DIR_MODE : safeMode(mode, true);
     const st = await share.withDir(f.path, async (dir) => {
       await mkdir(child(dir.path, name), perm);
       const made = await this.lstatIn(dir, name);
       await share.withObject(dir, name, made, async (p) => {
         await chmod(p, perm);
-        await bestEffort(chown(p, idArg(f.uid), idArg(gid)));
+        if (meta === null) await bestEffort(chown(p, idArg(f.uid), idArg(gid)));
+        else await meta.write(dir, name, { uid: f.uid, gid, mode: S_IFDIR | (mode & 0o7777) }).catch(async (e: unknown) => {
+          await rmdir(p).catch(() => undefined);
+          throw e;
+        });
       });
       return made;
     });
@@ -959,25 +1077,45 @@ export class P9Server implements Stateful {
     const target = Buffer.from(r.str());
     const gid = r.u32();
     this.checkWritable();
-    checkName(name);
+    this.guestName(name, false);
     // The target is only text stored in the link; the server never follows it.
     if (target.length === 0) throw new P9Error(ENOENT);
     if (target.length >= PATH_MAX) throw new P9Error(ENAMETOOLONG);
     if (target.includes(0)) throw new P9Error(EINVAL);
     const share = await this.ready();
+    const meta = this.meta;
     const st = await share.withDir(f.path, async (dir) => {
       const p = child(dir.path, name);
-      await symlink(target, p);
-      await bestEffort(lchown(p, idArg(f.uid), idArg(gid)));
+      if (meta === null) {
+        await symlink(target, p);
+        await bestEffort(lchown(p, idArg(f.uid), idArg(gid)));
+        return this.lstatIn(dir, name);
+      }
+      // Mapped: a plain file holding the target, which no host tool will follow.
+      await this.createPlain(dir, name, target, { uid: f.uid, gid, mode: S_IFLNK | 0o777 });
       return this.lstatIn(dir, name);
     });
-    w.qid(this.qid(st));
+    w.qid(this.qid(st, meta === null ? Number(st.mode) : S_IFLNK | 0o777));
   }
 
   private async readlink(r: Reader, w: Writer): Promise<void> {
     const f = this.pathFid(r.u32());
     const share = await this.ready();
-    const target = await share.withParent(f.path, (dir, name) => readlink(child(dir.path, name), { encoding: 'buffer' }));
+    const target = await share.withParent(f.path, async (dir, name) => {
+      const p = child(dir.path, name);
+      if (this.meta === null) return readlink(p, { encoding: 'buffer' });
+      const st = await this.lstatIn(dir, name);
+      if (st.isSymbolicLink()) return readlink(p, { encoding: 'buffer' }); // one a host tool made
+      if (mappedType(Number(st.mode), await this.mappedOf(dir, name)) !== S_IFLNK) throw new P9Error(EINVAL);
+      const h = await open(p, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try {
+        const buf = Buffer.alloc(PATH_MAX);
+        const { bytesRead } = await h.read(buf, 0, PATH_MAX, 0);
+        return buf.subarray(0, bytesRead);
+      } finally {
+        await closeQuietly(h);
+      }
+    });
     w.str(target);
   }
 
@@ -985,13 +1123,28 @@ export class P9Server implements Stateful {
     const f = this.pathFid(r.u32());
     const name = Buffer.from(r.str());
     const mode = r.u32();
-    r.u32(); // major
-    r.u32(); // minor
+    const major = r.u32();
+    const minor = r.u32();
     const gid = r.u32();
     this.checkWritable();
-    checkName(name);
-    // Device nodes, FIFOs and sockets are refused: a device node in a host directory is a door out.
+    this.guestName(name, false);
     const fmt = mode & S_IFMT;
+    const meta = this.meta;
+    if (meta !== null) {
+      // Mapped: any of them, as an empty plain file with the node's type and number recorded.
+      const special = fmt === S_IFCHR || fmt === S_IFBLK || fmt === S_IFIFO || fmt === S_IFSOCK;
+      if (!special && fmt !== S_IFREG && fmt !== 0) throw new P9Error(EPERM);
+      const share = await this.ready();
+      const attrs: MappedAttrs = { uid: f.uid, gid, mode: (special ? fmt : S_IFREG) | (mode & 0o7777) };
+      if (fmt === S_IFCHR || fmt === S_IFBLK) attrs.rdev = makeDev(major, minor);
+      const made = await share.withDir(f.path, async (dir) => {
+        await this.createPlain(dir, name, Buffer.alloc(0), attrs);
+        return this.lstatIn(dir, name);
+      });
+      w.qid(this.qid(made, attrs.mode));
+      return;
+    }
+    // Device nodes, FIFOs and sockets are refused: a device node in a host directory is a door out.
     if (fmt !== S_IFREG && fmt !== 0) throw new P9Error(EPERM);
     const share = await this.ready();
     const perm = safeMode(mode, false);
@@ -1009,12 +1162,34 @@ export class P9Server implements Stateful {
     w.qid(this.qid(st));
   }
 
+  /**
+   * The mapped model's symlinks and nodes: a new plain host file (0600, never over an existing name)
+   * holding `content`, with `attrs` as its metadata; nothing is left behind if either fails.
+   */
+  private async createPlain(dir: DirRef, name: Uint8Array, content: Uint8Array, attrs: MappedAttrs): Promise<void> {
+    const meta = this.meta;
+    if (meta === null) throw new P9Error(EINVAL);
+    const p = child(dir.path, name);
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+    const h = await open(p, flags, HOST_FILE_MODE);
+    try {
+      await h.chmod(HOST_FILE_MODE);
+      if (content.length > 0) await h.write(content, 0, content.length, 0);
+      await meta.write(dir, name, attrs);
+    } catch (e) {
+      await unlink(p).catch(() => undefined);
+      throw e;
+    } finally {
+      await closeQuietly(h);
+    }
+  }
+
   private async link(r: Reader): Promise<void> {
     const d = this.pathFid(r.u32());
     const f = this.pathFid(r.u32());
     const name = Buffer.from(r.str());
     this.checkWritable();
-    checkName(name);
+    this.guestName(name, false);
     if (f.path.length === 0) throw new P9Error(EPERM);
     const share = await this.ready();
     await share.withParent(f.path, (sdir, sname) =>
@@ -1023,6 +1198,7 @@ export class P9Server implements Stateful {
         // link(2) does not follow a final symlink on Linux; elsewhere it may, so links to links are refused.
         if (share.mode !== 'procfd' && (await lstat(from)).isSymbolicLink()) throw new P9Error(EPERM);
         await link(from, child(ddir.path, name));
+        await this.meta?.copy(sdir, sname, ddir, name);
       }),
     );
   }
@@ -1032,7 +1208,7 @@ export class P9Server implements Stateful {
     const d = this.pathFid(r.u32());
     const name = Buffer.from(r.str());
     this.checkWritable();
-    checkName(name);
+    this.guestName(name, false);
     if (f.path.length === 0) throw new P9Error(EBUSY);
     const from = f.path.slice();
     await this.move(from, d.path, name);
@@ -1044,8 +1220,8 @@ export class P9Server implements Stateful {
     const nd = this.pathFid(r.u32());
     const newName = Buffer.from(r.str());
     this.checkWritable();
-    checkName(oldName);
-    checkName(newName);
+    this.guestName(oldName, true);
+    this.guestName(newName, false);
     await this.move(od.path.concat([oldName]), nd.path, newName);
   }
 
@@ -1053,7 +1229,10 @@ export class P9Server implements Stateful {
     const share = await this.ready();
     const to = toDir.concat([toName]);
     await share.withParent(from, (odir, oname) =>
-      share.withDir(toDir, (ndir) => rename(child(odir.path, oname), child(ndir.path, toName))),
+      share.withDir(toDir, async (ndir) => {
+        await rename(child(odir.path, oname), child(ndir.path, toName));
+        await this.meta?.move(odir, oname, ndir, toName);
+      }),
     );
     this.renamed(from, to);
   }
@@ -1063,14 +1242,19 @@ export class P9Server implements Stateful {
     const name = Buffer.from(r.str());
     const flags = r.u32();
     this.checkWritable();
-    checkName(name);
+    this.guestName(name, true);
     const share = await this.ready();
     await share.withDir(d.path, async (dir) => {
       const p = child(dir.path, name);
-      if (flags & AT_REMOVEDIR) return rmdir(p);
-      // unlink(2) of a directory is EISDIR on Linux (and EPERM on some hosts): say what Linux says.
-      if ((await lstat(p)).isDirectory()) throw new P9Error(EISDIR);
-      return unlink(p);
+      if (flags & AT_REMOVEDIR) {
+        await this.clearMetaDir(share, dir, name);
+        await rmdir(p);
+      } else {
+        // unlink(2) of a directory is EISDIR on Linux (and EPERM on some hosts): say what Linux says.
+        if ((await lstat(p)).isDirectory()) throw new P9Error(EISDIR);
+        await unlink(p);
+      }
+      await this.meta?.remove(dir, name);
     });
   }
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Confinement } from '../../../../src/devices/virtio/9p/confine.js';
-import { P9Server } from '../../../../src/devices/virtio/9p/server.js';
+import { P9Server, type SecurityModel } from '../../../../src/devices/virtio/9p/server.js';
 import { Client, tempBase } from './client.js';
 
 export interface Rig {
@@ -22,12 +22,13 @@ export interface Rig {
 }
 
 export const MODES: readonly Confinement[] = ['procfd', 'lstat'];
+export const SECURITY: readonly SecurityModel[] = ['passthrough', 'mapped'];
 
 /**
  * base/share is the share; base/outside holds secret.txt and sub/inner.txt. The share holds the classic
  * escape hatches: symlinks out of it, relative and absolute, to files and to directories.
  */
-export async function rig(opts: { readOnly?: boolean; confinement?: Confinement; populate?: boolean } = {}): Promise<Rig> {
+export async function rig(opts: { readOnly?: boolean; confinement?: Confinement; populate?: boolean; security?: SecurityModel } = {}): Promise<Rig> {
   const { base, cleanup } = await tempBase();
   const root = join(base, 'share');
   const outside = join(base, 'outside');
@@ -48,7 +49,7 @@ export async function rig(opts: { readOnly?: boolean; confinement?: Confinement;
   }
   const internal: unknown[] = [];
   const server = new P9Server({
-    root, readOnly: opts.readOnly ?? false, tag: 'share', confinement: opts.confinement ?? 'auto',
+    root, readOnly: opts.readOnly ?? false, tag: 'share', confinement: opts.confinement ?? 'auto', security: opts.security ?? 'passthrough',
     onInternalError: (e) => internal.push(e),
   });
   return {

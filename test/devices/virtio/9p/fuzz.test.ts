@@ -1,10 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, lstat, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_MAX_MSIZE } from '../../../../src/devices/virtio/9p/server.js';
 import { checkFrame, encode, T, type Field } from './client.js';
-import { fingerprint, MODES, rig, type Rig } from './fixture.js';
+import { fingerprint, MODES, rig, SECURITY, type Rig } from './fixture.js';
 import { prng } from '../../../helpers.js';
 
 class Gen {
@@ -46,7 +46,7 @@ class Gen {
       return this.pick([
         'hello.txt', 'dir', 'a.txt', 'etc', 'up', 'upfile', 'abs', 'absfile', 'upup', 'new', 'x', 'sub',
         'secret.txt', 'inner.txt', 'passwd', '..', '.', '', 'a/b', '../outside', '/etc/passwd', 'x\0y',
-        'outside', 'share', '..\0', 'ü', 'x'.repeat(256),
+        'outside', 'share', '..\0', 'ü', 'x'.repeat(256), '.virtfs_metadata', '.virtfs_metadata_root',
       ]);
     }
     const bytes = new Uint8Array(this.int(12));
@@ -216,14 +216,32 @@ async function fuzz(r: Rig, seed: number, count: number, checkEvery: number, ext
   assert.equal((await r.c.getattr(0)).qid.type, 0x80);
 }
 
-for (const mode of MODES) {
-  describe(`fuzzing with ${mode} confinement`, () => {
+/**
+ * What the mapped model promises the host: no symlink the guest wrote (the fuzzer's own targets 'x',
+ * '../../' and 'dir/../..' appear in no host symlink) and no set-id bit anywhere.
+ */
+async function assertMappedHost(root: string): Promise<void> {
+  // Names as bytes: the fuzzer's are not all UTF-8.
+  const walk = async (p: Buffer): Promise<void> => {
+    const st = await lstat(p);
+    assert.equal(st.mode & 0o6000, 0, `${p.toString()} has a set-id bit`);
+    if (st.isSymbolicLink()) assert.ok(!['x', '../../', 'dir/../..'].includes(await readlink(p, 'utf8')), `${p.toString()} is a guest's symlink`);
+    if (st.isDirectory()) {
+      for (const n of await readdir(p, { encoding: 'buffer' })) await walk(Buffer.concat([p, Buffer.from('/'), n]));
+    }
+  };
+  await walk(Buffer.from(root));
+}
+
+for (const mode of MODES) for (const security of SECURITY) {
+  describe(`fuzzing with ${mode} confinement, ${security}`, () => {
     test('thousands of random, mutated and garbage messages never throw, and nothing outside the share changes', async () => {
       const fdsBefore = await openFds();
       for (const seed of [1, 2]) {
-        const r = await rig({ confinement: mode });
+        const r = await rig({ confinement: mode, security });
         try {
-          await fuzz(r, seed + (mode === 'lstat' ? 100 : 0), 4000, 500, async () => {});
+          await fuzz(r, seed + (mode === 'lstat' ? 100 : 0) + (security === 'mapped' ? 1000 : 0), 4000, 500, async () => {});
+          if (security === 'mapped') await assertMappedHost(r.root);
         } finally {
           await r.close();
         }
@@ -233,8 +251,8 @@ for (const mode of MODES) {
   });
 }
 
-test('fuzzing a read-only share changes nothing in it or outside it', async () => {
-  const r = await rig({ readOnly: true });
+for (const security of SECURITY) test(`fuzzing a read-only share changes nothing in it or outside it (${security})`, async () => {
+  const r = await rig({ readOnly: true, security });
   try {
     const before = await fingerprint(r.root);
     await fuzz(r, 7, 3000, 1000, async () => assert.deepEqual(await fingerprint(r.root), before));

@@ -3,15 +3,15 @@ import assert from 'node:assert/strict';
 import { lstat, mkdir, readFile, readdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkFrame, E, encode, errnoOf, O, T } from './client.js';
-import { fingerprint, MODES, rig } from './fixture.js';
+import { fingerprint, MODES, rig, SECURITY } from './fixture.js';
 
 const QTSYMLINK = 0x02;
 const BAD_NAMES = ['..', '.', '', '../outside', 'up/secret.txt', 'a/b', '/etc', 'x\0y', '\0'];
 
-for (const mode of MODES) {
-  describe(`escapes with ${mode} confinement`, () => {
+for (const mode of MODES) for (const security of SECURITY) {
+  describe(`escapes with ${mode} confinement, ${security}`, () => {
     test('"..", ".", empty names and names with "/" or NUL are refused in walks and creates', async () => {
-      const r = await rig({ confinement: mode });
+      const r = await rig({ confinement: mode, security });
       try {
         const before = await fingerprint(r.outside);
         const beforeBase = (await readdir(r.base)).sort();
@@ -47,7 +47,7 @@ for (const mode of MODES) {
     });
 
     test('a symlink to /etc can be walked to and read as a link, but never through, opened or used as a directory', async () => {
-      const r = await rig({ confinement: mode });
+      const r = await rig({ confinement: mode, security });
       try {
         await r.c.mount();
         const partial = await r.c.walk(0, 1, ['etc', 'passwd']);
@@ -83,7 +83,7 @@ for (const mode of MODES) {
     });
 
     test('relative and absolute symlinks out of the share: nothing behind them is opened, truncated or changed', async () => {
-      const r = await rig({ confinement: mode });
+      const r = await rig({ confinement: mode, security });
       try {
         const before = await fingerprint(r.outside);
         await r.c.mount();
@@ -136,7 +136,7 @@ for (const mode of MODES) {
     });
 
     test('renames, links and removals cannot name anything outside the share', async () => {
-      const r = await rig({ confinement: mode });
+      const r = await rig({ confinement: mode, security });
       try {
         const before = await fingerprint(r.outside);
         await r.c.mount();
@@ -162,7 +162,7 @@ for (const mode of MODES) {
     });
 
     test('a directory swapped for a symlink on the host after the guest walked into it is not followed', async () => {
-      const r = await rig({ confinement: mode });
+      const r = await rig({ confinement: mode, security });
       try {
         await mkdir(join(r.root, 'a'));
         await writeFile(join(r.root, 'a', 'b'), 'inside\n');
@@ -196,7 +196,7 @@ for (const mode of MODES) {
     });
 
     test('symlinks the guest makes may say anything, but the server never follows them', async () => {
-      const r = await rig({ confinement: mode });
+      const r = await rig({ confinement: mode, security });
       try {
         const before = await fingerprint(r.outside);
         await r.c.mount();
@@ -216,8 +216,8 @@ for (const mode of MODES) {
   });
 }
 
-test('a read-only share refuses every change with EROFS and still serves reads', async () => {
-  const r = await rig({ readOnly: true });
+for (const security of SECURITY) test(`a read-only share refuses every change with EROFS and still serves reads (${security})`, async () => {
+  const r = await rig({ readOnly: true, security });
   try {
     const before = await fingerprint(r.root);
     await r.c.mount();
