@@ -20,7 +20,7 @@
 import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BonsaiError } from '../errors.js';
 import { majorMinor } from './file.js';
@@ -79,7 +79,8 @@ export async function lockImage(path: string, id: FileId, mode: LockMode): Promi
   await ensureDir(dir);
   const file = join(dir, `${key}.${mode === 'write' ? 'w' : 'r'}.${process.pid}.${randomBytes(4).toString('hex')}`);
   try {
-    await writeFile(file, `${JSON.stringify({ pid: process.pid, start: await startTime(process.pid), path })}\n`, { flag: 'wx', mode: 0o600 });
+    const lock = { pid: process.pid, start: await startTime(process.pid), program: programName(), path };
+    await writeFile(file, `${JSON.stringify(lock)}\n`, { flag: 'wx', mode: 0o600 });
   } catch (e) {
     throw new BonsaiError(`${path}: cannot lock the image: ${file}: ${describeFsError(e)}`);
   }
@@ -132,7 +133,7 @@ async function bonsaiConflict(path: string, dir: string, key: string, own: strin
     const m = /^(\d+-\d+-\d+)\.([wr])\.(\d+)\.[0-9a-f]+$/.exec(name);
     if (m === null || m[1] !== key || join(dir, name) === own) continue;
     const file = join(dir, name);
-    let info: { pid?: unknown; start?: unknown; path?: unknown } = {};
+    let info: { pid?: unknown; start?: unknown; program?: unknown; path?: unknown } = {};
     try {
       info = JSON.parse(await readFile(file, 'utf8')) as typeof info;
     } catch {
@@ -145,7 +146,7 @@ async function bonsaiConflict(path: string, dir: string, key: string, own: strin
     }
     const theirs = m[2] === 'w' ? 'write' : 'shared';
     if (mode === 'shared' && theirs === 'shared') continue;
-    const holder = `pid ${pid}${await processName(pid)}`;
+    const holder = `pid ${pid}${typeof info.program === 'string' ? ` (${info.program})` : await processName(pid)}`;
     const as = typeof info.path === 'string' && info.path !== path ? ` as ${info.path}` : '';
     return theirs === 'write'
       ? `${path}: is open for writing by ${holder}${as}; is another VM using it?`
@@ -176,6 +177,13 @@ async function startTime(pid: number): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** What to call this process in another's error: the script (bonsai), not the interpreter (node). */
+function programName(): string {
+  const script = process.argv[1];
+  const evaluated = process.execArgv.some((a) => /^(-e|-p|--eval|--print)(=|$)/.test(a)); // argv[1] is then an argument
+  return script === undefined || evaluated ? basename(process.execPath) : basename(script).replace(/\.[cm]?js$/, '');
 }
 
 async function processName(pid: number): Promise<string> {

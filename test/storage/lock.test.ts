@@ -83,7 +83,10 @@ test('forceShare reads an image that is open for writing, without a lock', async
   await w.close();
 });
 
-/** A second process holding an image: prints "open" once it is open; "close" closes it and exits, "kill" SIGKILLs itself. */
+/**
+ * A second process holding an image: prints "open" once it is open; "close" closes it and exits, "exit"
+ * exits without closing it, "kill" SIGKILLs itself.
+ */
 function holder(file: string, mode: 'rw' | 'ro', env: NodeJS.ProcessEnv): Promise<ChildProcessWithoutNullStreams> {
   const code = `
 const { openDisk } = await import(${JSON.stringify(backendUrl)});
@@ -91,6 +94,7 @@ const d = await openDisk(process.argv[1], { readOnly: process.argv[2] === 'ro' }
 process.stdout.write('open\\n');
 process.stdin.on('data', async (b) => {
   if (String(b).includes('kill')) process.kill(process.pid, 'SIGKILL');
+  if (String(b).includes('exit')) process.exit(0);
   await d.close();
   process.exit(0);
 });`;
@@ -103,7 +107,7 @@ process.stdin.on('data', async (b) => {
   });
 }
 
-function ended(child: ChildProcessWithoutNullStreams, say: 'close' | 'kill'): Promise<void> {
+function ended(child: ChildProcessWithoutNullStreams, say: 'close' | 'exit' | 'kill'): Promise<void> {
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     child.stdin.write(`${say}\n`);
@@ -130,6 +134,10 @@ test('across processes: a writer excludes everyone, readers share, and the lock 
   await refusedWith(openDisk(file, { readOnly: false }), new RegExp(`is open read-only by pid ${r.pid} \\(node\\) .*so it cannot be written; is another VM using it\\?`));
   await ended(r, 'close');
   assert.deepEqual(readdirSync(join(dir, 'locks')), []);
+
+  const e = await holder(file, 'rw', env);
+  await ended(e, 'exit');
+  assert.deepEqual(readdirSync(join(dir, 'locks')), [], 'a process that exits without closing leaves no lock');
 });
 
 test('a lock left by a killed process (dead pid) or by a pid now reused is stale and ignored', async (t) => {
