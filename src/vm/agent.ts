@@ -21,6 +21,8 @@ export const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 const CONTROL_TIMEOUT_MS = 10_000;
 /** On top of exec's own timeout (which the guest enforces): moving 2 x 16 MiB of base64 takes a while. */
 const EXEC_GRACE_MS = 15_000;
+/** setTimeout's longest delay; a longer one fires at once (Node warns TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 0x7fffffff;
 const B64 = (n: number): number => Math.ceil(n / 3) * 4;
 /** The longest line a well-behaved agent sends: an exec reply with both outputs full. */
 const MAX_LINE = 64 + 2 * B64(AGENT_MAX_DATA);
@@ -36,6 +38,9 @@ interface Pending {
   resolve: (words: string[]) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  /** When the timer fires (Date.now() terms). */
+  deadline: number;
+  fire: () => void;
 }
 
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$/;
@@ -160,11 +165,13 @@ export class GuestAgent {
     }
     const channel = this.channel;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const started = Date.now();
+      const fire = (): void => {
         this.pending.delete(id);
-        reject(new BonsaiError(`guest agent: ${what}: no answer in ${(timeoutMs / 1000).toFixed(1)} s`));
-      }, timeoutMs);
-      this.pending.set(id, { what, resolve, reject, timer });
+        reject(new BonsaiError(`guest agent: ${what}: no answer in ${((Date.now() - started) / 1000).toFixed(1)} s`));
+      };
+      const timer = setTimeout(fire, Math.min(timeoutMs, MAX_TIMER_MS));
+      this.pending.set(id, { what, resolve, reject, timer, deadline: started + timeoutMs, fire });
       try {
         channel.send(bytes);
       } catch (e) {
@@ -204,6 +211,18 @@ export class GuestAgent {
   }
 
   private data(bytes: Uint8Array): void {
+    // Answers come in order, so these bytes are the oldest request's: while they flow (a large output on
+    // a slow guest), it has at least another grace period.
+    const first = this.pending.values().next();
+    if (!first.done) {
+      const p = first.value;
+      const now = Date.now();
+      if (p.deadline - now < this.execGraceMs) {
+        clearTimeout(p.timer);
+        p.deadline = now + this.execGraceMs;
+        p.timer = setTimeout(p.fire, this.execGraceMs);
+      }
+    }
     let start = 0;
     for (let nl = bytes.indexOf(10); nl >= 0; nl = bytes.indexOf(10, start)) {
       this.take(bytes.subarray(start, nl));

@@ -158,12 +158,23 @@ test('errors are BonsaiError one-liners: not connected, bad input, the guest\'s 
 });
 
 test('the host gives up on an agent that never answers', async () => {
-  const { agent } = await connected(new FakeGuest(() => 'silent'), new GuestAgent({ execGraceMs: 200 }));
+  const { agent, g } = await connected(new FakeGuest(() => 'silent'), new GuestAgent({ execGraceMs: 200 }));
   // The guest enforces exec's timeout itself; the host waits that plus a grace for the transfer.
   const t0 = Date.now();
   const p = agent.exec(['x'], { timeoutMs: 100 });
   await assert.rejects(p, /exec x: no answer in 0\.3 s/);
   assert.ok(Date.now() - t0 >= 290);
+  // A reply still arriving is not given up on: each chunk buys another grace period.
+  const q = agent.exec(['y'], { timeoutMs: 100 });
+  await new Promise((r) => setImmediate(r));
+  const id = (await new Promise<string>((r) => setImmediate(() => r(g.seen[g.seen.length - 1].split(' ')[0]))));
+  g.say(`${id} ok 0 `);
+  for (let i = 0; i < 6; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    g.say('AAAA');
+  }
+  g.say(' -\n');
+  assert.equal((await q).stdout.length, 18, 'answered after 0.6 s, twice the grace');
 });
 
 test('an agent that starts again fails what was in flight; a reply for an unknown id or garbage is ignored', async () => {
