@@ -51,6 +51,14 @@ test('bad names, unknown VMs and wrong states get one line each, exit status 1',
     [['template', 'create', 't1', '--from', 'nope'], /^bonsai: no VM named 'nope'/],
     [['info', 'nope'], /^bonsai: no VM named 'nope'/],
   ] as const) oneLine(bonsai(home, [...args]), re, args.join(' '));
+  // A disk that went missing since create: start refuses with the path, nothing started.
+  const extra = join(home, 'extra.raw');
+  writeFileSync(extra, Buffer.alloc(1 << 20));
+  assert.equal(bonsai(home, ['create', 'disky', '--ssh-key', 'none', '--disk', extra]).status, 0);
+  rmSync(extra);
+  oneLine(bonsai(home, ['start', 'disky']), new RegExp(`^bonsai: VM 'disky': its disk ${extra.replace(/\./g, '\\.')} is missing$`, 'm'), 'start with a missing disk');
+  assert.match(bonsai(home, ['list']).stdout, /^disky\s+stopped/m);
+  assert.equal(bonsai(home, ['rm', 'disky']).status, 0);
   // Nothing was lost on the way.
   const list = bonsai(home, ['list']);
   assert.match(list.stdout, /^db\s+stopped\s+128 MiB\s+-\s+-\s+tcp:5432-:5432$/m);

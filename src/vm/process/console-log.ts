@@ -4,7 +4,9 @@
  * the bound however long the VM runs. A new run starts a new log.
  */
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { BonsaiError } from '../../errors.js';
+import { readSmallFileSync } from '../files.js';
 
 export const CONSOLE_LOG_BOUND = 1 << 20;
 
@@ -43,6 +45,10 @@ export class ConsoleLog {
 
 /** The kept console output, oldest first (empty when the VM never ran). */
 export function readConsoleLog(path: string, oldPath: string): Buffer {
-  const read = (p: string): Buffer => { try { return readFileSync(p); } catch { return Buffer.alloc(0); } };
+  const read = (p: string): Buffer => {
+    if (!existsSync(p)) return Buffer.alloc(0);
+    // The bound is the log's own (twice, for a log being written meanwhile); a FIFO put there is refused.
+    return Buffer.from(readSmallFileSync(p, 2 * CONSOLE_LOG_BOUND, (why) => new BonsaiError(`${p}: cannot read: ${why}`)));
+  };
   return Buffer.concat([read(oldPath), read(path)]);
 }

@@ -1,4 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { BonsaiError } from '../../errors.js';
+import { readSmallFileSync } from '../files.js';
 import { join } from 'node:path';
 import { ed25519Raw, opensshPrivateKey, opensshPublicLine } from '../ssh-keys.js';
 import { syncDir, writeFileAtomic } from './atomic.js';
@@ -22,9 +24,6 @@ export function storeKey(store: Store): { privateKey: string; publicLine: string
     writeFileAtomic(join(tmp, 'id_ed25519.pub'), `${opensshPublicLine(k.pub, 'bonsai-shell')}\n`);
     try { renameSync(tmp, dir); syncDir(store.home); } catch { rmSync(tmp, { recursive: true, force: true }); } // another was first
   }
-  try {
-    return { privateKey: priv, publicLine: readFileSync(pub, 'utf8').trim() };
-  } catch (e) {
-    throw storeError(e, pub, 'cannot read the store\'s ssh key');
-  }
+  const line = new TextDecoder().decode(readSmallFileSync(pub, 64 * 1024, (why) => new BonsaiError(`${pub}: cannot read the store's ssh key: ${why}`)));
+  return { privateKey: priv, publicLine: line.trim() };
 }

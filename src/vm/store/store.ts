@@ -11,11 +11,12 @@
  *
  * A VM's name is its folder's name and its guest's hostname, so it is a hostname label.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BonsaiError } from '../../errors.js';
 import { formatSpec, parseSpec, parseTemplate, type TemplateSpec, type VmSpec } from '../spec.js';
+import { readSmallFileSync } from '../files.js';
 import { writeFileAtomic } from './atomic.js';
 import { storeError } from './errors.js';
 import { takeLock, type Lock } from './lock.js';
@@ -26,6 +27,9 @@ export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
   if (env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== '') return join(resolve(env.XDG_DATA_HOME), 'bonsai');
   return join(homedir(), '.local', 'share', 'bonsai');
 }
+
+/** A definition file is a few kilobytes; anything past this is not one. */
+const MAX_DEFINITION = 1 << 20;
 
 const NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
@@ -96,10 +100,9 @@ export class Store {
 
   /** A definition file's text; a missing one is the unknown-name error listing what exists. */
   private readDefinition(file: string, what: 'VM' | 'template', name: string, have: () => string[]): string {
-    try { return readFileSync(file, 'utf8'); } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw this.unknown(what, name, have());
-      throw storeError(e, file, 'cannot read');
-    }
+    if (!existsSync(file)) throw this.unknown(what, name, have());
+    // Bounded, and never blocking: a FIFO or a device put in its place is refused, not read.
+    return new TextDecoder().decode(readSmallFileSync(file, MAX_DEFINITION, (why) => new BonsaiError(`${file}: cannot read: ${why}`)));
   }
 
   loadVm(name: string): VmSpec {
