@@ -15,8 +15,6 @@ export interface ImageFile {
   /** Device and inode: who the file is, whatever name it was opened by. */
   dev: number;
   ino: number;
-  /** Creation time in microseconds (0 where the file system keeps none): tells a reused inode from the old file. */
-  birth: number;
   blockDevice: boolean;
 }
 
@@ -56,7 +54,7 @@ export async function openImageFile(path: string, readOnly: boolean, what: strin
     const k = wrongKind(st);
     if (k !== null) throw fail(k);
     const size = st.isBlockDevice() ? await blockDeviceSize(st, fail) : st.size;
-    return { fh, size, dev: st.dev, ino: st.ino, birth: Math.floor(st.birthtimeMs * 1000), blockDevice: st.isBlockDevice() };
+    return { fh, size, dev: st.dev, ino: st.ino, blockDevice: st.isBlockDevice() };
   } catch (e) {
     await fh.close().catch(() => undefined);
     if (e instanceof BonsaiError) throw e;

@@ -7,7 +7,7 @@
  *   - within this process, a table of the images open here, by device and inode (so two names or a symlink
  *     for one file are the same image);
  *   - across Bonsai processes, one small file per user of an image in a lock folder (BONSAI_LOCK_DIR, or
- *     $XDG_RUNTIME_DIR/bonsai-UID-locks, or the temporary folder's): `DEV-INO-BIRTH.w|r.PID.RANDOM` holding the
+ *     $XDG_RUNTIME_DIR/bonsai-UID-locks, or the temporary folder's): `DEV-INO.w|r.PID.RANDOM` holding the
  *     user's pid, its start time and the name it opened. A user first creates its own file, then reads
  *     everyone else's: of two that start together at least one sees the other (both may back off; a retry
  *     then works), and no file is ever taken over, so a stale lock needs no breaking: a file whose pid is
@@ -33,11 +33,14 @@ export interface ImageLock {
   release(): Promise<void>;
 }
 
-/** What identifies the file, whatever its name: device and inode (and birth time, as inodes are reused). */
+/**
+ * What identifies the file, whatever its name: device and inode. (Not the birth time: where the kernel or
+ * the file system has none, Node reports the ctime, which every write changes. An inode reused after its
+ * image was deleted while open only makes a lock refuse wrongly, never allow wrongly.)
+ */
 export interface FileId {
   dev: number;
   ino: number;
-  birth: number;
 }
 
 interface Held {
@@ -64,7 +67,7 @@ export function lockDir(): string {
  * one-line BonsaiError naming the image and who holds it.
  */
 export async function lockImage(path: string, id: FileId, mode: LockMode): Promise<ImageLock> {
-  const key = `${id.dev}-${id.ino}-${id.birth}`;
+  const key = `${id.dev}-${id.ino}`;
   for (const h of heldHere) {
     if (h.key !== key || (mode === 'shared' && h.mode === 'shared')) continue;
     const as = h.path === path ? '' : ` as ${h.path}`;
@@ -130,7 +133,7 @@ async function ensureDir(dir: string): Promise<void> {
 /** Other Bonsai users of the image that conflict with `mode`, read from the lock folder; stale ones are removed. */
 async function bonsaiConflict(path: string, dir: string, key: string, own: string, mode: LockMode): Promise<string | null> {
   for (const name of await readdir(dir)) {
-    const m = /^(\d+-\d+-\d+)\.([wr])\.(\d+)\.[0-9a-f]+$/.exec(name);
+    const m = /^(\d+-\d+)\.([wr])\.(\d+)\.[0-9a-f]+$/.exec(name);
     if (m === null || m[1] !== key || join(dir, name) === own) continue;
     const file = join(dir, name);
     let info: { pid?: unknown; start?: unknown; program?: unknown; path?: unknown } = {};
