@@ -45,24 +45,25 @@ const CORRUPT_ADVICE = "open it read-only to read it, or repair it with 'qemu-im
 
 /**
  * Sets the corrupt bit in the header (qcow2.txt: no writes until repaired), so that neither Bonsai nor QEMU
- * writes to the image again before it is checked. Returns whether the bit is on the disk.
+ * writes to the image again before it is checked. Returns what became of the image, for the message.
  */
-async function markCorrupt(fh: FileHandle, h: Qcow2Header): Promise<boolean> {
+async function markCorrupt(fh: FileHandle, h: Qcow2Header): Promise<string> {
+  // Version 2 has no feature bits: byte 72 on is where its extensions begin.
+  if (h.version === 2) return 'a version 2 image has no corrupt bit to set';
   try {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigUint64(0, h.incompatibleFeatures | INCOMPAT_CORRUPT);
     await fh.write(b, 0, 8, 72);
     await fh.sync();
     h.incompatibleFeatures |= INCOMPAT_CORRUPT;
-    return true;
+    return 'marked the image corrupt';
   } catch {
-    return false;
+    return 'could not mark the image corrupt';
   }
 }
 
-function corruptMessage(problem: string, marked: boolean, atOpen: boolean): string {
-  const then = atOpen ? 'nothing was written' : 'it takes no more writes';
-  return `corrupt metadata: ${problem}; ${marked ? 'marked the image corrupt' : 'could not mark the image corrupt'}, ${then} (${CORRUPT_ADVICE})`;
+function corruptMessage(problem: string, marked: string, atOpen: boolean): string {
+  return `corrupt metadata: ${problem}; ${marked}, ${atOpen ? 'nothing was written' : 'it takes no more writes'} (${CORRUPT_ADVICE})`;
 }
 
 /** A cached L2 table or refcount block: one cluster. */
@@ -371,6 +372,7 @@ export class Qcow2Backend implements BlockBackend {
     this.live();
     if (this.readOnly) return;
     return this.mutex.run(async () => {
+      if (this.corrupt) throw new BonsaiError(`${this.path}: is marked corrupt; ${CORRUPT_ADVICE}`);
       await this.writeBack();
       await this.io(() => this.fh.sync());
       this.unsynced = false;
@@ -400,7 +402,8 @@ export class Qcow2Backend implements BlockBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      if (!this.readOnly) {
+      // Metadata found inconsistent is not written back: the image is left as it was found, plus the bit.
+      if (!this.readOnly && !this.corrupt) {
         await this.mutex.run(async () => {
           await this.writeBack();
           if (this.unsynced) await this.io(() => this.fh.sync());

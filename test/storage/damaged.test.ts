@@ -178,6 +178,21 @@ test('QEMU agrees: the images refused are corrupt, and once marked QEMU will not
   }
 });
 
+test('a damaged version 2 image (it has no corrupt bit) is refused and left byte-identical', { skip: haveQemu ? false : QEMU_SKIP }, async (t) => {
+  const dir = scratch(t);
+  const file = join(dir, 'v2.qcow2');
+  must('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'compat=0.10,cluster_size=512', file, '1M']);
+  must('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x11 0 64k', file]);
+  const b = readFileSync(file);
+  assert.equal(b.readUInt32BE(4), 2);
+  const refTable = Number(b.readBigUInt64BE(48));
+  const block = entryOffset(b, refTable);
+  b.fill(0, block, block + C);
+  writeFileSync(file, b);
+  await assert.rejects(openDisk(file, { readOnly: false }), /corrupt metadata: .*; a version 2 image has no corrupt bit to set, nothing was written/);
+  assert.ok(readFileSync(file).equals(b));
+});
+
 test('a sound image passes the check and opens for writing', async (t) => {
   const dir = scratch(t);
   const file = join(dir, 'sound.qcow2');
