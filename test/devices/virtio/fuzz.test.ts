@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_WRITE_ZEROES, VirtioBlk } from '../../../src/devices/virtio/blk.js';
+import { VIRTIO_CONSOLE_F_MULTIPORT, VirtioAgentChannel } from '../../../src/devices/virtio/agent-channel.js';
 import { VirtioConsole } from '../../../src/devices/virtio/console.js';
 import type { VirtioDevice } from '../../../src/devices/virtio/device.js';
 import { VirtioPowerButton } from '../../../src/devices/virtio/input.js';
@@ -299,7 +300,9 @@ test('random register writes, notifications and host input against every device 
     () => new VirtioBlk(new MemBackend(16 * 512)),
     () => new VirtioConsole(() => {}, { size: { cols: 80, rows: 24 } }),
     () => new VirtioPowerButton(),
+    () => new VirtioAgentChannel(),
   ];
+  let agentOpened = 0;
   for (let seed = 1; seed <= 1500; seed++) {
     const r = rand(seed * 104729);
     const ram = new FakeRam(RAM_SIZE);
@@ -307,8 +310,8 @@ test('random register writes, notifications and host input against every device 
     const rg = rig(dev, ram);
     const drv = new Driver(rg.mmio, ram);
     if (r.chance(0.7)) {
-      drv.negotiate([F_VERSION_1, F_INDIRECT, F_EVENT_IDX]);
-      for (let i = 0; i < 2; i++) drv.setupQueue(i, r.pick([1, 2, 8, 16]));
+      drv.negotiate([F_VERSION_1, F_INDIRECT, F_EVENT_IDX, ...(dev instanceof VirtioAgentChannel ? [VIRTIO_CONSOLE_F_MULTIPORT] : [])]);
+      for (let i = 0; i < dev.queueSizes.length; i++) drv.setupQueue(i, r.pick([1, 2, 8, 16]));
       drv.driverOk();
     }
     for (let step = 0; step < 40; step++) {
@@ -321,17 +324,32 @@ test('random register writes, notifications and host input against every device 
           rg.mmio.write(off, size, v);
           rg.mmio.read(r.int(0x200), size);
         } else if (choice < 7) {
-          const q = drv.queues[r.int(2)];
+          const q = drv.queues[r.int(dev.queueSizes.length)];
           if (q !== undefined) {
             if (r.chance(0.5)) randomDescriptors(r, q, { next: TABLES });
             randomAvail(r, q, r.int(4));
           }
-          rg.mmio.write(0x50, 4, r.chance(0.9) ? r.int(2) : r.int(0x10000));
+          rg.mmio.write(0x50, 4, r.chance(0.9) ? r.int(dev.queueSizes.length) : r.int(0x10000));
         } else if (choice < 8) {
           for (let i = 0; i < 64; i++) ram.u8[r.int(RAM_SIZE)] = r.int(256);
         } else if (dev instanceof VirtioConsole) {
           dev.receive(Uint8Array.from({ length: r.int(40) }, () => r.int(256)));
           if (r.chance(0.1)) dev.resize(r.int(300), r.int(100));
+        } else if (dev instanceof VirtioAgentChannel) {
+          if (r.chance(0.5)) dev.send(Uint8Array.from({ length: r.int(40) }, () => r.int(256)));
+          else if (drv.queues[3] !== undefined) {
+            // A well-formed control message with a random event, port and value: the handshake's steps
+            // come up, in any order, between the garbage.
+            const m = new Uint8Array(8);
+            const v = new DataView(m.buffer);
+            v.setUint32(0, r.chance(0.8) ? 0 : r.int(0x100000000), true);
+            v.setUint16(4, r.chance(0.7) ? r.pick([0, 3, 6]) : r.int(9), true);
+            v.setUint16(6, r.chance(0.8) ? 1 : 0, true);
+            drv.queues[2].add({ in: [r.pick([8, 64, 256])] });
+            drv.queues[2].kick();
+            drv.queues[3].add({ out: [m] });
+            drv.queues[3].kick();
+          }
         } else if (dev instanceof VirtioPowerButton && r.chance(0.5)) {
           dev.press();
         } else if (r.chance(0.2)) {
@@ -342,5 +360,8 @@ test('random register writes, notifications and host input against every device 
     await settle(2);
     assert.ok(!rg.logs.some((l) => l.includes('internal error')), `seed ${seed}: ${rg.logs.join('; ')}`);
     assert.ok(rg.logs.length <= 1);
+    if (dev instanceof VirtioAgentChannel && dev.guestOpen) agentOpened++;
   }
+  console.log(`agent channel fuzz: ${agentOpened} runs ended with the port open`);
+  assert.ok(agentOpened > 0);
 });
