@@ -7,7 +7,7 @@
  *   - within this process, a table of the images open here, by device and inode (so two names or a symlink
  *     for one file are the same image);
  *   - across Bonsai processes, one small file per user of an image in a lock folder (BONSAI_LOCK_DIR, or
- *     $XDG_RUNTIME_DIR/bonsai-UID-locks, or the temporary folder's): `DEV-INO.w|r.PID.RANDOM` holding the
+ *     /tmp/bonsai-UID-locks): `DEV-INO.w|r.PID.RANDOM` holding the
  *     user's pid, its start time and the name it opened. A user first creates its own file, then reads
  *     everyone else's: of two that start together at least one sees the other (both may back off; a retry
  *     then works), and no file is ever taken over, so a stale lock needs no breaking: a file whose pid is
@@ -17,7 +17,7 @@
  *     reader (shared) or writer (exclusive).
  * QEMU cannot see Bonsai's locks (they are not fcntl locks): see docs/images.md, "Locking".
  */
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync, utimesSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -52,14 +52,20 @@ interface Held {
 }
 
 const heldHere = new Set<Held>();
-let exitHookInstalled = false;
+let hooksInstalled = false;
+/** How often held lock files are touched: cleaners such as systemd-tmpfiles remove files in /tmp unused for 10 days. */
+const REFRESH_MS = 6 * 3600 * 1000;
 
-/** The lock folder: one per user, so that no other user can fake or remove a lock. */
+/**
+ * The lock folder: one per user, so that no other user can fake or remove a lock, and the same for every
+ * process of that user whatever its environment (TMPDIR and XDG_RUNTIME_DIR differ between a login shell, a
+ * service and cron; a second folder would be a second, blind set of locks).
+ */
 export function lockDir(): string {
   const env = process.env.BONSAI_LOCK_DIR;
   if (env !== undefined && env !== '') return env;
-  const uid = process.getuid?.() ?? 0;
-  return join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), `bonsai-${uid}-locks`);
+  const uid = process.getuid?.();
+  return uid === undefined ? join(tmpdir(), 'bonsai-locks') : `/tmp/bonsai-${uid}-locks`;
 }
 
 /**
@@ -99,14 +105,20 @@ export async function lockImage(path: string, id: FileId, mode: LockMode): Promi
   }
   const held: Held = { key, mode, path, file };
   heldHere.add(held);
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
+  if (!hooksInstalled) {
+    hooksInstalled = true;
     // A process that exits without closing its disks leaves no lock behind (one killed leaves a stale one).
     process.once('exit', () => {
       for (const h of heldHere) {
         try { unlinkSync(h.file); } catch { /* already gone */ }
       }
     });
+    setInterval(() => {
+      const now = new Date();
+      for (const h of heldHere) {
+        try { utimesSync(h.file, now, now); } catch { /* reported by nobody: the next opener finds no lock */ }
+      }
+    }, REFRESH_MS).unref();
   }
   return {
     release: async () => {
@@ -121,8 +133,9 @@ async function ensureDir(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const st = await lstat(dir);
     const uid = process.getuid?.();
-    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) {
-      throw new BonsaiError(`lock folder ${dir} is not a folder of your own (set BONSAI_LOCK_DIR to one)`);
+    // Writable by others, it would let them fake or remove locks.
+    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) {
+      throw new BonsaiError(`lock folder ${dir} is not a folder of your own that only you can write (set BONSAI_LOCK_DIR to one)`);
     }
   } catch (e) {
     if (e instanceof BonsaiError) throw e;
