@@ -1,7 +1,7 @@
 /** One image, one writer: within a process, across processes, against stale locks and against QEMU. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { linkSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BonsaiError } from '../../src/errors.js';
@@ -210,6 +210,49 @@ test('a disk qemu-system-riscv64 is running is refused', { skip: hasTool('qemu-s
   await refusedWith(openDisk(file, { readOnly: false }), /\(qemu-system-ris[^)]*\) has it open for writing; is another VM using it\?/);
   q.stdin.write('quit\n');
   await new Promise((r) => q.once('exit', r));
+  const d = await openDisk(file, { readOnly: false });
+  await d.close();
+});
+
+test('of writers that start at the same moment in different processes, at most one gets the image', async (t) => {
+  const dir = setup(t);
+  const file = join(dir, 'a.qcow2');
+  await createImage(file, { size: 1 << 20 });
+  const code = `
+const { openDisk } = await import(${JSON.stringify(backendUrl)});
+try {
+  const d = await openDisk(process.argv[1], { readOnly: false });
+  process.stdout.write('got it\\n');
+  setTimeout(() => d.close().then(() => process.exit(0)), 1500);
+} catch (e) {
+  process.stdout.write('refused: ' + e.message + '\\n');
+}`;
+  for (let round = 0; round < 3; round++) {
+    const outs = await Promise.all(Array.from({ length: 4 }, () => new Promise<string>((resolve) => {
+      const c = spawn(process.execPath, ['--input-type=module', '-e', code, file], { env: { ...process.env }, stdio: 'pipe' });
+      let out = '';
+      c.stdout.on('data', (b: Buffer) => { out += String(b); });
+      c.once('exit', () => resolve(out));
+    })));
+    const winners = outs.filter((o) => o.startsWith('got it')).length;
+    assert.ok(winners <= 1, `round ${round}: ${winners} writers at once: ${outs.join(' | ')}`);
+    for (const o of outs) if (!o.startsWith('got it')) assert.match(o, /^refused: .*is open for writing by pid \d+ .*is another VM using it\?\n$/);
+  }
+});
+
+test('locks of other programs count too: flock -s is a reader, flock -x excludes everyone', { skip: process.platform === 'linux' && spawnSync('flock', ['--version']).status === 0 ? false : 'needs Linux and flock(1)' }, async (t) => {
+  const dir = setup(t);
+  const file = join(dir, 'a.raw');
+  await createImage(file, { size: 1 << 20, format: 'raw' });
+  for (const [flag, readers] of [['-s', true], ['-x', false]] as const) {
+    const f = spawn('flock', [flag, file, 'sh', '-c', 'echo locked; read x'], { stdio: 'pipe' });
+    await new Promise<void>((resolve) => f.stdout.once('data', () => resolve()));
+    await refusedWith(openDisk(file, { readOnly: false }), new RegExp(`pid \\d+ \\((flock|sh)\\) holds an? (shared|exclusive) lock on it; is another VM using it\\?`));
+    if (readers) await (await openDisk(file, { readOnly: true })).close();
+    else await refusedWith(openDisk(file, { readOnly: true }), /holds an exclusive lock on it/);
+    f.stdin.end('\n');
+    await new Promise((r) => f.once('exit', r));
+  }
   const d = await openDisk(file, { readOnly: false });
   await d.close();
 });
