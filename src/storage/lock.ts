@@ -7,8 +7,8 @@
  *   - within this process, a table of the images open here, by device and inode (so two names or a symlink
  *     for one file are the same image);
  *   - across Bonsai processes, one small file per user of an image in a lock folder (BONSAI_LOCK_DIR, or
- *     /tmp/bonsai-UID-locks): `DEV-INO.w|r.PID.RANDOM` holding the
- *     user's pid, its start time and the name it opened. A user first creates its own file, then reads
+ *     /tmp/bonsai-UID-locks): `DEV-INO.w|r.PID.RANDOM` holding the user's pid, its start time, its program
+ *     and the name it opened the image by. A user first creates its own file, then reads
  *     everyone else's: of two that start together at least one sees the other (both may back off; a retry
  *     then works), and no file is ever taken over, so a stale lock needs no breaking: a file whose pid is
  *     dead (or now belongs to a younger process) is ignored and removed;
