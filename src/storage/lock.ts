@@ -147,8 +147,13 @@ async function ensureDir(dir: string): Promise<void> {
 async function bonsaiConflict(path: string, dir: string, key: string, own: string, mode: LockMode): Promise<string | null> {
   for (const name of await readdir(dir)) {
     const m = /^(\d+-\d+)\.([wr])\.(\d+)\.[0-9a-f]+$/.exec(name);
-    if (m === null || m[1] !== key || join(dir, name) === own) continue;
+    if (m === null || join(dir, name) === own) continue;
     const file = join(dir, name);
+    if (m[1] !== key) {
+      // Another image's: tidy up after killed processes on the way (a dead pid is the cheap, certain case).
+      if (!pidRuns(Number(m[3]))) await unlink(file).catch(() => undefined);
+      continue;
+    }
     let info: { pid?: unknown; start?: unknown; program?: unknown; path?: unknown } = {};
     try {
       info = JSON.parse(await readFile(file, 'utf8')) as typeof info;
@@ -171,13 +176,18 @@ async function bonsaiConflict(path: string, dir: string, key: string, own: strin
   return null;
 }
 
-/** Whether pid runs and is the process that wrote the lock (a reused pid has another start time). */
-async function alive(pid: number, start: number | undefined): Promise<boolean> {
+function pidRuns(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
+  return true; // or EPERM: it runs, as another user
+}
+
+/** Whether pid runs and is the process that wrote the lock (a reused pid has another start time). */
+async function alive(pid: number, start: number | undefined): Promise<boolean> {
+  if (!pidRuns(pid)) return false;
   if (start === undefined) return true;
   const now = await startTime(pid);
   return now === undefined || now === start;

@@ -151,6 +151,15 @@ test('a lock left by a killed process (dead pid) or by a pid now reused is stale
   assert.equal(readdirSync(join(dir, 'locks')).length, 1, 'the stale one was removed, ours is there');
   await d.close();
 
+  // Stale files of other images go too, whenever the folder is read.
+  const other = join(dir, 'b.qcow2');
+  await createImage(other, { size: 1 << 20 });
+  const k = await holder(other, 'rw', { ...process.env });
+  await ended(k, 'kill');
+  assert.equal(readdirSync(join(dir, 'locks')).length, 1);
+  await (await openDisk(file, { readOnly: true })).close();
+  assert.deepEqual(readdirSync(join(dir, 'locks')), []);
+
   // A live pid (our parent) that started at another time than the lock says: the pid was reused.
   const probe = await openDisk(file, { readOnly: true });
   const name = readdirSync(join(dir, 'locks'))[0];
