@@ -1,8 +1,11 @@
 /**
  * Core-local interruptor (SiFive CLINT, as on QEMU's virt board): msip at 0x0000 + 4*hart, mtimecmp at
- * 0x4000 + 8*hart, mtime at 0xbff8. mtime is the machine's virtual clock (10 MHz).
+ * 0x4000 + 8*hart, mtime at 0xbff8. mtime is the machine's virtual clock (10 MHz), saved and restored
+ * with the clock itself: the CLINT's own state is msip and mtimecmp.
  */
 import type { IrqLine, MmioDevice } from './mmio.js';
+import { badState, int32s, record, uints } from './state.js';
+import type { State, Stateful } from './stateful.js';
 
 export interface ClintClock {
   now(): number;
@@ -16,7 +19,7 @@ export interface ClintHart {
 
 const TWO32 = 4294967296;
 
-export class Clint implements MmioDevice {
+export class Clint implements MmioDevice, Stateful {
   private readonly msip: Uint8Array;
   private readonly cmpLo: Int32Array;
   private readonly cmpHi: Int32Array;
@@ -74,5 +77,32 @@ export class Clint implements MmioDevice {
   /** When hart `h`'s timer fires (mtime ticks). */
   deadline(h: number): number {
     return (this.cmpHi[h] >>> 0) * TWO32 + (this.cmpLo[h] >>> 0);
+  }
+
+  /** msip and mtimecmp (as [lo, hi] halves) of every hart; mtime is the clock's. */
+  save(): State {
+    const n = this.harts.length;
+    return {
+      msip: Array.from(this.msip),
+      mtimecmp: Array.from({ length: n }, (_, h) => [this.cmpLo[h], this.cmpHi[h]]),
+    };
+  }
+
+  /** Restore the clock first: the timer lines are driven again for its time. */
+  restore(s: State): void {
+    const what = 'clint';
+    const o = record(s, what);
+    const n = this.harts.length;
+    const msip = uints(o, 'msip', n, 1, what);
+    const cmp = o.mtimecmp;
+    if (!Array.isArray(cmp) || cmp.length !== n) badState(what, 'bad mtimecmp');
+    const halves = cmp.map((c) => int32s({ mtimecmp: c }, 'mtimecmp', 2, what));
+    for (let h = 0; h < n; h++) {
+      this.msip[h] = msip[h];
+      this.cmpLo[h] = halves[h][0];
+      this.cmpHi[h] = halves[h][1];
+      this.harts[h].msip.set(msip[h] !== 0);
+    }
+    this.update(this.clock.now());
   }
 }

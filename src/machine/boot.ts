@@ -13,7 +13,7 @@ import { UART_CLOCK_HZ } from '../devices/uart16550.js';
 import { BonsaiError } from '../errors.js';
 import { TIMEBASE_HZ } from './clock.js';
 import { parseElf } from './elf.js';
-import { bootSupervisor, createSbi, programStimecmp } from './firmware/sbi.js';
+import { bootSupervisor } from './firmware/sbi.js';
 import { VIRT } from './layout.js';
 import { detectKernel, gunzipKernel, parseRiscvImage } from './loader.js';
 import { Machine } from './machine.js';
@@ -144,15 +144,7 @@ export function boot(m: Machine, cfg: BootConfig): void {
   const setReg = (r: number, v: number): void => { x[2 * r] = v % TWO32 | 0; x[2 * r + 1] = Math.floor(v / TWO32) | 0; };
   if (cfg.firmware === 'builtin') {
     bootSupervisor(m.hart, kernelEntry, dtbAddr);
-    m.hart.sbi = createSbi({
-      consoleWrite: (bytes) => m.console(bytes),
-      consoleRead: () => new Uint8Array(0),
-      setTimer: (hart, lo, hi) => programStimecmp(hart, lo, hi, m.clock.now()),
-      raiseSoftwareInterrupt: (hart) => hart.raiseSsip(),
-      fenceI: () => { /* stores already drop stale decoded code */ },
-      reset: (type) => m.stop({ status: 0, reason: type === 'shutdown' ? 'poweroff' : 'reset' }),
-      physMemory: (pa, length) => m.physMemory(pa, length),
-    });
+    m.useBuiltinSbi();
   } else {
     setReg(10, 0); // a0: hart id
     setReg(11, dtbAddr); // a1: device tree

@@ -13,10 +13,15 @@ import type { VirtioDevice } from '../devices/virtio/device.js';
 import { EmptyVirtioSlot } from '../devices/virtio/empty.js';
 import { VirtioMmio } from '../devices/virtio/mmio.js';
 import { guestMemory } from '../devices/virtio/queue.js';
+import { VirtioBlk } from '../devices/virtio/blk.js';
+import { badState, bool, record, uint } from '../devices/state.js';
+import type { State } from '../devices/stateful.js';
 import { BonsaiError } from '../errors.js';
 import { Bus } from './bus.js';
 import { VirtualClock } from './clock.js';
+import { createSbi, programStimecmp } from './firmware/sbi.js';
 import { Htif } from './htif.js';
+import { applyRam, captureRam, checkRamImage, type RamImage } from './ram-image.js';
 import { VIRT } from './layout.js';
 import { IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI } from './riscv/csr.js';
 import { Hart } from './riscv/hart.js';
@@ -37,7 +42,42 @@ export interface MachineOptions {
   virtio?: VirtioDevice[];
   /** Console output of the guest (UART, SBI console, HTIF); default: stdout. */
   console?: (bytes: Uint8Array) => void;
+  /**
+   * Per virtio device (the order of `virtio`), a caller's string naming what backs it, e.g. a disk's
+   * identity: part of the configuration a snapshot records and restore() compares.
+   */
+  identities?: (string | null | undefined)[];
+  /**
+   * What drives guest time: 'host' (default) monotonic host time; 'instructions' one tick (100 ns) per
+   * INSTRUCTIONS_PER_TICK retired instructions, jumping to the next timer deadline when the hart waits
+   * in WFI. The second makes a machine deterministic given the same input at the same instruction counts
+   * (tests compare a restored machine with its original exactly).
+   */
+  timeSource?: 'host' | 'instructions';
 }
+
+/** Guest time of a machine driven by its instructions (timeSource 'instructions'): a nominal 100 MIPS. */
+export const INSTRUCTIONS_PER_TICK = 10;
+
+/** The virtio slots' names on the bus, in order. */
+export const VIRTIO_SLOT_NAMES = Array.from({ length: VIRT.virtioSlots }, (_, i) => `virtio${i}`);
+
+/** Every part a MachineState holds. */
+const PART_NAMES = ['hart', 'clock', 'clint', 'plic', 'uart', 'rtc', 'syscon', ...VIRTIO_SLOT_NAMES, 'firmware', 'htif'];
+
+/** What a snapshot must be restored onto: compared before anything is touched. */
+export type MachineConfig = {
+  memoryBytes: number;
+  /** Each virtio slot: empty (null) or the device's kind, the caller's identity for it, and a disk's size. */
+  virtio: ({ kind: string; identity: string | null; sectors?: number } | null)[];
+};
+
+/**
+ * A machine's state without its RAM: the configuration, and each part's save() keyed by its name on the
+ * board (hart, clock, clint, plic, uart, rtc, syscon, virtio0..7 (null when empty), firmware, htif).
+ * Plain JSON.
+ */
+export type MachineState = { config: MachineConfig; parts: { [name: string]: State } };
 
 export interface MachineExit {
   status: number;
@@ -52,13 +92,21 @@ export class Machine {
   readonly memory: WebAssembly.Memory;
   readonly ram: PhysRam;
   readonly bus: Bus;
-  readonly clock = new VirtualClock();
+  readonly clock: VirtualClock;
   readonly hart: Hart;
   readonly clint: Clint;
   readonly plic: Plic;
   readonly uart: Uart16550;
   readonly rtc: GoldfishRtc;
+  private readonly syscon: Syscon;
   private htif: Htif | null = null;
+  private readonly slots: (VirtioMmio | null)[] = [];
+  private readonly identities: (string | null)[];
+  private readonly deterministic: boolean;
+  /** Whether run() is under way (paused or not). */
+  private running = false;
+  /** The instruction count at which run() pauses the machine (pauseAt). */
+  private pauseAtInstret = Infinity;
   /** The device tree the machine booted with (for --dump-dtb). */
   dtb: Uint8Array | null = null;
   private readonly u8: Uint8Array;
@@ -81,6 +129,11 @@ export class Machine {
     }
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.out = opts.console ?? ((bytes) => process.stdout.write(bytes));
+    this.deterministic = opts.timeSource === 'instructions';
+    let hartRef: Hart | null = null;
+    this.clock = this.deterministic
+      ? new VirtualClock(0, () => hartRef === null ? 0 : Math.floor(hartRef.instret / INSTRUCTIONS_PER_TICK))
+      : new VirtualClock();
     this.u8 = new Uint8Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
     this.ram = {
@@ -90,6 +143,7 @@ export class Machine {
     this.bus = new Bus(this.log);
     this.hart = new Hart(this.memory, this.ram, this.bus, this.clock, 0);
     const hart = this.hart;
+    hartRef = hart;
     this.clint = new Clint(this.clock, [{
       msip: new IrqLine((level) => hart.setInterrupt(IRQ_MSI, level)),
       mtip: new IrqLine((level) => hart.setInterrupt(IRQ_MTI, level)),
@@ -104,27 +158,50 @@ export class Machine {
     this.bus.map(VIRT.uart, 0x100, this.uart, 'uart');
     this.rtc = new GoldfishRtc(this.plic.source(VIRT.rtcIrq), () => Date.now() * 1e6);
     this.bus.map(VIRT.rtc, 0x1000, this.rtc, 'rtc');
-    this.bus.map(VIRT.syscon, 0x1000, new Syscon(
+    this.syscon = new Syscon(
       () => this.stop({ status: 0, reason: 'poweroff' }),
       () => this.stop({ status: 0, reason: 'reset' }),
       (code) => this.stop({ status: code === 0 ? 1 : Math.min(code, 255), reason: 'fail' }),
-    ), 'syscon');
+    );
+    this.bus.map(VIRT.syscon, 0x1000, this.syscon, 'syscon');
     const devices = opts.virtio ?? [];
+    this.identities = Array.from({ length: VIRT.virtioSlots }, (_, i) => opts.identities?.[i] ?? null);
     if (devices.length > VIRT.virtioSlots) throw new BonsaiError(`${devices.length} virtio devices asked for; the board has ${VIRT.virtioSlots} slots`);
     const mem = guestMemory(RAM_BASE, this.u8.subarray(RAM_OFFSET, RAM_OFFSET + size), (pa) => hart.ramWritten(pa));
     for (let i = 0; i < VIRT.virtioSlots; i++) {
       const dev = devices[i];
       const slot = dev === undefined ? new EmptyVirtioSlot()
         : new VirtioMmio(dev, { mem, irq: this.plic.source(VIRT.virtioIrq + i), log: this.log, wake: () => this.kick(), name: `${dev.name} (slot ${i})` });
-      this.bus.map(VIRT.virtio + i * 0x1000, 0x1000, slot, `virtio${i}`);
+      this.slots.push(slot instanceof VirtioMmio ? slot : null);
+      this.bus.map(VIRT.virtio + i * 0x1000, 0x1000, slot, VIRTIO_SLOT_NAMES[i]);
     }
     this.hart.onWatchedWrite = () => this.htif?.poll();
   }
+
+  /**
+   * Serves the guest's SBI calls from the VMM (`--bios builtin`, firmware/sbi.ts) instead of M-mode
+   * firmware in the guest. Part of the machine's state: a restored machine serves them again.
+   */
+  useBuiltinSbi(): void {
+    this.hart.sbi = createSbi({
+      consoleWrite: (bytes) => this.console(bytes),
+      consoleRead: () => new Uint8Array(0),
+      setTimer: (hart, lo, hi) => programStimecmp(hart, lo, hi, this.clock.now()),
+      raiseSoftwareInterrupt: (hart) => hart.raiseSsip(),
+      fenceI: () => { /* stores already drop stale decoded code */ },
+      reset: (type) => this.stop({ status: 0, reason: type === 'shutdown' ? 'poweroff' : 'reset' }),
+      physMemory: (pa, length) => this.physMemory(pa, length),
+    });
+    this.builtinSbi = true;
+  }
+
+  private builtinSbi = false;
 
   /** Wires HTIF (the RISC-V test-suite host interface) to the 64-bit words at `tohost` and `fromhost`. */
   attachHtif(tohost: number, fromhost: number): void {
     const inRam = (pa: number): boolean => pa >= RAM_BASE && pa + 8 <= RAM_BASE + this.ram.size;
     if (!inRam(tohost) || !inRam(fromhost)) return;
+    this.detachHtif();
     const word = (pa: number): number => (RAM_OFFSET + pa - RAM_BASE) >> 2;
     this.htif = new Htif({
       readWord: (pa) => inRam(pa) ? this.i32[word(pa)] : 0,
@@ -137,6 +214,12 @@ export class Machine {
     const page = Math.floor((tohost - RAM_BASE) / 4096);
     this.ram.pageFlags[page] |= 2;
     this.hart.mmu.dropWritesTo(RAM_OFFSET + page * 4096); // stores to tohost now take the slow path
+  }
+
+  private detachHtif(): void {
+    if (this.htif === null) return;
+    this.ram.pageFlags[Math.floor((this.htif.tohost - RAM_BASE) / 4096)] &= ~2;
+    this.htif = null;
   }
 
   /** Ends the run; the promise of run() resolves with `exit`. */
@@ -176,6 +259,14 @@ export class Machine {
 
   get paused(): boolean { return this.pauseGate !== null; }
 
+  /**
+   * Pauses the machine (as pause() does) once the hart has retired `instret` instructions, exactly: for
+   * tests and replay. Infinity cancels.
+   */
+  pauseAt(instret: number): void {
+    this.pauseAtInstret = instret;
+  }
+
   /** Wakes the machine from a WFI sleep: a device finished host I/O and raised its interrupt. */
   kick(): void {
     this.wake?.();
@@ -207,6 +298,15 @@ export class Machine {
 
   /** Runs until the guest exits (HTIF), `maxInstructions` have run, or stop() is called. */
   async run(maxInstructions = Infinity): Promise<MachineExit> {
+    this.running = true;
+    try {
+      return await this.runLoop(maxInstructions);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runLoop(maxInstructions: number): Promise<MachineExit> {
     const hart = this.hart;
     let total = 0;
     for (;;) {
@@ -217,12 +317,20 @@ export class Machine {
         this.clint.update(now);
         hart.updateTimer(now);
         if (this.rtc.nextAlarmNs() !== null) this.rtc.poll();
-        const budget = Math.min(SLICE, maxInstructions - total);
+        if (hart.instret >= this.pauseAtInstret) { this.pauseAtInstret = Infinity; this.pause(); break; }
+        let budget = Math.min(SLICE, maxInstructions - total, this.pauseAtInstret - hart.instret);
+        if (this.deterministic) budget = Math.min(budget, this.instructionsToDeadline());
         if (budget <= 0) { this.stop({ status: 1, reason: 'limit' }); break; }
         total += hart.run(budget);
+        if (hart.wfi && this.deterministic) {
+          // Guest time is the instructions': waiting means jumping to the next timer deadline.
+          const deadline = Math.min(this.clint.deadline(0), hart.stimecmpDeadline());
+          if (deadline !== Infinity && deadline > this.clock.now()) { this.clock.set(deadline); continue; }
+        }
         if (hart.wfi || performance.now() >= turnEnd) break;
       }
       if (this.exit !== null) return this.exit;
+      if (this.pauseGate !== null) continue;
       if (hart.wfi) {
         const alarm = this.rtc.nextAlarmNs();
         const rtcMs = alarm === null ? Infinity : Math.max(0, alarm / 1e6 - Date.now());
@@ -230,6 +338,166 @@ export class Machine {
       }
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  // --- snapshots --------------------------------------------------------------------------------------
+
+  /** Guest RAM as one live view (for snapshots: captureRam, applyRam). */
+  ramBytes(): Uint8Array {
+    return this.u8.subarray(RAM_OFFSET, RAM_OFFSET + this.ram.size);
+  }
+
+  /** What a snapshot of this machine can be restored onto. */
+  config(): MachineConfig {
+    return {
+      memoryBytes: this.ram.size,
+      virtio: this.slots.map((slot, i) => {
+        if (slot === null) return null;
+        const dev = slot.device;
+        const entry: { kind: string; identity: string | null; sectors?: number } = { kind: dev.name, identity: this.identities[i] };
+        if (dev instanceof VirtioBlk) entry.sectors = dev.capacity;
+        return entry;
+      }),
+    };
+  }
+
+  /**
+   * Waits, paused, until no device has host I/O in flight for the guest (disk reads and writes, 9P
+   * requests), so that what is saved next is complete: a 9P request cannot be replayed, and a disk
+   * request finished now is not replayed at all.
+   */
+  async quiesce(): Promise<void> {
+    this.requirePaused('quiesce');
+    await Promise.all(this.slots.map((slot) => slot?.device.idle?.()));
+  }
+
+  /**
+   * Every part's state (RAM aside: ramBytes()). Only a machine that is paused, or not running, can be
+   * saved; call quiesce() first, or requests in flight are carried as the devices can (blk replays them).
+   */
+  save(): MachineState {
+    this.requirePaused('save');
+    return { config: this.config(), parts: this.saveParts() };
+  }
+
+  private saveParts(): { [name: string]: State } {
+    const parts: { [name: string]: State } = {
+      hart: this.hart.save(), clock: this.clock.save(), clint: this.clint.save(), plic: this.plic.save(),
+      uart: this.uart.save(), rtc: this.rtc.save(), syscon: this.syscon.save(),
+    };
+    this.slots.forEach((slot, i) => { parts[VIRTIO_SLOT_NAMES[i]] = slot === null ? null : slot.save(); });
+    parts.firmware = { builtinSbi: this.builtinSbi };
+    parts.htif = this.htif === null ? null : { tohost: this.htif.tohost, fromhost: this.htif.fromhost };
+    return parts;
+  }
+
+  /**
+   * Makes this machine the one saved in `s` with RAM `ram`: the configuration is compared first, then
+   * RAM and every part are restored, RAM first (devices pick up the buffers they held from the rings).
+   * Bad or mismatched state is a one-line BonsaiError and the machine is left as it was. Guest time
+   * goes on from the saved instant. The machine must be paused or not running; build it with the same
+   * options (devices, memory, identities) as the saved one, without booting it.
+   */
+  restore(s: State, ram: RamImage): void {
+    this.requirePaused('restore');
+    const top = record(s, 'snapshot');
+    const parts = record(top.parts, 'snapshot parts');
+    this.compareConfig(top.config);
+    checkRamImage(ram, this.ram.size);
+    for (const name of PART_NAMES) if (!(name in parts)) throw new BonsaiError(`snapshot: no state for ${name}`);
+    const priorParts = this.saveParts();
+    const priorRam = captureRam(this.ramBytes());
+    try {
+      applyRam(this.ramBytes(), ram);
+      this.restoreParts(parts);
+    } catch (e) {
+      applyRam(this.ramBytes(), priorRam);
+      this.restoreParts(priorParts);
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new BonsaiError(msg.startsWith('snapshot: ') ? msg : `snapshot: ${msg}`);
+    }
+  }
+
+  /** In this order: the clock after the hart (a clock driven by instructions counts the hart's), devices last. */
+  private restoreParts(parts: { [name: string]: State }): void {
+    this.hart.restore(parts.hart);
+    this.clock.restore(parts.clock);
+    this.clint.restore(parts.clint);
+    this.plic.restore(parts.plic);
+    this.uart.restore(parts.uart);
+    this.rtc.restore(parts.rtc);
+    this.syscon.restore(parts.syscon);
+    this.slots.forEach((slot, i) => {
+      const v = parts[VIRTIO_SLOT_NAMES[i]];
+      if (slot === null) { if (v !== null) badState(VIRTIO_SLOT_NAMES[i], 'the slot is empty here'); }
+      else slot.restore(v);
+    });
+    const fw = record(parts.firmware, 'firmware');
+    const sbi = bool(fw, 'builtinSbi', 'firmware');
+    if (sbi) this.useBuiltinSbi();
+    else { this.hart.sbi = null; this.builtinSbi = false; }
+    const h = parts.htif;
+    if (h === null) this.detachHtif();
+    else {
+      const o = record(h, 'htif');
+      const limit = RAM_BASE + this.ram.size - 8;
+      const tohost = uint(o, 'tohost', limit, 'htif'), fromhost = uint(o, 'fromhost', limit, 'htif');
+      if (tohost < RAM_BASE || fromhost < RAM_BASE) badState('htif', 'tohost or fromhost outside RAM');
+      this.attachHtif(tohost, fromhost);
+    }
+  }
+
+  /** One line naming the first difference between a snapshot's configuration and this machine's. */
+  private compareConfig(c: State | undefined): void {
+    const mine = this.config();
+    const o = record(c, 'snapshot configuration');
+    const mem = o.memoryBytes;
+    if (mem !== mine.memoryBytes) {
+      throw new BonsaiError(`snapshot: the machine had ${typeof mem === 'number' ? `${mem / 1048576} MiB` : 'an unknown amount of'} memory, this one has ${mine.memoryBytes / 1048576} MiB`);
+    }
+    const slots = o.virtio;
+    if (!Array.isArray(slots) || slots.length !== mine.virtio.length) throw new BonsaiError('snapshot: bad virtio slot list');
+    const describe = (e: State | undefined): string => {
+      if (e === null || typeof e !== 'object' || Array.isArray(e) || e === undefined) return 'nothing';
+      return String(e.kind);
+    };
+    mine.virtio.forEach((m, i) => {
+      const theirs = slots[i];
+      const where = `virtio slot ${i}`;
+      if (m === null || theirs === null || typeof theirs !== 'object' || Array.isArray(theirs)) {
+        if (m === null && theirs === null) return;
+        throw new BonsaiError(`snapshot: ${where} held ${describe(theirs)}, this machine's holds ${m === null ? 'nothing' : m.kind}`);
+      }
+      if (theirs.kind !== m.kind) throw new BonsaiError(`snapshot: ${where} held ${describe(theirs)}, this machine's holds ${m.kind}`);
+      const id = theirs.identity ?? null;
+      if (id !== m.identity) {
+        throw new BonsaiError(`snapshot: ${where} (${m.kind}) was ${JSON.stringify(id)}, this machine's is ${JSON.stringify(m.identity)}`);
+      }
+      if ((theirs.sectors ?? undefined) !== m.sectors) {
+        throw new BonsaiError(`snapshot: ${where} (${m.kind}) had ${String(theirs.sectors)} sectors, this machine's has ${String(m.sectors)}`);
+      }
+    });
+  }
+
+  private requirePaused(what: string): void {
+    if (this.running && this.pauseGate === null && this.exit === null) {
+      throw new BonsaiError(`machine: pause it before ${what === 'save' ? 'saving' : what === 'restore' ? 'restoring' : 'quiescing'} it`);
+    }
+  }
+
+  /**
+   * With guest time driven by instructions, a slice ends exactly where the next timer deadline falls, so
+   * the timer lines rise at the same instruction whatever the slicing was (a restored machine's slices
+   * start at the instant it was saved, not where the original's did).
+   */
+  private instructionsToDeadline(): number {
+    const due = Math.min(this.clint.deadline(0), this.hart.stimecmpDeadline());
+    const now = this.clock.now();
+    if (due === Infinity || due <= now || this.clock.paused) return SLICE;
+    const instret = this.hart.instret;
+    // now = floor(instret / INSTRUCTIONS_PER_TICK) - offset, so time reaches `due` at this instret:
+    const at = (due - now + Math.floor(instret / INSTRUCTIONS_PER_TICK)) * INSTRUCTIONS_PER_TICK;
+    return Math.max(1, Math.min(SLICE, at - instret));
   }
 
   /** Host seconds spent asleep in WFI (for --stats and the idle measurement). */

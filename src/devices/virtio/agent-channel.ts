@@ -18,7 +18,7 @@ import type { State } from '../stateful.js';
 import { ConfigSpace, VIRTIO_ID_CONSOLE, type VirtioDevice, type VirtioHost } from './device.js';
 import { HostInput } from './host-input.js';
 import { VirtqueueError, type DescriptorChain } from './queue.js';
-import { blob, bool, list, record, toBlob } from './state.js';
+import { blob, bool, list, record, toBlob } from '../state.js';
 
 // Feature bits (5.3.3).
 export const VIRTIO_CONSOLE_F_MULTIPORT = 1;

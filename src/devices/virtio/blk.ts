@@ -11,7 +11,7 @@ import type { BlockBackend } from '../../storage/backend.js';
 import type { State } from '../stateful.js';
 import { ConfigSpace, VIRTIO_ID_BLOCK, type VirtioDevice, type VirtioHost } from './device.js';
 import { type DescriptorChain, VirtqueueError } from './queue.js';
-import { list, record, uint } from './state.js';
+import { list, record, uint } from '../state.js';
 
 // Feature bits (5.2.3).
 export const VIRTIO_BLK_F_SIZE_MAX = 1;

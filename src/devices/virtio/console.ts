@@ -8,7 +8,7 @@ import type { State } from '../stateful.js';
 import { ConfigSpace, VIRTIO_ID_CONSOLE, type VirtioDevice, type VirtioHost } from './device.js';
 import { HostInput } from './host-input.js';
 import { VirtqueueError } from './queue.js';
-import { blob, record, toBlob, uint } from './state.js';
+import { blob, record, toBlob, uint } from '../state.js';
 
 // Feature bits (5.3.3).
 export const VIRTIO_CONSOLE_F_SIZE = 0;

@@ -70,6 +70,11 @@ export interface VirtioDevice extends Stateful {
   notify(index: number): void;
   /** Device reset (status 0): forget every buffer; host-side state that is not the driver's (queued input) stays. */
   reset(): void;
+  /**
+   * Resolves once no host work for the guest's requests is running (Machine.quiesce, before a save).
+   * A device whose requests in flight cannot be replayed after a restore answers them all first.
+   */
+  idle?(): Promise<void>;
   /** Device state beyond the transport's and the queues': buffers in flight, queued host input. */
   save(): State;
   /** Called by the transport after its own and the queues' state is back, so buffers in flight can resume. */

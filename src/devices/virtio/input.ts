@@ -14,7 +14,7 @@
 import type { State } from '../stateful.js';
 import { ConfigSpace, VIRTIO_ID_INPUT, type VirtioDevice, type VirtioHost } from './device.js';
 import { VirtqueueError } from './queue.js';
-import { blob, record, toBlob, uint } from './state.js';
+import { blob, record, toBlob, uint } from '../state.js';
 
 /** Queue indexes (5.8.2). */
 export const INPUT_EVENTQ = 0;

@@ -15,7 +15,7 @@ import {
   VIRTIO_STATUS_FEATURES_OK, type VirtioDevice, type VirtioHost,
 } from './device.js';
 import { type GuestMemory, Virtqueue, VirtqueueError } from './queue.js';
-import { bool, list, record, uint } from './state.js';
+import { bool, list, record, uint } from '../state.js';
 
 // Register offsets (4.2.2, table "MMIO Device Register Layout").
 export const MMIO_MAGIC_VALUE = 0x000;

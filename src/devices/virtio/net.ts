@@ -13,7 +13,7 @@ import type { FrameReceiver, NetBackend, ReceiveRoom } from '../../net/link.js';
 import type { State } from '../stateful.js';
 import { ConfigSpace, VIRTIO_ID_NET, type VirtioDevice, type VirtioHost } from './device.js';
 import { VirtqueueError } from './queue.js';
-import { blob, list, record, toBlob } from './state.js';
+import { blob, list, record, toBlob } from '../state.js';
 
 // Feature bits (5.1.3).
 export const VIRTIO_NET_F_MAC = 5;

@@ -8,7 +8,7 @@
  * rule gets a VirtqueueError, which the transport turns into DEVICE_NEEDS_RESET.
  */
 import type { State } from '../stateful.js';
-import { bool, record, uint } from './state.js';
+import { bool, record, uint } from '../state.js';
 
 /** Guest RAM as devices reach it: `u8[pa - base]` is the byte at physical address `pa`. */
 export interface GuestMemory {

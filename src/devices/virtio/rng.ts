@@ -6,7 +6,7 @@ import { randomFillSync } from 'node:crypto';
 import type { State } from '../stateful.js';
 import { VIRTIO_ID_RNG, type VirtioDevice, type VirtioHost } from './device.js';
 import { VirtqueueError } from './queue.js';
-import { record } from './state.js';
+import { record } from '../state.js';
 
 export const RNG_QUEUE_SIZE = 64;
 /**

@@ -21,6 +21,8 @@ import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.j
 import { createFpu, FP_ILLEGAL } from './fpu.js';
 import { div64, divu64, divuw, divw, mul64, mulh, mulhsu, mulhu, rem64, remu64, remuw, remw, res } from './int64.js';
 import { STATE_F, STATE_X } from './layout.js';
+import { badState, bool, int32, int32s, pair, record, uint, uints } from '../../devices/state.js';
+import type { State, Stateful } from '../../devices/stateful.js';
 import { Access, Mmu, MMU_M, MMU_S, MMU_S_SUM, MMU_U, PMP_ENTRIES, TLB_MASK, TLB_SIZE, type PhysRam } from './mmu.js';
 
 /** Memory-mapped devices as the hart sees them: physical addresses outside RAM. */
@@ -46,7 +48,7 @@ class DecodedPage {
 const TWO32 = 4294967296;
 const u64 = (lo: number, hi: number): number => (hi >>> 0) * TWO32 + (lo >>> 0);
 
-export class Hart {
+export class Hart implements Stateful {
   readonly x: Int32Array;
   readonly f: Int32Array;
   readonly mmu: Mmu;
@@ -1500,4 +1502,118 @@ export class Hart {
     if (machine) { this.mtvecLo = v; this.mtvecHi = hi; } else { this.stvecLo = v; this.stvecHi = hi; }
   }
 
+
+  // --- snapshots ------------------------------------------------------------------------------------------
+
+  /**
+   * The architectural state between two instructions (Machine.save calls this only while the hart is not
+   * running): pc, privilege, x and f registers, every CSR, the counters' offsets and inhibits, PMP, the LR
+   * reservation and WFI. Decoded pages and the TLB are caches: restore() rebuilds them from this.
+   */
+  save(): State {
+    const m = this.mmu;
+    return {
+      pc: [this.pcLo, this.pcHi], priv: this.priv, wfi: this.wfi, instret: this.instret,
+      x: Array.from(this.x), f: Array.from(this.f),
+      mstatus: this.mstatus, fflags: this.fflags, frm: this.frm,
+      medeleg: this.medeleg, mideleg: this.mideleg, mie: this.mie, mipSoft: this.mipSoft, mipHw: this.mipHw,
+      mtvec: [this.mtvecLo, this.mtvecHi], stvec: [this.stvecLo, this.stvecHi],
+      mepc: [this.mepcLo, this.mepcHi], sepc: [this.sepcLo, this.sepcHi],
+      mcause: [this.mcauseLo, this.mcauseHi], scause: [this.scauseLo, this.scauseHi],
+      mtval: [this.mtvalLo, this.mtvalHi], stval: [this.stvalLo, this.stvalHi],
+      mscratch: [this.mscratchLo, this.mscratchHi], sscratch: [this.sscratchLo, this.sscratchHi],
+      mcounteren: this.mcounteren, scounteren: this.scounteren, mcountinhibit: this.mcountinhibit,
+      menvcfg: [this.menvcfgLo, this.menvcfgHi], senvcfg: this.senvcfg, stimecmp: [this.stimecmpLo, this.stimecmpHi],
+      // minstret = instret + instretDelta, mcycle = instret + cycleDelta (or the frozen values while inhibited).
+      instretDelta: this.instretDelta, cycleDelta: this.cycleDelta,
+      instretFrozen: this.instretFrozen, cycleFrozen: this.cycleFrozen,
+      satp: { mode: m.satpMode, asid: m.satpAsid, root: m.satpRoot },
+      pmpcfg: Array.from(m.pmpcfg), pmpaddrLo: Array.from(m.pmpaddrLo), pmpaddrHi: Array.from(m.pmpaddrHi),
+      // The reservation as a guest physical address (the memory offset is this board's business).
+      resv: this.resv < 0 ? -1 : this.resv - this.ram.offset + this.ram.base,
+    };
+  }
+
+  /** Checks all of `s` first (BonsaiError, nothing changed); then takes it and drops every cache. */
+  restore(s: State): void {
+    const what = 'hart';
+    const o = record(s, what);
+    const u32 = (k: string, max = 0xffffffff): number => uint(o, k, max, what);
+    const i32 = (k: string): number => int32(o, k, what);
+    // Counter offsets are doubles (differences of 64-bit values): any finite integer.
+    const whole = (k: string): number => {
+      const v = o[k];
+      if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) > 2 ** 66) badState(what, `bad ${k}`);
+      return v;
+    };
+    const pc = pair(o, 'pc', what);
+    const priv = u32('priv', 3);
+    if (priv === 2) badState(what, 'bad priv');
+    const wfi = bool(o, 'wfi', what);
+    const instret = uint(o, 'instret', Number.MAX_SAFE_INTEGER, what);
+    const x = int32s(o, 'x', 64, what), f = int32s(o, 'f', 64, what);
+    if (x[0] !== 0 || x[1] !== 0) badState(what, 'x0 is not zero');
+    const mstatus = i32('mstatus');
+    if ((mstatus & ~MSTATUS_WRITABLE) !== 0 || ((mstatus & MSTATUS_MPP) >>> MSTATUS_MPP_SHIFT) === 2) badState(what, 'bad mstatus');
+    const fflags = u32('fflags', 31), frm = u32('frm', 7);
+    const medeleg = u32('medeleg', MEDELEG_WRITABLE), mideleg = u32('mideleg', S_INTERRUPTS);
+    const mie = u32('mie', ALL_INTERRUPTS), mipSoft = u32('mipSoft', ALL_INTERRUPTS), mipHw = u32('mipHw', ALL_INTERRUPTS);
+    if ((medeleg & ~MEDELEG_WRITABLE) || (mideleg & ~S_INTERRUPTS) || (mie & ~ALL_INTERRUPTS) ||
+      (mipSoft & ~(MIP_SSIP | MIP_STIP | MIP_SEIP)) || (mipHw & ~ALL_INTERRUPTS)) badState(what, 'bad interrupt or delegation bits');
+    const p = (k: string): [number, number] => pair(o, k, what);
+    const mtvec = p('mtvec'), stvec = p('stvec'), mepc = p('mepc'), sepc = p('sepc');
+    const mcause = p('mcause'), scause = p('scause'), mtval = p('mtval'), stval = p('stval');
+    const mscratch = p('mscratch'), sscratch = p('sscratch'), menvcfg = p('menvcfg'), stimecmp = p('stimecmp');
+    if ((mtvec[0] & 3) > 1 || (stvec[0] & 3) > 1 || (mepc[0] & 1) || (sepc[0] & 1)) badState(what, 'bad trap vector or epc');
+    if ((menvcfg[0] & ~1) || (menvcfg[1] & ~0x80000000)) badState(what, 'bad menvcfg');
+    const mcounteren = i32('mcounteren'), scounteren = i32('scounteren');
+    const mcountinhibit = u32('mcountinhibit', 5), senvcfg = u32('senvcfg', 1);
+    if (mcountinhibit & 2) badState(what, 'bad mcountinhibit');
+    const instretDelta = whole('instretDelta'), cycleDelta = whole('cycleDelta');
+    const instretFrozen = whole('instretFrozen'), cycleFrozen = whole('cycleFrozen');
+    const satp = record(o.satp, 'hart satp');
+    const satpMode = uint(satp, 'mode', 9, 'hart satp');
+    if (satpMode !== 0 && satpMode !== 8 && satpMode !== 9) badState(what, 'bad satp mode');
+    const satpAsid = uint(satp, 'asid', 0xffff, 'hart satp');
+    const satpRoot = uint(satp, 'root', 2 ** 56, 'hart satp');
+    if (satpRoot % 4096 !== 0) badState(what, 'bad satp root');
+    const pmpcfg = uints(o, 'pmpcfg', PMP_ENTRIES, 0x9f, what);
+    const pmpaddrLo = int32s(o, 'pmpaddrLo', PMP_ENTRIES, what);
+    const pmpaddrHi = uints(o, 'pmpaddrHi', PMP_ENTRIES, 0x3fffff, what);
+    const r = o.resv;
+    const ram = this.ram;
+    if (typeof r !== 'number' || !Number.isInteger(r) ||
+      (r !== -1 && (r % 8 !== 0 || r < ram.base || r + 8 > ram.base + ram.size))) badState(what, 'bad resv');
+
+    // Checked: take it all.
+    this.pcLo = pc[0]; this.pcHi = pc[1];
+    this.priv = priv as Priv;
+    this.wfi = wfi;
+    this.halted = false;
+    this.instret = instret;
+    this.x.set(x); this.f.set(f);
+    this.mstatus = mstatus; this.fflags = fflags; this.frm = frm;
+    this.medeleg = medeleg; this.mideleg = mideleg; this.mie = mie; this.mipSoft = mipSoft; this.mipHw = mipHw;
+    [this.mtvecLo, this.mtvecHi] = mtvec; [this.stvecLo, this.stvecHi] = stvec;
+    [this.mepcLo, this.mepcHi] = mepc; [this.sepcLo, this.sepcHi] = sepc;
+    [this.mcauseLo, this.mcauseHi] = mcause; [this.scauseLo, this.scauseHi] = scause;
+    [this.mtvalLo, this.mtvalHi] = mtval; [this.stvalLo, this.stvalHi] = stval;
+    [this.mscratchLo, this.mscratchHi] = mscratch; [this.sscratchLo, this.sscratchHi] = sscratch;
+    this.mcounteren = mcounteren; this.scounteren = scounteren; this.mcountinhibit = mcountinhibit;
+    [this.menvcfgLo, this.menvcfgHi] = menvcfg; this.senvcfg = senvcfg;
+    [this.stimecmpLo, this.stimecmpHi] = stimecmp;
+    this.instretDelta = instretDelta; this.cycleDelta = cycleDelta;
+    this.instretFrozen = instretFrozen; this.cycleFrozen = cycleFrozen;
+    const m = this.mmu;
+    m.satpMode = satpMode; m.satpAsid = satpAsid; m.satpRoot = satpRoot;
+    m.pmpcfg.set(pmpcfg); m.pmpaddrLo.set(pmpaddrLo); m.pmpaddrHi.set(pmpaddrHi);
+    m.pmpUpdate();
+    this.resv = r === -1 ? -1 : r - ram.base + ram.offset;
+    // Caches: decoded code is RAM's (which the caller replaced), the TLB the old translations'.
+    this.invalidateAllCode();
+    this.lastMxr = (mstatus & MSTATUS_MXR) !== 0;
+    m.flushAll();
+    this.refreshMip();
+    this.updateMmuContext();
+  }
 }

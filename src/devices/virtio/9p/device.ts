@@ -6,7 +6,7 @@
 import type { State } from '../../stateful.js';
 import type { VirtioDevice, VirtioHost } from '../device.js';
 import { VirtqueueError, type DescriptorChain } from '../queue.js';
-import { record } from '../state.js';
+import { record } from '../../state.js';
 import type { P9Server } from './server.js';
 
 export const VIRTIO_ID_9P = 9;
@@ -27,6 +27,7 @@ export class Virtio9p implements VirtioDevice {
   private epoch = 0;
   private pending: DescriptorChain[] = [];
   private busy = false;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly server: P9Server) {
     this.config = server.configSpace();
@@ -75,10 +76,20 @@ export class Virtio9p implements VirtioDevice {
       }
     } finally {
       this.busy = false;
+      for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 
-  /** Requests in flight are not kept across a snapshot: the fid table lives in the server's own state. */
+  /**
+   * Resolves once every request taken is answered. A 9P request cannot be replayed (a Tremove or Twrite
+   * done twice is not the same), so the machine waits for this, paused, before it is saved.
+   */
+  idle(): Promise<void> {
+    if (!this.busy && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Requests in flight are not kept across a snapshot (drain them first: idle()); the fid table lives in the server's own state. */
   save(): State { return { server: this.server.save() }; }
   restore(s: State): void {
     const r = record(s, 'virtio-9p');

@@ -1,0 +1,89 @@
+/**
+ * Guest RAM as a snapshot holds it: only the 4 KiB pages that are not all zero, with a bitmap of which.
+ * captureRam() is what runs while the guest is paused, so it only scans and copies (no compression);
+ * the caller resumes the guest and encodes the copy afterwards (vm/snapshot/state-file.ts).
+ */
+import { BonsaiError } from '../errors.js';
+
+export const RAM_PAGE = 4096;
+
+export interface RamImage {
+  /** RAM size in bytes (a multiple of RAM_PAGE). */
+  readonly bytes: number;
+  /** One bit per page, least significant bit first: set when the page is in `data`. */
+  readonly present: Uint8Array;
+  /** The present pages, in address order. */
+  readonly data: Uint8Array;
+}
+
+const ZERO_PAGE = Buffer.alloc(RAM_PAGE);
+
+/** Whether RAM page `p` of `ram` is all zero (memcmp against a zero page: native speed). */
+function zeroPage(ram: Buffer, p: number): boolean {
+  return ram.compare(ZERO_PAGE, 0, RAM_PAGE, p * RAM_PAGE, (p + 1) * RAM_PAGE) === 0;
+}
+
+/** Copies the non-zero pages of `ram` aside. */
+export function captureRam(ram: Uint8Array): RamImage {
+  if (ram.length % RAM_PAGE !== 0) throw new RangeError('captureRam: RAM is not a whole number of pages');
+  const pages = ram.length / RAM_PAGE;
+  const buf = Buffer.from(ram.buffer, ram.byteOffset, ram.byteLength);
+  const present = new Uint8Array(Math.ceil(pages / 8));
+  let count = 0;
+  for (let p = 0; p < pages; p++) {
+    if (!zeroPage(buf, p)) { present[p >> 3] |= 1 << (p & 7); count++; }
+  }
+  const data = new Uint8Array(count * RAM_PAGE);
+  let at = 0;
+  forRuns(present, pages, true, (first, end) => {
+    data.set(ram.subarray(first * RAM_PAGE, end * RAM_PAGE), at);
+    at += (end - first) * RAM_PAGE;
+  });
+  return { bytes: ram.length, present, data };
+}
+
+/** Pages set in a bitmap. */
+export function countPresent(present: Uint8Array, pages: number): number {
+  let n = 0;
+  for (let p = 0; p < pages; p++) if (present[p >> 3] & (1 << (p & 7))) n++;
+  return n;
+}
+
+/** Throws unless `image` is well formed for RAM of `bytes`. */
+export function checkRamImage(image: RamImage, bytes: number): void {
+  const pages = bytes / RAM_PAGE;
+  if (image.bytes !== bytes) {
+    throw new BonsaiError(`snapshot: RAM is ${image.bytes >> 20} MiB, this machine has ${bytes >> 20} MiB`);
+  }
+  if (image.present.length !== Math.ceil(pages / 8) || image.data.length !== countPresent(image.present, pages) * RAM_PAGE) {
+    throw new BonsaiError('snapshot: the RAM image does not match its page bitmap');
+  }
+  // Bits past the last page would name pages that do not exist.
+  for (let p = pages; p < image.present.length * 8; p++) {
+    if (image.present[p >> 3] & (1 << (p & 7))) throw new BonsaiError('snapshot: the RAM page bitmap names pages past the end of RAM');
+  }
+}
+
+/** Makes `ram` hold `image`: present pages copied, every other page zero. */
+export function applyRam(ram: Uint8Array, image: RamImage): void {
+  checkRamImage(image, ram.length);
+  const pages = ram.length / RAM_PAGE;
+  let at = 0;
+  forRuns(image.present, pages, true, (first, end) => {
+    ram.set(image.data.subarray(at, at + (end - first) * RAM_PAGE), first * RAM_PAGE);
+    at += (end - first) * RAM_PAGE;
+  });
+  forRuns(image.present, pages, false, (first, end) => ram.fill(0, first * RAM_PAGE, end * RAM_PAGE));
+}
+
+/** Calls `fn(first, end)` for each run of pages whose bit is `set`. */
+function forRuns(present: Uint8Array, pages: number, set: boolean, fn: (first: number, end: number) => void): void {
+  let p = 0;
+  while (p < pages) {
+    const bit = (present[p >> 3] & (1 << (p & 7))) !== 0;
+    if (bit !== set) { p++; continue; }
+    const first = p;
+    while (p < pages && ((present[p >> 3] & (1 << (p & 7))) !== 0) === set) p++;
+    fn(first, p);
+  }
+}
