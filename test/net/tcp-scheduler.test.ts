@@ -35,39 +35,44 @@ function setup(): { room: Room; log: string[]; s: FlowScheduler<Bulk>; bulk: (na
   return { room, log, s, bulk: (name, segments = 100, size = 1460) => new Bulk(name, segments, log, room, size) };
 }
 
-test('the scheduler sends only while there is room, one full segment per flow and round', () => {
+/** `names` each `times` in a row: the turns of one round. */
+const turns = (names: string[], times = QUANTUM / 1500): string[] => names.flatMap((n) => Array<string>(times).fill(n));
+
+test('the scheduler sends only while there is room, a quantum of full segments per flow and round', () => {
   const { room, log, s, bulk } = setup();
   for (const f of [bulk('a'), bulk('b'), bulk('c')]) s.wake(f);
   assert.deepEqual(log, [], 'nothing without room');
-  room.n = 9;
+  room.n = 9 * QUANTUM / 1500;
   s.pump();
-  assert.deepEqual(log, ['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c']);
+  assert.deepEqual(log, [...turns(['a', 'b', 'c']), ...turns(['a', 'b', 'c']), ...turns(['a', 'b', 'c'])]);
   assert.equal(s.waiting, 3);
-  assert.ok(QUANTUM >= 1500, 'a quantum holds a full segment');
+  assert.equal(QUANTUM % 1500, 0, 'a quantum is whole segments');
 });
 
 test('a flow that wakes after being idle goes before the flows that are already sending', () => {
   const { room, log, s, bulk } = setup();
+  const q = QUANTUM / 1500;
   s.wake(bulk('a'));
   s.wake(bulk('b'));
-  room.n = 4;
+  room.n = 4 * q;
   s.pump();
-  assert.deepEqual(log, ['a', 'b', 'a', 'b']);
+  assert.deepEqual(log, [...turns(['a', 'b']), ...turns(['a', 'b'])]);
   log.length = 0;
   s.wake(bulk('ssh', 2, 100));
-  room.n = 5;
+  room.n = 2 + 2 * q + 1;
   s.pump();
   // Small segments: the new flow's quantum covers both; then the bulk flows take their turns again,
   // and the new flow, dry, leaves once its turn on the old list finds it empty.
-  assert.deepEqual(log, ['ssh', 'ssh', 'a', 'b', 'a']);
+  assert.deepEqual(log, ['ssh', 'ssh', ...turns(['a', 'b']), 'a']);
   assert.equal(s.waiting, 2);
 });
 
 test('a flow cannot stay new by sending one segment at a time: a new flow that runs dry queues behind the others', () => {
   const { room, log, s, bulk } = setup();
+  const q = QUANTUM / 1500;
   s.wake(bulk('a'));
   s.wake(bulk('b'));
-  room.n = 4;
+  room.n = 4 * q;
   s.pump();
   log.length = 0;
   const sly = bulk('sly', 1, 100);
@@ -75,14 +80,15 @@ test('a flow cannot stay new by sending one segment at a time: a new flow that r
   room.n = 2;
   s.pump();
   assert.deepEqual(log, ['sly', 'a']);
-  // It has a segment again at once, but it is on the old list now: a flow that is really new goes first.
+  // It has a segment again at once, but it is on the old list now, behind a, which was there first:
+  // a flow that is really new goes before both.
   sly.segments = 1;
   s.wake(sly);
   s.wake(bulk('fresh'));
-  room.n = 3;
+  room.n = 2 * q + 1;
   log.length = 0;
   s.pump();
-  assert.deepEqual(log, ['fresh', 'sly', 'b']);
+  assert.deepEqual(log, [...turns(['fresh']), ...turns(['a']).slice(1), 'sly', 'b']);
 });
 
 // ---- The stack under load: many bulk flows to the guest, and a forward opening beside them ----

