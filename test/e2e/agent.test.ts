@@ -95,7 +95,7 @@ test('the agent runs commands on a disk root that persists across boots and is r
   assert.deepEqual(changes, [true, false, true, false]);
 });
 
-test('a disk that holds something else is left alone and the guest boots from the initramfs', async () => {
+test('a disk that holds something else is left alone and the guest boots from the initramfs; the agent comes back after a reboot', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bonsai-agent-'));
   const disk = join(dir, 'data.raw');
   const junk = Buffer.alloc(1024 * 1024, 0x5a);
@@ -106,6 +106,17 @@ test('a disk that holds something else is left alone and the guest boots from th
   await g.expect('booting from the initramfs instead');
   assert.equal(await agent.waitConnected(120_000), true, g.output.slice(-1500));
   assert.match(await sh(agent, 'mount'), /^rootfs on \/ type rootfs/m);
+  // A guest reboot is a new machine in the same run, with a new channel attached to the same agent.
+  const seen: boolean[] = [];
+  const back = new Promise<void>((resolve) => {
+    agent.onConnectedChange = (c) => { seen.push(c); if (c) resolve(); };
+  });
+  // init may stop the agent before it answers: either is right.
+  await agent.exec(['reboot']).catch((e: Error) => assert.match(e.message, /exec reboot: the guest agent closed its channel/));
+  await back;
+  assert.deepEqual(seen, [false, true]);
+  assert.equal(g.output.split('booting from the initramfs instead').length, 3, 'two boots');
+  assert.equal(await sh(agent, 'echo again'), 'again\n');
   await agent.poweroff();
   assert.equal((await g.done).reason, 'poweroff');
   assert.deepEqual(readFileSync(disk), junk, 'not a byte changed');
