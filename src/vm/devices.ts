@@ -118,7 +118,8 @@ export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtio
     devices.push(new VirtioRng());
     const con = virtioConsole === null ? null : new VirtioConsole(virtioConsole);
     if (con !== null) devices.push(con);
-    const agentChannel = opts.agentChannel === true ? new VirtioAgentChannel() : null;
+    // The agent channel and the button take free slots only: a machine the user filled still starts.
+    const agentChannel = opts.agentChannel === true && devices.length < VIRT.virtioSlots ? new VirtioAgentChannel() : null;
     if (agentChannel !== null) devices.push(agentChannel);
     const powerButton = opts.powerButton === true && devices.length < VIRT.virtioSlots ? new VirtioPowerButton() : null;
     if (powerButton !== null) devices.push(powerButton);

@@ -128,6 +128,7 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
         `trap: ${interrupt ? 'interrupt' : 'exception'} ${cause} from ${'USHM'[from]} at pc 0x${epc.toString(16)} tval 0x${tval.toString(16)}`);
     }
     if (devs.agentChannel !== null) opts.agent?.attach(devs.agentChannel);
+    else if (opts.agent !== undefined) opts.log?.('bonsai: every virtio slot is taken; this machine has no guest agent channel');
     if (devs.powerButton !== null) opts.powerButton?.attach(devs.powerButton);
     else if (opts.powerButton !== undefined) opts.log?.('bonsai: every virtio slot is taken; this machine has no power button');
     opts.onMachine?.(machine);

@@ -63,6 +63,13 @@ test('the power button takes the slot after every other device, and none when al
     assert.equal(full.powerButton, null);
     assert.equal(full.devices[VIRT.virtioSlots - 1].name, 'virtio-agent-channel');
   } finally { await full.close(); }
+  // Every slot taken by the user's own devices (shares + rng): neither the agent channel nor the button.
+  const mine = await openDevices([], shares(VIRT.virtioSlots - 1), null, [], { agentChannel: true, powerButton: true });
+  try {
+    assert.equal(mine.devices.length, VIRT.virtioSlots);
+    assert.equal(mine.agentChannel, null);
+    assert.equal(mine.powerButton, null);
+  } finally { await mine.close(); }
   const last = await openDevices([], shares(VIRT.virtioSlots - 3), null, [], { agentChannel: true, powerButton: true });
   try {
     assert.equal(last.devices.length, VIRT.virtioSlots);
