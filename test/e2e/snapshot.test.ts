@@ -153,7 +153,9 @@ test('a Linux guest saved at a prompt and restored onto a new machine goes on ex
   c.input(new TextEncoder().encode(command));
   const outC = await conC.until(/\n42\r?\n[\d.]+ [\d.]+\r?\n/);
   const upC = uptime(outC);
-  assert.ok(upC >= savedSeconds && upC < savedSeconds + 1.4, `uptime ${upC} s after the restore; saved at ${savedSeconds.toFixed(2)} s`);
+  // Linux's uptime runs a few hundredths behind mtime (its clocksource starts after reset), so the bound
+  // below is loose; what matters is that the 1.5 s the machine waited does not show.
+  assert.ok(upC >= savedSeconds - 0.1 && upC < savedSeconds + 1.4, `uptime ${upC} s after the restore; saved at ${savedSeconds.toFixed(2)} s`);
   t.diagnostic(`uptime: saved at ${savedSeconds.toFixed(2)} s; the twins print ${up}; a host-time machine restored 1.5 s later prints ${upC}`);
 
   for (const m of [a, b, c]) { m.stop({ status: 0, reason: 'stop' }); m.resume(); }
