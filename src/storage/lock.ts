@@ -151,7 +151,7 @@ async function bonsaiConflict(path: string, dir: string, key: string, own: strin
     const file = join(dir, name);
     if (m[1] !== key) {
       // Another image's: tidy up after killed processes on the way (a dead pid is the cheap, certain case).
-      if (!pidRuns(Number(m[3]))) await unlink(file).catch(() => undefined);
+      if (!processRuns(Number(m[3]))) await unlink(file).catch(() => undefined);
       continue;
     }
     let info: { pid?: unknown; start?: unknown; program?: unknown; path?: unknown } = {};
@@ -176,18 +176,28 @@ async function bonsaiConflict(path: string, dir: string, key: string, own: strin
   return null;
 }
 
-function pidRuns(pid: number): boolean {
+/**
+ * Whether process `pid` runs: it exists (EPERM: as another user), and where Linux tells, it is no zombie. A
+ * killed process whose parent never reaps it (a container's init may not) keeps its pid but is dead.
+ */
+export function processRuns(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
-  return true; // or EPERM: it runs, as another user
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return true; // no /proc (or not ours to read): the pid exists
+  }
 }
 
 /** Whether pid runs and is the process that wrote the lock (a reused pid has another start time). */
 async function alive(pid: number, start: number | undefined): Promise<boolean> {
-  if (!pidRuns(pid)) return false;
+  if (!processRuns(pid)) return false;
   if (start === undefined) return true;
   const now = await startTime(pid);
   return now === undefined || now === start;

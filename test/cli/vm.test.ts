@@ -66,6 +66,24 @@ test('bad names, unknown VMs and wrong states get one line each, exit status 1',
   rmSync(home, { recursive: true, force: true });
 });
 
+test('a VM whose disk another process is writing does not start: one line naming the disk and the holder, at once', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'bonsai-cli-'));
+  assert.equal(bonsai(home, ['create', 'held', '--ssh-key', 'none']).status, 0);
+  const disk = join(home, 'vms', 'held', 'root.qcow2');
+  const holder = spawn(process.execPath, [BIN, 'run', '--disk', disk, '--net', 'none', '--ssh-key', 'none'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  // The guest's first console output: its disk is open (and locked) by then.
+  await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+  try {
+    // A VM process that lingered after failing would leave start waiting for its socket ("did not start within").
+    oneLine(bonsai(home, ['start', 'held']), /^bonsai: VM 'held' did not start: .*root\.qcow2: is open for writing by pid \d+ .*is another VM using it\?$/m, 'start with a held disk');
+    assert.match(bonsai(home, ['list']).stdout, /^held\s+stopped/m);
+  } finally {
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.on('close', r));
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
 test('a damaged vm.json is one line naming the file; the other VMs still work', () => {
   const home = mkdtempSync(join(tmpdir(), 'bonsai-cli-'));
   bonsai(home, ['create', 'good', '--ssh-key', 'none']);

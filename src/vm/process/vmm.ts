@@ -217,9 +217,10 @@ export async function runVmm(store: Store, name: string): Promise<number> {
     });
     log(`the VM stopped: ${r.reason} (status ${r.status})`);
     srv.emit('SHUTDOWN', { reason: r.reason, status: r.status });
-    await srv.close();
     return r.reason === 'poweroff' || r.reason === 'stop' ? 0 : r.status;
   } finally {
+    // On every path, the listening socket too: a VMM that failed to build its machine must exit, not linger.
+    await server?.close();
     consoleLog.close();
     released();
   }

@@ -6,18 +6,11 @@
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { BonsaiError } from '../../errors.js';
+import { processRuns } from '../../storage/lock.js';
 import { storeError } from './errors.js';
 
-/** Whether process `pid` exists (it may belong to another user: EPERM still means alive). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** Whether process `pid` runs (a zombie does not): one answer for the store's locks and the image locks. */
+export const pidAlive = processRuns;
 
 const readPid = (path: string): number | null => {
   try { return Number.parseInt(readFileSync(path, 'utf8'), 10); } catch { return null; }
