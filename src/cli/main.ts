@@ -12,6 +12,8 @@ import { DEFAULT_APPEND, runMachine } from '../vm/run.js';
 import { checkName, defaultSshKeys, readSshKeys } from '../vm/config-archive.js';
 import { parseForward, parseNet, type NetworkOptions } from '../vm/network.js';
 import { registerImageCommands } from './image.js';
+import { Store } from '../vm/store/store.js';
+import { registerSnapshotCommands } from './snapshot.js';
 import { registerVmCommands } from './vm.js';
 import { Terminal } from './terminal.js';
 
@@ -115,6 +117,7 @@ function buildProgram(): Command {
     });
   registerImageCommands(program);
   registerVmCommands(program);
+  registerSnapshotCommands(program, () => new Store());
   return program;
 }
 

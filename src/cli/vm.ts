@@ -17,6 +17,7 @@ import { readConsoleLog } from '../vm/process/console-log.js';
 import { connectVm, killVm, startVm, stopVm } from '../vm/process/launch.js';
 import { files, vmState } from '../vm/process/runtime.js';
 import { runVmm } from '../vm/process/vmm.js';
+import { forkVm, isFork } from '../vm/snapshot/fork.js';
 import { writeFileAtomic } from '../vm/store/atomic.js';
 import { storeKey } from '../vm/store/keys.js';
 import { Store } from '../vm/store/store.js';
@@ -284,7 +285,16 @@ export function registerVmCommands(program: Command, store: () => Store = () => 
     .command('clone <source> <name>')
     .description('a new VM from a template or a stopped VM: a linked clone (copy-on-write), or --full')
     .option('--full', 'an independent copy of the disks (with a progress bar)')
-    .action(async (source: string, name: string, o: { full?: boolean }) => {
+    .option('--snapshot <SNAP>', "a fork: the source's disks and running machine as they were at that snapshot; the first start resumes there")
+    .action(async (source: string, name: string, o: { full?: boolean; snapshot?: string }) => {
+      if (o.snapshot !== undefined) {
+        if (o.full === true) throw new BonsaiError('--snapshot makes a copy of its own; --full does not apply');
+        const t0 = performance.now();
+        await forkVm(store(), source, name, o.snapshot);
+        out(`forked ${source} at '${o.snapshot}' to ${name} in ${((performance.now() - t0) / 1000).toFixed(2)} s`
+          + `${isFork(store(), name) ? `; bonsai start ${name} resumes it there` : ''}\n`);
+        return;
+      }
       const bar = new ProgressBar('copying');
       const t0 = performance.now();
       try {
@@ -377,7 +387,9 @@ export function registerVmCommands(program: Command, store: () => Store = () => 
   });
 
   // The VM's own process, started by `bonsai start`: not for users.
-  program.command('vmm <name>', { hidden: true }).action(async (name: string) => {
-    process.exitCode = await runVmm(store(), name);
-  });
+  program.command('vmm <name>', { hidden: true })
+    .option('--restore <state-file>').option('--fork')
+    .action(async (name: string, o: { restore?: string; fork?: boolean }) => {
+      process.exitCode = await runVmm(store(), name, { restore: o.restore, fork: o.fork });
+    });
 }

@@ -400,11 +400,7 @@ export class Machine {
    */
   restore(s: State, ram: RamImage): void {
     this.requirePaused('restore');
-    const top = record(s, 'snapshot');
-    const parts = record(top.parts, 'snapshot parts');
-    this.compareConfig(top.config);
-    checkRamImage(ram, this.ram.size);
-    for (const name of PART_NAMES) if (!(name in parts)) throw new BonsaiError(`snapshot: no state for ${name}`);
+    const parts = this.checkRestore(s, ram);
     const priorParts = this.saveParts();
     const priorRam = captureRam(this.ramBytes());
     try {
@@ -416,6 +412,20 @@ export class Machine {
       const msg = e instanceof Error ? e.message : String(e);
       throw new BonsaiError(msg.startsWith('snapshot: ') ? msg : `snapshot: ${msg}`);
     }
+  }
+
+  /**
+   * Whether `s` and `ram` could be restored onto this machine (the configuration, RAM's size, every part
+   * present), without touching anything: what a caller checks before it changes anything else (disks).
+   * Returns the parts; a mismatch is a one-line BonsaiError.
+   */
+  checkRestore(s: State, ram: RamImage): { [name: string]: State } {
+    const top = record(s, 'snapshot');
+    const parts = record(top.parts, 'snapshot parts');
+    this.compareConfig(top.config);
+    checkRamImage(ram, this.ram.size);
+    for (const name of PART_NAMES) if (!(name in parts)) throw new BonsaiError(`snapshot: no state for ${name}`);
+    return parts;
   }
 
   /** In this order: the clock after the hart (a clock driven by instructions counts the hart's), devices last. */

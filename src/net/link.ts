@@ -35,7 +35,16 @@ export interface NetBackend {
   stats(): Record<string, number>;
   /** Closes host sockets and listeners. */
   close(): Promise<void>;
+  /**
+   * What a machine snapshot keeps of the backend's view of the guest (plain JSON), and what it does when
+   * the guest is put back to such a state: the user network resets the guest's connections (stack.ts).
+   * Backends without guest state (a switch port, a TAP device) leave both out.
+   */
+  save?(): NetBackendState;
+  restored?(s: NetBackendState | null): void;
 }
+
+export type NetBackendState = { [key: string]: NetBackendState } | NetBackendState[] | string | number | boolean | null;
 
 /** 52:54:00:12:34:NN, QEMU's locally administered prefix, NN = 0x56 + index (QEMU's default is ...:56). */
 export function defaultMac(index: number): Uint8Array {

@@ -99,6 +99,20 @@ export class GuestAgent {
     this.lost('the guest is gone');
   }
 
+  /**
+   * The machine was put back to a snapshot: requests in flight are failed (the guest that took them is
+   * gone), and the agent is asked again whether it is there (its greeting is in the past).
+   */
+  restored(): void {
+    const ch = this.channel;
+    if (ch === null) return;
+    this.lost('the machine was restored to a snapshot');
+    this.line = [];
+    this.lineBytes = 0;
+    this.skipping = false;
+    if (ch.guestOpen) this.probe();
+  }
+
   /** Resolves true once the agent is connected, false if `timeoutMs` passes first. */
   waitConnected(timeoutMs: number): Promise<boolean> {
     if (this.isConnected) return Promise.resolve(true);

@@ -81,6 +81,8 @@ export interface MachineDevices {
   agentChannel: VirtioAgentChannel | null;
   /** The power button (vm/power-button.ts), when asked for and a slot was left for it. */
   powerButton: VirtioPowerButton | null;
+  /** The disks' backends, in order. */
+  disks: BlockBackend[];
   close(): Promise<void>;
 }
 
@@ -123,7 +125,7 @@ export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtio
     if (agentChannel !== null) devices.push(agentChannel);
     const powerButton = opts.powerButton === true && devices.length < VIRT.virtioSlots ? new VirtioPowerButton() : null;
     if (powerButton !== null) devices.push(powerButton);
-    return { devices, console: con, nics, agentChannel, powerButton, close };
+    return { devices, console: con, nics, agentChannel, powerButton, disks: backends, close };
   } catch (e) {
     await close();
     throw e;

@@ -32,7 +32,7 @@ export function defaultSettings(): Settings {
   };
 }
 
-async function withLocks<T>(locks: Promise<Lock>[], fn: () => Promise<T>): Promise<T> {
+export async function withLocks<T>(locks: Promise<Lock>[], fn: () => Promise<T>): Promise<T> {
   const held: Lock[] = [];
   try {
     for (const l of locks) held.push(await l);
@@ -68,7 +68,7 @@ async function overlay(path: string, base: string, size?: number): Promise<void>
   await createImage(path, { format: 'qcow2', backing: relative(dirname(path), base), size });
 }
 
-function refuseExisting(store: Store, name: string): void {
+export function refuseExisting(store: Store, name: string): void {
   if (store.hasVm(name)) throw new BonsaiError(`a VM named '${name}' already exists`);
   if (existsSync(store.vmDir(name))) throw new BonsaiError(`${store.vmDir(name)}: exists but holds no vm.json; remove it or choose another name`);
 }
@@ -110,13 +110,13 @@ export async function createVm(store: Store, name: string, opts: CreateOptions =
   });
 }
 
-function requireStopped(store: Store, name: string, doing: string): void {
+export function requireStopped(store: Store, name: string, doing: string): void {
   const s = vmState(store.vmDir(name));
   if (s.state === 'running') throw new BonsaiError(`VM '${name}' is running; stop it before ${doing} (bonsai stop ${name})`);
 }
 
 /** Disks the VM's folder owns (relative names), with the root first. */
-function ownedDisks(spec: VmSpec): SpecDisk[] {
+export function ownedDisks(spec: VmSpec): SpecDisk[] {
   return [...(spec.root === undefined ? [] : [spec.root]), ...spec.disks.filter((d) => !isAbsolute(d.file))];
 }
 

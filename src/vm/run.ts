@@ -15,6 +15,8 @@ import { readGuestFile } from './files.js';
 import { configArchive, type GuestConfig } from './config-archive.js';
 import { openNetworks, type NetworkOptions, type Networks } from './network.js';
 import type { PowerButton } from './power-button.js';
+import type { StateFile } from './snapshot/state-file.js';
+import type { BlockBackend } from '../storage/backend.js';
 
 export interface RunOptions {
   /** 'builtin', 'none', or a firmware file. */
@@ -26,8 +28,15 @@ export interface RunOptions {
   maxInstructions?: number;
   log?: (line: string) => void;
   console?: (bytes: Uint8Array) => void;
-  /** Called with each new machine (the CLI wires the terminal to it). */
-  onMachine?: (m: Machine) => void;
+  /** Called with each new machine (the CLI wires the terminal to it) and its disks' backends (snapshots). */
+  onMachine?: (m: Machine, ctx: MachineContext) => void;
+  /**
+   * What each virtio slot's device stands for (a disk's file), recorded in a snapshot's configuration
+   * and compared on restore (MachineOptions.identities).
+   */
+  identities?: (string | null)[];
+  /** The first machine is not booted but put in this saved state (a snapshot restored onto a stopped VM). */
+  restore?: StateFile;
   traceTraps?: boolean;
   disks?: DiskSpec[];
   shares?: ShareSpec[];
@@ -47,6 +56,11 @@ export interface RunOptions {
    * (after every other device, the agent channel included) attached to it, when a virtio slot is free.
    */
   powerButton?: PowerButton;
+}
+
+export interface MachineContext {
+  /** The disks' backends, in --disk order (virtio slots 0..). */
+  disks: BlockBackend[];
 }
 
 export interface RunResult extends MachineExit {
@@ -101,14 +115,16 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
   const { firmware, kernel } = cfg;
   const start = performance.now();
   let instructions = 0;
+  let restoring = opts.restore;
   for (;;) {
     const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
     const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.nics,
       { agentChannel: opts.agent !== undefined, powerButton: opts.powerButton !== undefined });
     let machine: Machine;
     try {
-      machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices });
-      boot(machine, cfg);
+      machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities });
+      if (restoring !== undefined) machine.restore(restoring.state, restoring.ram);
+      else boot(machine, cfg);
     } catch (e) {
       await devs.close();
       throw e;
@@ -131,7 +147,8 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
     else if (opts.agent !== undefined) opts.log?.('bonsai: every virtio slot is taken; this machine has no guest agent channel');
     if (devs.powerButton !== null) opts.powerButton?.attach(devs.powerButton);
     else if (opts.powerButton !== undefined) opts.log?.('bonsai: every virtio slot is taken; this machine has no power button');
-    opts.onMachine?.(machine);
+    restoring = undefined; // a reboot after it boots afresh
+    opts.onMachine?.(machine, { disks: devs.disks });
     let exit: MachineExit;
     try {
       exit = await machine.run(opts.maxInstructions === undefined ? undefined : opts.maxInstructions - instructions);

@@ -757,3 +757,34 @@ test('thousands of random and mutated segments never throw, and the NAT still wo
       await until(() => fresh.sock.text() === 'still alive', 'data on a fresh connection');
     });
 });
+
+test('after a snapshot restore the guest\'s saved connections are reset exactly and the newer ones are dropped with their host sockets', async () => {
+  await withNat({}, {}, async (net, nat, host) => {
+    const a = await establish(net, nat, host, 41000);
+    send(nat, a.flow, ACK | PSH, text('before'));
+    await until(() => a.sock.text() === 'before', 'the host to read it');
+    a.sock.sock.write('xyz');
+    await net.next((p) => p.data.length === 3, 'the host data');
+    a.flow.ack = (a.flow.ack + 3) >>> 0;
+    send(nat, a.flow, ACK);
+    const saved = nat.save(); // the snapshot: the guest knows connection a
+    assert.equal(saved.length, 1);
+    assert.deepEqual([saved[0].guestPort, saved[0].remotePort, saved[0].seq, saved[0].ack], [41000, host.port, a.flow.ack, a.flow.seq]);
+    // After the snapshot the guest opened b; the restore takes the guest back to before it.
+    const b = await establish(net, nat, host, 41001);
+    net.take();
+    nat.reset(saved);
+    const rst = net.take();
+    assert.equal(rst.length, 1, 'one reset, for the connection the restored guest knows');
+    assert.equal(rst[0].flags, RST | ACK);
+    assert.equal(rst[0].dstPort, 41000);
+    assert.equal(rst[0].seq, a.flow.ack, 'at exactly the sequence number the guest expects');
+    assert.equal(rst[0].ack, a.flow.seq);
+    assert.equal(nat.connections().length, 0);
+    await until(() => a.sock.closed && b.sock.closed, 'both host sockets to be closed');
+    // A segment the guest still sends on the old connection meets no connection: reset from its ACK.
+    send(nat, a.flow, ACK | PSH, text('late'));
+    const late = await net.next((p) => (p.flags & RST) !== 0, 'the reset of a late segment');
+    assert.equal(late.seq, a.flow.ack);
+  });
+});

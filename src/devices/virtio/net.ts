@@ -9,7 +9,7 @@
  * guest wait in a bounded host-side queue until the driver offers receive buffers; beyond the bound they
  * are dropped and counted, as a real NIC drops on a full ring (TCP retransmits).
  */
-import type { FrameReceiver, NetBackend, ReceiveRoom } from '../../net/link.js';
+import type { FrameReceiver, NetBackend, NetBackendState, ReceiveRoom } from '../../net/link.js';
 import type { State } from '../stateful.js';
 import { ConfigSpace, VIRTIO_ID_NET, type VirtioDevice, type VirtioHost } from './device.js';
 import { VirtqueueError } from './queue.js';
@@ -164,17 +164,21 @@ export class VirtioNet implements VirtioDevice {
   reset(): void { this.rxQueue = []; }
 
   save(): State {
-    return { mac: toBlob(this.mac), rx: this.rxQueue.map(toBlob) };
+    return { mac: toBlob(this.mac), rx: this.rxQueue.map(toBlob), backend: (this.backend.save?.() ?? null) as State };
   }
 
   restore(s: State): void {
     const what = 'virtio-net';
     const o = record(s, what);
     const mac = blob(o, 'mac', what);
-    if (mac.length !== 6 || mac.some((b, i) => b !== this.mac[i])) throw new Error(`${what} state: the MAC address differs`);
+    // A fork of a snapshot has a MAC of its own: the card keeps it, and the guest is told to take it
+    // (its driver read the old one at probe time; vm/snapshot/live.ts applies the new identity).
+    if (mac.length !== 6) throw new Error(`${what} state: bad MAC address`);
     const rx = list(o, 'rx', what).map((f) => blob({ f }, 'f', what));
     if (rx.length > RX_QUEUE_FRAMES || rx.some((f) => f.length < MIN_FRAME || f.length > MAX_FRAME)) throw new Error(`${what} state: bad rx`);
     this.rxQueue = rx;
+    // The backend's view of the guest goes back too: the user network resets the guest's connections.
+    this.backend.restored?.((o.backend ?? null) as NetBackendState);
     if (this.host !== undefined && this.host.active) this.host.guard(() => this.fillReceive());
   }
 }

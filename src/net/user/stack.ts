@@ -6,11 +6,11 @@
  */
 import { arpReply, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethernetFrame, parseArpRequest } from '../ethernet.js';
 import { DEFAULT_MTU, fragmentIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, parseIpv4 } from '../ipv4.js';
-import type { FrameReceiver, NetBackend, ReceiveRoom } from '../link.js';
+import type { FrameReceiver, NetBackend, NetBackendState, ReceiveRoom } from '../link.js';
 import type { UserNetConfig, UserNetContext } from './context.js';
 import type { DnsForward, HostLookup } from './dns.js';
 import { Icmp, type Pinger } from './icmp.js';
-import { TcpNat } from './tcp.js';
+import { type SavedTcpConn, TcpNat } from './tcp.js';
 import { UdpNat } from './udp.js';
 
 /** The gateway's and the DNS server's MAC, as slirp's (52:55 then the gateway's address). */
@@ -111,6 +111,30 @@ export class UserNet implements NetBackend {
 
   stats(): Record<string, number> {
     return Object.fromEntries(this.counters);
+  }
+
+  /** The guest's TCP connections through the NAT (a snapshot resets them after a restore). */
+  save(): NetBackendState {
+    return { tcp: this.tcp.save().map((c) => [c.guestIp, c.guestPort, c.remoteIp, c.remotePort, c.seq, c.ack]) };
+  }
+
+  /**
+   * The guest was put back to a snapshot: connections it made since are dropped and those it had then
+   * are reset, so it holds none half-open. Forwards stay open; UDP flows and DHCP need nothing (the
+   * guest's address is fixed by the network's configuration, so its lease renews as it was).
+   */
+  restored(s: NetBackendState | null): void {
+    const saved: SavedTcpConn[] = [];
+    const list = s !== null && typeof s === 'object' && !Array.isArray(s) ? s.tcp : undefined;
+    if (Array.isArray(list)) {
+      for (const e of list) {
+        if (!Array.isArray(e) || e.length !== 6 || e.some((v) => typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)) continue;
+        const [guestIp, guestPort, remoteIp, remotePort, seq, ack] = e as number[];
+        if (guestPort > 0xffff || remotePort > 0xffff) continue;
+        saved.push({ guestIp, guestPort, remoteIp, remotePort, seq, ack });
+      }
+    }
+    this.tcp.reset(saved);
   }
 
   async close(): Promise<void> {

@@ -64,6 +64,9 @@ export interface TcpConnOwner {
 export type TcpState = 'connecting' | 'syn-sent' | 'syn-received' | 'established' | 'fin-wait-1'
   | 'fin-wait-2' | 'close-wait' | 'closing' | 'last-ack' | 'time-wait' | 'closed';
 
+/** A connection as a machine snapshot records it (TcpConn.saved). */
+export interface SavedTcpConn { guestIp: number; guestPort: number; remoteIp: number; remotePort: number; seq: number; ack: number }
+
 /** A snapshot for status output and tests. */
 export interface TcpConnInfo {
   guest: string;
@@ -956,6 +959,15 @@ export class TcpConn {
       clearTimeout(this.timer);
       this.timer = null;
     }
+  }
+
+  /**
+   * What a snapshot keeps of a connection the guest knows: its four-tuple and the sequence numbers the
+   * guest expects from us and has sent us. After a restore the guest is reset with them (TcpNat.reset).
+   */
+  saved(): SavedTcpConn | null {
+    if (this.state === 'connecting' || this.state === 'syn-sent' || this.state === 'closed' || this.state === 'time-wait') return null;
+    return { guestIp: this.guestIp, guestPort: this.guestPort, remoteIp: this.remoteIp, remotePort: this.remotePort, seq: this.sndMax, ack: this.rcvNxt };
   }
 
   info(): TcpConnInfo {

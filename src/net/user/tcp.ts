@@ -7,13 +7,13 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { BonsaiError } from '../../errors.js';
-import { formatIp } from '../ipv4.js';
+import { buildIpv4, formatIp, IPPROTO_TCP } from '../ipv4.js';
 import type { PortForward, UserNetContext } from './context.js';
-import { sendResetFor, TcpConn, type TcpConnInfo, type TcpConnOwner, type TcpTunables } from './tcp-conn.js';
+import { type SavedTcpConn, sendResetFor, TcpConn, type TcpConnInfo, type TcpConnOwner, type TcpTunables } from './tcp-conn.js';
 import { FlowScheduler } from './tcp-scheduler.js';
-import { ACK, parseTcp, RST, SYN, type TcpSegment } from './tcp-segment.js';
+import { ACK, newSegment, parseTcp, RST, SYN, type TcpSegment } from './tcp-segment.js';
 
-export type { TcpConnInfo, TcpState } from './tcp-conn.js';
+export type { SavedTcpConn, TcpConnInfo, TcpState } from './tcp-conn.js';
 
 /** Tunables, mostly for tests; see TcpTunables for what each means. */
 export type TcpNatOptions = Partial<TcpTunables>;
@@ -131,6 +131,12 @@ export class TcpNat {
   /** Destroys every connection, listener and timer. */
   async close(): Promise<void> {
     this.closed = true;
+    this.dropAll();
+    await this.closeServers();
+  }
+
+  /** Destroys every connection (their host peers get a reset) and forgets them. */
+  private dropAll(): void {
     for (const c of this.byKey.values()) c.destroy();
     for (const c of this.draining) c.destroy();
     this.byKey.clear();
@@ -138,7 +144,29 @@ export class TcpNat {
     this.portsInUse.clear();
     this.ackQueue = [];
     this.scheduler.clear();
-    await this.closeServers();
+  }
+
+  /** The connections the guest knows, for a machine snapshot. */
+  save(): SavedTcpConn[] {
+    const out: SavedTcpConn[] = [];
+    for (const c of this.byKey.values()) { const s = c.saved(); if (s !== null) out.push(s); }
+    return out;
+  }
+
+  /**
+   * After the guest was put back to a snapshot: the connections of the timeline it left are dropped
+   * (their host peers get a reset), and every connection it had when the snapshot was taken is reset
+   * towards the guest, so none is left half-open. The RST carries the sequence number the guest
+   * expects; one it finds out of window draws a challenge ACK, which is answered with a reset that
+   * matches it exactly (inputSegment: no such connection).
+   */
+  reset(saved: readonly SavedTcpConn[]): void {
+    this.dropAll();
+    for (const s of saved) {
+      const r = newSegment(s.remotePort, s.guestPort, s.seq, s.ack, RST | ACK, 0, 0, 0);
+      this.ctx.sendIp(buildIpv4(s.remoteIp, s.guestIp, IPPROTO_TCP, r));
+      this.ctx.count('tcp-reset-after-restore');
+    }
   }
 
   /** The connections, for status output and tests. */

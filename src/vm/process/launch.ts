@@ -32,8 +32,18 @@ export interface StartResult { pid: number; wasCrashed: boolean }
  * Starts a VM's process, detached from this one (its own session: no terminal, no signals from ours), and
  * waits until its control socket answers, or reports why it did not come up (the tail of vmm.log).
  */
-export async function startVm(store: Store, name: string, timeoutMs = 60_000): Promise<StartResult> {
-  const lock = await store.lockVm(name);
+export interface StartOptions {
+  timeoutMs?: number;
+  /** Resume from this machine state file (the disks already put back to match) instead of booting. */
+  restore?: string;
+  /** The caller holds the VM's lock already. */
+  locked?: boolean;
+}
+
+export async function startVm(store: Store, name: string, optsOrTimeout: number | StartOptions = {}): Promise<StartResult> {
+  const o: StartOptions = typeof optsOrTimeout === 'number' ? { timeoutMs: optsOrTimeout } : optsOrTimeout;
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  const lock = o.locked === true ? null : await store.lockVm(name);
   try {
     const spec = store.loadVm(name);
     const dir = store.vmDir(name);
@@ -47,7 +57,11 @@ export async function startVm(store: Store, name: string, timeoutMs = 60_000): P
     rmSync(f.crashed, { force: true });
     const logFd = openSync(f.log, 'w', 0o600);
     let exited: number | null = null;
-    const child = spawn(process.execPath, [BIN, 'vmm', name], {
+    // A fork's first start resumes from the snapshot it was made from (vm/snapshot/fork.ts).
+    const fork = o.restore === undefined && existsSync(files(dir).forkState);
+    const args = [BIN, 'vmm', name, ...(o.restore === undefined ? [] : ['--restore', o.restore]),
+      ...(fork ? ['--restore', files(dir).forkState, '--fork'] : [])];
+    const child = spawn(process.execPath, args, {
       detached: true, stdio: ['ignore', logFd, logFd], env: { ...process.env, BONSAI_HOME: store.home },
     });
     closeSync(logFd);
@@ -73,7 +87,7 @@ export async function startVm(store: Store, name: string, timeoutMs = 60_000): P
       await sleep(50);
     }
   } finally {
-    lock.release();
+    lock?.release();
   }
 }
 

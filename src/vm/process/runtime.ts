@@ -21,6 +21,8 @@ export const files = (dir: string) => ({
   consoleOld: join(dir, 'console.log.0'),
   crashed: join(dir, 'crashed'),
   knownHosts: join(dir, 'known_hosts'),
+  /** A fork's machine state, resumed from at its first start (vm/snapshot/fork.ts). */
+  forkState: join(dir, 'fork.state'),
 });
 
 export function readPidFile(dir: string): PidFile | null {

@@ -19,6 +19,11 @@ import { DEFAULT_APPEND, runMachine, type RunOptions } from '../run.js';
 import type { VmSpec } from '../spec.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { storeKey } from '../store/keys.js';
+import type { BlockBackend } from '../../storage/backend.js';
+import { deleteDiskSnapshots, liveDisks } from '../snapshot/disks.js';
+import { afterRestore, restoreSnapshot, takeSnapshot, type NewIdentity } from '../snapshot/live.js';
+import { readStateFile } from '../snapshot/state-file.js';
+import { checkSnapshotName, stateDir, statePath } from '../snapshot/tree.js';
 import { pidAlive } from '../store/lock.js';
 import type { Store } from '../store/store.js';
 import { ConsoleLog } from './console-log.js';
@@ -69,7 +74,11 @@ export function runOptionsOf(store: Store, spec: VmSpec, sshPort: number | null,
   const disks = [...(spec.root === undefined ? [] : [spec.root]), ...spec.disks].map((d) => ({
     ...parseDisk(store.diskPath(spec.name, d.file)), readOnly: d.readOnly, format: d.format,
   }));
+  // What each slot stands for, recorded in a snapshot and compared on restore: disks and shares by name.
+  const identities = [...disks.map((_, i) => `disk:${[...(spec.root === undefined ? [] : [spec.root]), ...spec.disks][i].file}`),
+    ...spec.shares.map((s) => `share:${s.tag}`)];
   return {
+    identities,
     bios: spec.bios, kernel: spec.kernel, initrd: spec.initrd, append: kernelCommandLine(spec), memoryBytes: spec.memory,
     disks, shares: spec.shares.map((s) => parseShare(`${s.dir}:${s.tag}${s.readOnly ? ':ro' : ''}${s.mapped === true ? ':mapped' : ''}`)),
     virtioConsole: spec.console === 'virtio',
@@ -88,8 +97,18 @@ export function runOptionsOf(store: Store, spec: VmSpec, sshPort: number | null,
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 
+export interface VmmOptions {
+  /** Start from this machine state file instead of booting (the disks were put back to match by the caller). */
+  restore?: string;
+  /**
+   * The VM is a fork of a snapshot (vm/snapshot/fork.ts): the guest is given this VM's name, MAC and
+   * machine-id after the restore, and the state file, used once, is removed.
+   */
+  fork?: boolean;
+}
+
 /** Runs the VM `name` until it ends; resolves to the process's exit status. */
-export async function runVmm(store: Store, name: string): Promise<number> {
+export async function runVmm(store: Store, name: string, vopts: VmmOptions = {}): Promise<number> {
   const spec = store.loadVm(name);
   const dir = store.vmDir(name);
   const f = files(dir);
@@ -100,6 +119,7 @@ export async function runVmm(store: Store, name: string): Promise<number> {
   const agent = new GuestAgent();
   const button = new PowerButton();
   let machine: Machine | null = null;
+  let disks: BlockBackend[] = [];
   let state: RunState = 'running';
   let bootedAt = Date.now();
   const startedAt = Date.now();
@@ -196,6 +216,35 @@ export async function runVmm(store: Store, name: string): Promise<number> {
       if (typeof args.line !== 'string') throw new CommandError('BadRequest', "'line' must be a string");
       return monitorCommand(needMachine(), args.line) as JsonValue;
     });
+    // Snapshots (vm/snapshot/): the CLI holds the VM's lock and keeps snapshots.json; this process does
+    // what needs the running machine and its open disks.
+    const snapArg = (args: JsonObject): string => {
+      if (typeof args.name !== 'string') throw new CommandError('BadRequest', "'name' must be a string");
+      try { return checkSnapshotName(args.name); } catch (e) { throw new CommandError('BadRequest', (e as Error).message); }
+    };
+    const identity = (): NewIdentity => ({ hostname: spec.name, mac: spec.identity.mac, machineId: spec.identity.machineId });
+    handlers.set('snapshot-create', async (args: JsonObject) => {
+      const snap = snapArg(args);
+      store.ensureDir(stateDir(dir));
+      const r = await takeSnapshot(needMachine(), liveDisks(store, spec, disks), snap, statePath(dir, snap));
+      log(`snapshot ${snap}: the guest was paused ${r.pauseMs.toFixed(1)} ms; ${r.stateBytes} bytes of state`);
+      return { pauseMs: r.pauseMs, stateBytes: r.stateBytes, vmClockNs: r.vmClockNs, disks: liveDisks(store, spec, disks).map((d) => d.file) };
+    });
+    handlers.set('snapshot-restore', async (args: JsonObject) => {
+      const snap = snapArg(args);
+      const only = Array.isArray(args.disks) ? args.disks.filter((d): d is string => typeof d === 'string') : [];
+      const m = needMachine();
+      const pauseMs = await restoreSnapshot(m, liveDisks(store, spec, disks), snap, statePath(dir, snap), only);
+      setState('running');
+      log(`snapshot ${snap}: restored (the guest was paused ${pauseMs.toFixed(1)} ms)`);
+      void afterRestore(agent, log);
+      return { pauseMs };
+    });
+    handlers.set('snapshot-delete', async (args: JsonObject) => {
+      const snap = snapArg(args);
+      await deleteDiskSnapshots(liveDisks(store, spec, disks), snap);
+      return {};
+    });
     server = new ControlServer(name, handlers, { input: (bytes) => machine?.input(bytes) });
     await server.listen(f.socket);
     agent.onConnectedChange = (c) => server?.emit('AGENT', { connected: c });
@@ -205,10 +254,18 @@ export async function runVmm(store: Store, name: string): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => {}); // detached from any terminal: a hangup is not a reason to end
     const opts = runOptionsOf(store, spec, sshPort, key.publicLine);
+    const restoring = vopts.restore === undefined ? undefined : await readStateFile(vopts.restore);
     const r = await runMachine({
-      ...opts, agent, powerButton: button, log,
+      ...opts, agent, powerButton: button, log, restore: restoring,
       console: (bytes) => { consoleLog.write(bytes); srv.consoleOutput(bytes); },
-      onMachine: (m) => {
+      onMachine: (m, ctx) => {
+        disks = ctx.disks;
+        if (restoring !== undefined && machine === null) {
+          log(`${vopts.restore}: the machine resumes from this state`);
+          // A fork starts from its state once; from then on it boots from its disks like any VM.
+          if (vopts.fork === true && vopts.restore !== undefined) rmSync(vopts.restore, { force: true });
+          void afterRestore(agent, log, vopts.fork === true ? identity() : undefined);
+        }
         machine = m;
         bootedAt = Date.now();
         if (state === 'shutting-down') setState('running'); // a reboot instead of a power-off
