@@ -1,8 +1,11 @@
-/** `bonsai image ...`: create, inspect, convert and resize disk images. Parses, prints, exits. */
+/** `bonsai image ...`: create, inspect, convert, resize and snapshot disk images. Parses, prints, exits. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BonsaiError } from '../errors.js';
 import { printable } from '../text.js';
-import { convertImage, createImage, formatSize, imageInfo, parseSize, resizeImage, type ImageInfo } from '../storage/image-ops.js';
+import {
+  changeImageSnapshot, convertImage, createImage, formatSize, imageInfo, listImageSnapshots, parseSize, resizeImage, type ImageInfo,
+} from '../storage/image-ops.js';
+import type { Qcow2Snapshot } from '../storage/qcow2.js';
 
 function sizeArg(text: string): number {
   try {
@@ -86,7 +89,23 @@ function brokenLink(info: ImageInfo): string | null {
   return null;
 }
 
-/** Adds `bonsai image create|info|convert|resize` to the program. */
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+/** The snapshot list as `qemu-img snapshot -l` prints it (local time, VM clock as hours:minutes:seconds.ms). */
+export function snapshotTable(list: Qcow2Snapshot[]): string {
+  const rows = [['ID', 'TAG', 'VM SIZE', 'DATE', 'VM CLOCK', 'ICOUNT']];
+  for (const s of list) {
+    const d = s.date;
+    const date = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+    const ms = Math.floor(s.vmClockNs / 1e6);
+    const clock = `${pad2(Math.floor(ms / 3600000))}:${pad2(Math.floor(ms / 60000) % 60)}:${pad2(Math.floor(ms / 1000) % 60)}.${String(ms % 1000).padStart(3, '0')}`;
+    rows.push([s.id, s.name, s.vmStateSize === 0 ? '0 B' : formatSize(s.vmStateSize), date, clock, s.icount === undefined ? '' : String(s.icount)]);
+  }
+  const widths = rows[0].map((_, k) => Math.max(...rows.map((r) => r[k].length)));
+  return rows.map((r) => r.map((cell, k) => (k === 2 ? cell.padStart(widths[k]) : cell.padEnd(widths[k]))).join('  ').trimEnd()).join('\n');
+}
+
+/** Adds `bonsai image create|info|convert|resize|snapshot` to the program. */
 export function registerImageCommands(program: Command): void {
   const image = program.command('image').description('create, inspect, convert and resize disk images (raw, qcow2)');
 
@@ -140,6 +159,27 @@ export function registerImageCommands(program: Command): void {
       } finally {
         bar.done();
       }
+    });
+
+  image
+    .command('snapshot')
+    .description('list, create, apply or delete the internal snapshots of a qcow2 image that no VM is using')
+    .argument('<FILE>', 'the image')
+    .option('-l, --list', 'list the snapshots (the default)')
+    .option('-c, --create <NAME>', 'record the disk as it is now under a new snapshot')
+    .option('-a, --apply <NAME>', 'revert the disk to a snapshot (name or ID); what was written since is lost')
+    .option('-d, --delete <NAME>', 'delete a snapshot (name or ID)')
+    .action(async (file: string, opts: { list?: boolean; create?: string; apply?: string; delete?: string }, cmd: Command) => {
+      const chosen = (['create', 'apply', 'delete'] as const).filter((k) => opts[k] !== undefined);
+      if (chosen.length + (opts.list === true ? 1 : 0) > 1) throw new BonsaiError('give one of --list, --create, --apply, --delete');
+      if (chosen.length === 0) {
+        const list = await listImageSnapshots(file);
+        // Names come from the image: no escape sequences reach the terminal.
+        if (list.length > 0) print(cmd, `${snapshotTable(list).split('\n').map(printable).join('\n')}\n`);
+        return;
+      }
+      const action = chosen[0];
+      await changeImageSnapshot(file, { action, name: opts[action] as string });
     });
 
   image

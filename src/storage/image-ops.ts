@@ -1,5 +1,5 @@
 /**
- * Image operations behind `bonsai image`: create, info, convert, resize. Files that hold state are built
+ * Image operations behind `bonsai image`: create, info, convert, resize, snapshot. Files that hold state are built
  * under a temporary name in the destination's folder, flushed, then renamed into place; a failed operation
  * leaves what existed before.
  */
@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { BonsaiError } from '../errors.js';
 import { MAX_CHAIN_DEPTH, openDisk, sniffFormat, type BlockBackend, type DiskFormat } from './backend.js';
 import { openImageFile } from './file.js';
-import { Qcow2Backend } from './qcow2.js';
+import { Qcow2Backend, type Qcow2Snapshot } from './qcow2.js';
 import { COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_FEATURE_TABLE, formatQcow2, INCOMPAT_CORRUPT } from './qcow2-header.js';
 import { alignUp, describeFsError } from './util.js';
 
@@ -314,5 +314,38 @@ export async function resizeImage(path: string, size: number, opts: ResizeOption
     throw new BonsaiError(`${path}: cannot resize: ${describeFsError(e)}`);
   } finally {
     await fh.close();
+  }
+}
+
+export type SnapshotAction = { action: 'create' | 'apply' | 'delete'; name: string };
+
+/** Opens an image for a snapshot command: qcow2 only (a raw image has nowhere to keep snapshots). */
+async function openForSnapshots(path: string, readOnly: boolean): Promise<Qcow2Backend> {
+  const disk = await openDisk(path, { readOnly });
+  if (disk instanceof Qcow2Backend) return disk;
+  await disk.close();
+  throw new BonsaiError(`${path}: is a raw image, which has no internal snapshots (convert it: bonsai image convert ${path} NEW.qcow2)`);
+}
+
+/** The internal snapshots of a (stopped) image, like `qemu-img snapshot -l`. */
+export async function listImageSnapshots(path: string): Promise<Qcow2Snapshot[]> {
+  const disk = await openForSnapshots(path, true);
+  try {
+    return await disk.listSnapshots();
+  } finally {
+    await disk.close();
+  }
+}
+
+/** Creates, applies (reverts the disk to) or deletes an internal snapshot of a stopped image, like `qemu-img snapshot -c|-a|-d`. */
+export async function changeImageSnapshot(path: string, op: SnapshotAction): Promise<void> {
+  const disk = await openForSnapshots(path, false);
+  try {
+    if (op.action === 'create') await disk.createSnapshot({ name: op.name });
+    else if (op.action === 'apply') await disk.revertToSnapshot(op.name);
+    else await disk.deleteSnapshot(op.name);
+    await disk.flush();
+  } finally {
+    await disk.close();
   }
 }

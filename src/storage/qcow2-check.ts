@@ -14,10 +14,10 @@ import type { FileHandle } from 'node:fs/promises';
 import { hex } from './util.js';
 import { TWO32, type Qcow2Header } from './qcow2-header.js';
 
-/** Host clusters counted per pass: at most a 64 MiB array (a 4 TiB file of 64 KiB clusters, 32 GiB of 512-byte ones). */
-const WINDOW = 1 << 26;
-const COPIED_BIT = 0x80;
-const COUNT_MAX = 0x7f;
+/** Host clusters counted per pass: at most a 64 MiB array (a 2 TiB file of 64 KiB clusters, 16 GiB of 512-byte ones). */
+const WINDOW = 1 << 25;
+const COPIED_BIT = 0x8000;
+const COUNT_MAX = 0x7fff;
 
 export interface CheckInput {
   fh: FileHandle;
@@ -26,6 +26,9 @@ export interface CheckInput {
   /** The L1 table and the refcount table as read from the file. */
   l1: DataView;
   rt: DataView;
+  /** Each snapshot's L1 table (their copied flags mean nothing: qcow2.txt, only the active tables' are exact). */
+  snapshotL1s?: { offset: number; table: DataView }[];
+  snapshotTable?: { offset: number; bytes: number };
 }
 
 const where = (l2: number, k: number): string => `L2 table ${hex(l2)} entry ${k}`;
@@ -82,15 +85,37 @@ export async function checkRefcounts(inp: CheckInput): Promise<string | null> {
   const fileClusters = Math.ceil(inp.fileSize / c);
   const rtEntries = inp.rt.byteLength / 8;
   const rtEntry = (t: number): number => inp.rt.getUint32(t * 8) * TWO32 + ((inp.rt.getUint32(t * 8 + 4) & 0xfffffe00) >>> 0);
+  // Each distinct L2 table once, with how many L1 entries (active and snapshots') point at it: every cluster
+  // it maps is used that many times (qcow2.txt "Snapshots": a snapshot adds one to everything it reaches).
+  const l2Index = new Map<number, number>();
   const l2Tables: number[] = [];
+  const l2Refs: number[] = [];
+  /** Whether the active L1 table reaches it: only then do its entries' copied flags count. */
+  const l2Active: boolean[] = [];
   const l2Copied: boolean[] = [];
-  for (let i = 0; i < h.l1Size; i++) {
-    const hi = inp.l1.getUint32(i * 8);
-    const off = (hi & 0x00ffffff) * TWO32 + inp.l1.getUint32(i * 8 + 4);
-    if (off === 0) continue;
-    l2Tables.push(off);
-    l2Copied.push((hi & 0x80000000) !== 0);
-  }
+  const addL1 = (l1: DataView, size: number, active: boolean): void => {
+    for (let i = 0; i < size; i++) {
+      const hi = l1.getUint32(i * 8);
+      const off = (hi & 0x00ffffff) * TWO32 + ((l1.getUint32(i * 8 + 4) & 0xfffffe00) >>> 0);
+      if (off === 0) continue;
+      let n = l2Index.get(off);
+      if (n === undefined) {
+        n = l2Tables.length;
+        l2Index.set(off, n);
+        l2Tables.push(off);
+        l2Refs.push(0);
+        l2Active.push(false);
+        l2Copied.push(false);
+      }
+      l2Refs[n]++;
+      if (active) {
+        l2Active[n] = true;
+        if (hi & 0x80000000) l2Copied[n] = true;
+      }
+    }
+  };
+  addL1(inp.l1, h.l1Size, true);
+  for (const sl1 of inp.snapshotL1s ?? []) addL1(sl1.table, sl1.table.byteLength / 8, false);
 
   // Synchronous reads: a fully mapped 4 GiB image of 512-byte clusters has 131,072 L2 tables, and each
   // asynchronous read costs a thread-pool round trip, measured 6x slower than readSync (docs/images.md).
@@ -112,18 +137,18 @@ export async function checkRefcounts(inp: CheckInput): Promise<string | null> {
 
   // Passes over windows of host clusters: counts[i - from] is how often cluster i is used (saturating at
   // COUNT_MAX), with COPIED_BIT if any use writes it in place. Each pass finds the next window with a use.
-  const counts = new Uint8Array(Math.min(WINDOW, Math.max(fileClusters, 1)));
+  const counts = new Uint16Array(Math.min(WINDOW, Math.max(fileClusters, 1)));
   let from = 0;
   let to = 0;
   let next = Infinity;
-  const use = (first: number, n: number, copied: boolean): void => {
+  const use = (first: number, n: number, copied: boolean, times = 1): void => {
     for (let i = first; i < first + n; i++) {
       if (i < from || i >= to) {
         if (i >= to && i < next) next = i;
         continue;
       }
       const v = counts[i - from];
-      counts[i - from] = ((v & COUNT_MAX) === COUNT_MAX ? v : v + 1) | (copied ? COPIED_BIT : 0);
+      counts[i - from] = Math.min((v & COUNT_MAX) + times, COUNT_MAX) | (v & COPIED_BIT) | (copied ? COPIED_BIT : 0);
     }
   };
 
@@ -132,11 +157,12 @@ export async function checkRefcounts(inp: CheckInput): Promise<string | null> {
   const cbits = h.clusterBits;
   const perHighWord = TWO32 / c; // clusters per unit of an entry's high word
   const offMask = (c - 1) & 0xfffffe00; // offset bits that must be 0 in a cluster-aligned entry
-  const scanL2 = (l2Off: number, l2: DataView): string | null => {
+  const scanL2 = (l2Off: number, l2: DataView, times: number, active: boolean): string | null => {
     // The window in locals: this loop runs once per guest cluster (16 million for 1 TiB of 64 KiB clusters).
     const lo0 = from;
     const hi0 = to;
     const cnt = counts;
+    const copiedMask = active ? 0x80000000 : 0;
     for (let k = 0; k < c / 8; k++) {
       const hi = l2.getUint32(k * 8);
       const lo = l2.getUint32(k * 8 + 4);
@@ -147,17 +173,18 @@ export async function checkRefcounts(inp: CheckInput): Promise<string | null> {
         const end = Math.floor(host / 512) * 512 + sectors * 512;
         if (host < c || host >= inp.fileSize) return `${where(l2Off, k)} points at ${hex(host)}, outside the file`;
         const first = Math.floor(host / c);
-        use(first, Math.floor((end - 1) / c) - first + 1, false);
+        use(first, Math.floor((end - 1) / c) - first + 1, false, times);
         continue;
       }
       if ((hi & 0x00ffffff) === 0 && (lo & 0xfffffe00) === 0) continue; // a zero cluster without a host cluster
       const i = (hi & 0x00ffffff) * perHighWord + (lo >>> cbits);
       if ((lo & offMask) !== 0) return `${where(l2Off, k)} points at ${hex(i * c + (lo & offMask))}, not a cluster boundary`;
       if (i >= fileClusters) return `${where(l2Off, k)} points at ${hex(i * c)}, beyond the end of the file`;
+      const copied = (hi & copiedMask) !== 0;
       if (i >= lo0 && i < hi0) {
         const v = cnt[i - lo0];
-        cnt[i - lo0] = ((v & COUNT_MAX) === COUNT_MAX ? v : v + 1) | (hi & 0x80000000 ? COPIED_BIT : 0);
-      } else use(i, 1, (hi & 0x80000000) !== 0);
+        cnt[i - lo0] = Math.min((v & COUNT_MAX) + times, COUNT_MAX) | (v & COPIED_BIT) | (copied ? COPIED_BIT : 0);
+      } else use(i, 1, copied, times);
     }
     return null;
   };
@@ -171,8 +198,11 @@ export async function checkRefcounts(inp: CheckInput): Promise<string | null> {
       const off = rtEntry(t);
       if (off !== 0) use(off / c, 1, false);
     }
-    for (let n = 0; n < l2Tables.length; n++) use(l2Tables[n] / c, 1, l2Copied[n]);
-    return eachTable(read, l2Tables, c, (n, view) => scanL2(l2Tables[n], view));
+    for (const sl1 of inp.snapshotL1s ?? []) if (sl1.table.byteLength > 0) use(sl1.offset / c, Math.ceil(sl1.table.byteLength / c), false);
+    const st = inp.snapshotTable;
+    if (st !== undefined && st.bytes > 0) use(st.offset / c, Math.ceil(st.bytes / c), false);
+    for (let n = 0; n < l2Tables.length; n++) use(l2Tables[n] / c, 1, l2Copied[n], l2Refs[n]);
+    return eachTable(read, l2Tables, c, (n, view) => scanL2(l2Tables[n], view, l2Refs[n], l2Active[n]));
   };
 
   const rbEntries = c / 2;

@@ -21,6 +21,9 @@ import {
   MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, TWO32, type Qcow2Header,
 } from './qcow2-header.js';
 import { checkRefcounts } from './qcow2-check.js';
+import {
+  describeEntry, encodeSnapshotTable, findSnapshot, MAX_SNAPSHOT_TABLE, MAX_SNAPSHOTS, nextSnapshotId, parseSnapshotTable, type SnapshotEntry,
+} from './qcow2-snapshot.js';
 
 // Table entries are big-endian 64-bit words, handled as two 32-bit halves (no BigInt on the I/O path).
 const OFLAG_COPIED = 0x80000000; // bit 63, high word: the refcount is exactly one, writes may go in place
@@ -103,10 +106,170 @@ function newTable(offset: number, size: number, fresh: boolean): Table {
   return { offset, buf, view: new DataView(buf.buffer), dirty: fresh, fresh };
 }
 
+/** A snapshot as the VMM and the CLI see it. */
+export interface Qcow2Snapshot {
+  /** Unique in the image: a decimal number for those Bonsai and QEMU make. */
+  id: string;
+  name: string;
+  /** Bytes of VM state saved in the image with it (0 for Bonsai's: its machine state lives beside the disk). */
+  vmStateSize: number;
+  date: Date;
+  /** The guest's clock when it was taken, in nanoseconds. */
+  vmClockNs: number;
+  /** The virtual disk's size when it was taken. */
+  diskSize: number;
+  /** QEMU's record/replay instruction count, when one was recorded. */
+  icount?: number;
+}
+
+function publicSnapshot(e: SnapshotEntry): Qcow2Snapshot {
+  const s: Qcow2Snapshot = {
+    id: e.id, name: e.name, vmStateSize: e.vmStateSize,
+    date: new Date(e.dateSec * 1000 + Math.floor(e.dateNsec / 1e6)),
+    vmClockNs: Number(e.vmClockNs), diskSize: e.diskSize,
+  };
+  if (e.icount !== undefined) s.icount = Number(e.icount);
+  return s;
+}
+
 /** A backing file could not be opened; `link` is the error of the link that failed. */
 export class BackingChainError extends BonsaiError {
   constructor(message: string, readonly link: string) {
     super(message);
+  }
+}
+
+/** Where a Shadow finds the refcounts as they are on disk. */
+interface ShadowSource {
+  /** Refcount block t as it is now, or null if there is none. */
+  block(t: number): Promise<{ offset: number; buf: Uint8Array } | null>;
+  isMeta(cluster: number): boolean;
+  hint: number;
+  corrupt(problem: string): Promise<BonsaiError>;
+  path: string;
+}
+
+/**
+ * A change to the image built beside it: the refcount blocks it changes, as they will be (each to be
+ * written to a new cluster), and the new clusters it takes, all of them free in the image as it is on disk.
+ */
+class Shadow {
+  /** Refcount table index -> the block's new contents and new offset (-1 until placed), and its old offset. */
+  readonly blocks = new Map<number, { offset: number; buf: Uint8Array; view: DataView; old: number }>();
+  readonly taken = new Set<number>();
+  readonly writes: { offset: number; data: Uint8Array }[] = [];
+  /** New L2 tables by offset, for the cache once the change is made. */
+  readonly l2Copies = new Map<number, Uint8Array>();
+  private hint: number;
+
+  constructor(private readonly c: number, private readonly rbEntries: number, private readonly src: ShadowSource) {
+    this.hint = Math.max(1, src.hint);
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    this.writes.push({ offset, data });
+  }
+
+  private async oldRc(i: number): Promise<number> {
+    const t = Math.floor(i / this.rbEntries);
+    const b = await this.src.block(t);
+    if (b === null) return 0;
+    return (b.buf[(i - t * this.rbEntries) * 2] << 8) | b.buf[(i - t * this.rbEntries) * 2 + 1];
+  }
+
+  /** The refcount of cluster i once the change is made. */
+  async rc(i: number): Promise<number> {
+    const t = Math.floor(i / this.rbEntries);
+    const b = this.blocks.get(t);
+    return b === undefined ? this.oldRc(i) : b.view.getUint16((i - t * this.rbEntries) * 2);
+  }
+
+  async add(i: number, delta: number): Promise<void> {
+    const t = Math.floor(i / this.rbEntries);
+    let b = this.blocks.get(t);
+    if (b === undefined) {
+      const old = await this.src.block(t);
+      const buf = old === null ? new Uint8Array(this.c) : old.buf.slice();
+      b = { offset: -1, buf, view: new DataView(buf.buffer), old: old?.offset ?? 0 };
+      this.blocks.set(t, b);
+    }
+    const k = (i - t * this.rbEntries) * 2;
+    const v = b.view.getUint16(k) + delta;
+    if (v < 0) throw await this.src.corrupt(`cluster ${hex(i * this.c)} is freed more often than it is used`);
+    if (v > 0xffff) throw new BonsaiError(`${this.src.path}: cluster ${hex(i * this.c)} would be used more than 65535 times (too many snapshots)`);
+    b.view.setUint16(k, v);
+  }
+
+  private async isFree(i: number): Promise<boolean> {
+    return !this.taken.has(i) && !this.src.isMeta(i) && (await this.oldRc(i)) === 0 && (await this.rc(i)) === 0;
+  }
+
+  /** The first of n contiguous clusters free both on disk and in the change; they get refcount 1. */
+  async alloc(n: number): Promise<number> {
+    let i = this.hint;
+    for (let k = 0; k < n; k++) {
+      if (!(await this.isFree(i + k))) {
+        i = i + k + 1;
+        k = -1;
+      }
+    }
+    for (let k = 0; k < n; k++) {
+      this.taken.add(i + k);
+      await this.add(i + k, +1);
+    }
+    if (n === 1) this.hint = i + 1;
+    return i;
+  }
+
+  /** Gives back clusters alloc took. */
+  async release(first: number, n: number): Promise<void> {
+    for (let k = 0; k < n; k++) {
+      this.taken.delete(first + k);
+      await this.add(first + k, -1);
+    }
+    this.hint = Math.min(this.hint, first);
+  }
+
+  maxBlock(): number {
+    let max = -1;
+    for (const t of this.blocks.keys()) max = Math.max(max, t);
+    return max;
+  }
+
+  /** One past the highest cluster taken. */
+  end(): number {
+    let max = 0;
+    for (const i of this.taken) max = Math.max(max, i + 1);
+    return max;
+  }
+
+  /**
+   * Gives every changed block a new cluster (whose refcount may change another block, and so on) and frees
+   * the old one. False if a block falls outside a refcount table of rtEntries entries.
+   */
+  async placeBlocks(rtEntries: number): Promise<boolean> {
+    for (;;) {
+      const unplaced = [...this.blocks].filter(([, b]) => b.offset < 0);
+      if (unplaced.length === 0) return this.maxBlock() < rtEntries;
+      for (const [t, b] of unplaced) {
+        if (t >= rtEntries) return false;
+        b.offset = (await this.alloc(1)) * this.c;
+        if (b.old !== 0) await this.add(b.old / this.c, -1);
+      }
+    }
+  }
+
+  /** Clusters in use on disk that the change frees. */
+  async freed(): Promise<number[]> {
+    const out: number[] = [];
+    for (const [t, b] of this.blocks) {
+      const old = await this.src.block(t);
+      if (old === null) continue;
+      for (let k = 0; k < this.rbEntries; k++) {
+        if (b.view.getUint16(k * 2) === 0 && (old.buf[k * 2] | old.buf[k * 2 + 1]) !== 0) out.push(t * this.rbEntries + k);
+      }
+    }
+    return out;
   }
 }
 
@@ -158,6 +321,9 @@ export class Qcow2Backend implements BlockBackend {
   private lastCompressed: { host: number; data: Uint8Array } | null = null;
   /** Inconsistent metadata was found while open: no more writes. */
   private corrupt = false;
+  /** The snapshot table as it is on disk, and its length in bytes. */
+  private snapshots: SnapshotEntry[] = [];
+  private snapshotsBytes = 0;
   private onClose: (() => Promise<void>) | undefined;
 
   private constructor(
@@ -249,9 +415,6 @@ export class Qcow2Backend implements BlockBackend {
       throw fail(`uses ${bits}-bit refcounts (refcount_order ${h.refcountOrder}); Bonsai supports 16-bit refcounts only (convert with 'qemu-img amend -o refcount_bits=16')`);
     }
     if (h.cryptMethod !== 0) throw fail(`is encrypted (method ${h.cryptMethod}), which Bonsai does not support`);
-    if (h.nbSnapshots > 0 && !opts.readOnly) {
-      throw fail(`has ${h.nbSnapshots} internal snapshot(s); Bonsai opens such images read-only (remove them with 'qemu-img snapshot -d')`);
-    }
     if (h.backingFormat !== null && h.backingFormat !== 'raw' && h.backingFormat !== 'qcow2') {
       throw fail(`its backing file has format '${h.backingFormat}'; Bonsai reads raw and qcow2 only`);
     }
@@ -271,6 +434,7 @@ export class Qcow2Backend implements BlockBackend {
     if (!within(h.refcountTableOffset, h.refcountTableClusters * c)) {
       throw fail(`refcount table (${hex(h.refcountTableOffset)}, ${h.refcountTableClusters} clusters) lies beyond the end of the file (${fileSize} bytes)`);
     }
+    if (h.nbSnapshots > MAX_SNAPSHOTS) throw fail(`has ${h.nbSnapshots} snapshots (at most ${MAX_SNAPSHOTS})`);
     if (h.nbSnapshots > 0 && (h.snapshotsOffset % c !== 0 || h.snapshotsOffset === 0 || h.snapshotsOffset >= fileSize)) {
       throw fail(`snapshot table offset ${hex(h.snapshotsOffset)} is invalid`);
     }
@@ -318,9 +482,65 @@ export class Qcow2Backend implements BlockBackend {
       meta.set(off / c, 'refcount block');
     }
 
+    // The snapshot table, and each snapshot's L1 table: metadata like the active ones; their L2 tables may be
+    // shared with the active L1 table and with each other, but never overlap anything else.
+    let snapshots: SnapshotEntry[] = [];
+    let snapshotsBytes = 0;
+    const snapshotL1s: { offset: number; table: DataView }[] = [];
+    if (h.nbSnapshots > 0) {
+      const room = Math.min(fileSize - h.snapshotsOffset, MAX_SNAPSHOT_TABLE);
+      const parsed = parseSnapshotTable(await pread(h.snapshotsOffset, room), h.nbSnapshots, h.size);
+      if (typeof parsed === 'string') throw fail(parsed);
+      snapshots = parsed.entries;
+      snapshotsBytes = parsed.length;
+      const tableClusters = Math.ceil(snapshotsBytes / c);
+      const overlap = (start: number, n: number, what: string): void => {
+        for (let k = 0; k < n; k++) {
+          const other = meta.get(start + k);
+          if (other !== undefined) throw fail(`${what} overlaps ${other === 'L2 table' || other === 'refcount block' ? `a ${other}` : `the ${other}`}`);
+        }
+        for (let k = 0; k < n; k++) meta.set(start + k, what);
+      };
+      overlap(h.snapshotsOffset / c, tableClusters, 'snapshot table');
+      const sharedL2 = new Set<number>();
+      for (const [i, sn] of snapshots.entries()) {
+        const what = `the L1 table of snapshot ${i} (ID ${JSON.stringify(sn.id)})`;
+        if (sn.l1Size * 8 > MAX_L1_BYTES) throw fail(`${what} has ${sn.l1Size} entries, more than 32 MB`);
+        if (sn.l1Size === 0) {
+          snapshotL1s.push({ offset: 0, table: new DataView(new ArrayBuffer(0)) });
+          continue;
+        }
+        if (sn.l1Offset % c !== 0 || sn.l1Offset === 0) throw fail(`${what} at ${hex(sn.l1Offset)} is not a cluster boundary past the header`);
+        if (!within(sn.l1Offset, sn.l1Size * 8)) throw fail(`${what} (${hex(sn.l1Offset)}, ${sn.l1Size} entries) lies beyond the end of the file (${fileSize} bytes)`);
+        overlap(sn.l1Offset / c, Math.ceil((sn.l1Size * 8) / c), 'snapshot L1 table');
+        const t = await pread(sn.l1Offset, sn.l1Size * 8);
+        const tv = new DataView(t.buffer, t.byteOffset, t.byteLength);
+        for (let k = 0; k < sn.l1Size; k++) {
+          const hi = tv.getUint32(k * 8);
+          const lo = tv.getUint32(k * 8 + 4);
+          const off = (hi & 0x00ffffff) * TWO32 + (lo & 0xfffffe00);
+          if (off === 0) continue;
+          if ((hi & 0x7f000000) !== 0 || (lo & 0x1ff) !== 0) throw fail(`${what}: entry ${k} has reserved bits set`);
+          if (!within(off, c)) throw fail(`${what}: L2 table ${hex(off)} (entry ${k}) lies beyond the end of the file (${fileSize} bytes)`);
+          const other = meta.get(off / c);
+          if (other !== undefined && other !== 'L2 table') throw fail(`${what}: L2 table ${hex(off)} (entry ${k}) overlaps the ${other}`);
+          sharedL2.add(off / c);
+        }
+        snapshotL1s.push({ offset: sn.l1Offset, table: tv });
+      }
+      for (const k of sharedL2) {
+        const other = meta.get(k);
+        if (other !== undefined && other !== 'L2 table') throw fail(`a snapshot's L2 table ${hex(k * c)} overlaps the ${other}`);
+        meta.set(k, 'L2 table');
+      }
+    }
+
     // Before anything can be written: refcounts that undercount would let new clusters land on live ones.
     if (!opts.readOnly) {
-      const problem = await checkRefcounts({ fh, header: h, fileSize, l1: l1v, rt: rtv });
+      const problem = await checkRefcounts({
+        fh, header: h, fileSize, l1: l1v, rt: rtv,
+        snapshotL1s, snapshotTable: { offset: h.snapshotsOffset, bytes: snapshotsBytes },
+      });
       if (problem !== null) throw fail(corruptMessage(problem, await markCorrupt(fh, h), true));
     }
 
@@ -343,6 +563,8 @@ export class Qcow2Backend implements BlockBackend {
     }
     const img = new Qcow2Backend(fh, path, h, opts.readOnly, backing, backingPath, fileSize, l1, rt);
     for (const k of meta.keys()) img.metaClusters.add(k);
+    img.snapshots = snapshots;
+    img.snapshotsBytes = snapshotsBytes;
     img.onClose = opts.onClose;
     return img;
   }
@@ -497,6 +719,380 @@ export class Qcow2Backend implements BlockBackend {
       await this.writeBack(); // frees the old L1 table
       await this.io(() => this.fh.sync());
     });
+  }
+
+  // ---- internal snapshots (qcow2.txt "Snapshots") ----
+
+  /** The snapshots in the image's table, in table order. */
+  async listSnapshots(): Promise<Qcow2Snapshot[]> {
+    this.live();
+    return this.mutex.run(async () => this.snapshots.map(publicSnapshot));
+  }
+
+  /**
+   * Records the disk as it is now under a new snapshot (disk only: no VM state in the image). The ID defaults
+   * to QEMU's choice, one more than the largest; name and ID must both be new.
+   */
+  async createSnapshot(o: { name: string; id?: string; vmClockNs?: number; date?: Date }): Promise<Qcow2Snapshot> {
+    this.writable();
+    return this.mutex.run(async () => {
+      const id = o.id ?? nextSnapshotId(this.snapshots);
+      this.checkNewSnapshot(o.name, id);
+      if (this.snapshots.length >= MAX_SNAPSHOTS) throw new BonsaiError(`${this.path}: has ${MAX_SNAPSHOTS} snapshots already, the most an image can hold`);
+      const vmClock = o.vmClockNs ?? 0;
+      if (!Number.isSafeInteger(vmClock) || vmClock < 0) throw new BonsaiError(`${this.path}: VM clock ${vmClock} ns is not a whole number of nanoseconds`);
+      const ms = (o.date ?? new Date()).getTime();
+      if (!Number.isFinite(ms) || ms < 0 || ms / 1000 >= TWO32) throw new BonsaiError(`${this.path}: snapshot date is not between 1970 and 2106`);
+      await this.prepareWrite();
+      await this.writeBack();
+      const sh = this.shadow();
+      // The current L1 table becomes the snapshot's, as it is (copied flags mean nothing in a snapshot's table);
+      // the active image gets a new L1 table. Every cluster it reaches gains a use.
+      const l1Clusters = Math.ceil((this.l1Size * 8) / this.c);
+      const l1 = new Uint8Array(Math.max(l1Clusters, 1) * this.c);
+      const l1v = new DataView(l1.buffer);
+      await this.shareTree(sh, this.l1v, this.l1Size, l1v);
+      const l1Offset = this.l1Size === 0 ? 0 : (await sh.alloc(l1Clusters)) * this.c;
+      if (l1Offset !== 0) sh.write(l1Offset, l1.subarray(0, l1Clusters * this.c));
+      const entry: SnapshotEntry = {
+        l1Offset: this.l1Offset, l1Size: this.l1Size, id, name: o.name,
+        dateSec: Math.floor(ms / 1000), dateNsec: (ms % 1000) * 1e6, vmClockNs: BigInt(vmClock),
+        vmStateSize: 0, diskSize: this.virtualSize, icount: undefined, unknownExtra: new Uint8Array(0),
+      };
+      const table = await this.newSnapshotTable(sh, [...this.snapshots, entry]);
+      await this.commit(sh, { size: this.virtualSize, l1: l1Offset === 0 ? null : { offset: l1Offset, size: this.l1Size, table: l1 }, table });
+      return publicSnapshot(entry);
+    });
+  }
+
+  /**
+   * Makes the active disk the snapshot's content (and its size, growing or shrinking the disk like QEMU's
+   * loadvm). What was written since is gone unless another snapshot holds it.
+   */
+  async revertToSnapshot(nameOrId: string): Promise<void> {
+    this.writable();
+    return this.mutex.run(async () => {
+      const sn = this.snapshots[this.findSnapshotOrThrow(nameOrId)];
+      if (sn.diskSize % 512 !== 0) throw new BonsaiError(`${this.path}: ${describeEntry(sn)} records a disk size of ${sn.diskSize} bytes, not a multiple of 512`);
+      const needL1 = Math.ceil(sn.diskSize / (this.c * this.l2Entries));
+      const l1Size = Math.max(needL1, sn.l1Size);
+      if (l1Size * 8 > MAX_L1_BYTES) throw new BonsaiError(`${this.path}: ${describeEntry(sn)} is too large for ${this.c}-byte clusters`);
+      await this.prepareWrite();
+      await this.writeBack();
+      const sh = this.shadow();
+      const snL1 = await this.readSnapshotL1(sn);
+      const l1Clusters = Math.max(1, Math.ceil((l1Size * 8) / this.c));
+      const l1 = new Uint8Array(l1Clusters * this.c);
+      const l1v = new DataView(l1.buffer);
+      // Gains first (the snapshot's tree gets a second user), then the old active tree's losses: a cluster
+      // both hold never passes through 0.
+      await this.shareTree(sh, snL1, sn.l1Size, l1v);
+      await this.dropTree(sh, this.l1v, this.l1Size);
+      await this.retire(sh, this.l1Offset, this.l1Size * 8);
+      const l1Offset = (await sh.alloc(l1Clusters)) * this.c;
+      sh.write(l1Offset, l1);
+      await this.commit(sh, { size: sn.diskSize, l1: { offset: l1Offset, size: l1Size, table: l1 }, table: null });
+    });
+  }
+
+  /** Removes a snapshot; the clusters only it held are freed. */
+  async deleteSnapshot(nameOrId: string): Promise<void> {
+    this.writable();
+    return this.mutex.run(async () => {
+      const index = this.findSnapshotOrThrow(nameOrId);
+      const sn = this.snapshots[index];
+      await this.prepareWrite();
+      await this.writeBack();
+      const sh = this.shadow();
+      const snL1 = await this.readSnapshotL1(sn);
+      await this.dropTree(sh, snL1, sn.l1Size);
+      await this.retire(sh, sn.l1Offset, sn.l1Size * 8);
+      const table = await this.newSnapshotTable(sh, this.snapshots.filter((_, k) => k !== index));
+      // What the snapshot shared with the active image may now be the active image's alone: its copied
+      // flags must say so (qcow2.txt: bit 63 is 1 exactly where the refcount is 1).
+      const l1Clusters = Math.max(1, Math.ceil((this.l1Size * 8) / this.c));
+      const l1 = new Uint8Array(l1Clusters * this.c);
+      const l1v = new DataView(l1.buffer);
+      let changed = false;
+      for (let i = 0; i < this.l1Size; i++) {
+        const t = this.l1Entry(this.l1v, i);
+        if (t === 0) continue;
+        let entry = t;
+        let copied = (await sh.rc(t / this.c)) === 1;
+        if (copied) {
+          const fixed = await this.exactCopiedFlags(sh, await this.l2Table(t));
+          if (fixed !== null) {
+            entry = (await sh.alloc(1)) * this.c;
+            sh.write(entry, fixed);
+            sh.l2Copies.set(entry, fixed);
+            await sh.add(t / this.c, -1);
+            copied = true;
+          }
+        }
+        const hi = (Math.floor(entry / TWO32) | (copied ? OFLAG_COPIED : 0)) >>> 0;
+        l1v.setUint32(i * 8, hi);
+        l1v.setUint32(i * 8 + 4, entry % TWO32);
+        if (hi !== this.l1v.getUint32(i * 8) || entry % TWO32 !== this.l1v.getUint32(i * 8 + 4)) changed = true;
+      }
+      let newL1: { offset: number; size: number; table: Uint8Array } | null = null;
+      if (changed) {
+        await this.retire(sh, this.l1Offset, this.l1Size * 8);
+        const offset = (await sh.alloc(l1Clusters)) * this.c;
+        sh.write(offset, l1);
+        newL1 = { offset, size: this.l1Size, table: l1 };
+      }
+      await this.commit(sh, { size: this.virtualSize, l1: newL1, table });
+    });
+  }
+
+  private checkNewSnapshot(name: string, id: string): void {
+    const enc = new TextEncoder();
+    for (const [what, v] of [['name', name], ['ID', id]] as const) {
+      if (v.length === 0) throw new BonsaiError(`${this.path}: a snapshot ${what} cannot be empty`);
+      if (enc.encode(v).length > 0xffff) throw new BonsaiError(`${this.path}: snapshot ${what} is longer than 65535 bytes`);
+      // Names and IDs are looked up by either: none may be taken as the other either.
+      const other = this.snapshots.find((e) => e.name === v || e.id === v);
+      if (other !== undefined) throw new BonsaiError(`${this.path}: there is already a ${describeEntry(other)}; a snapshot ${what} must be new`);
+    }
+  }
+
+  private findSnapshotOrThrow(nameOrId: string): number {
+    const i = findSnapshot(this.snapshots, nameOrId);
+    if (i < 0) {
+      const known = this.snapshots.length === 0 ? 'it has no snapshots' : `its snapshots: ${this.snapshots.map((e) => `${e.id} '${e.name}'`).join(', ')}`;
+      throw new BonsaiError(`${this.path}: no snapshot with the name or ID '${nameOrId}' (${known})`);
+    }
+    return i;
+  }
+
+  private l1Entry(v: DataView, i: number): number {
+    return (v.getUint32(i * 8) & 0x00ffffff) * TWO32 + ((v.getUint32(i * 8 + 4) & 0xfffffe00) >>> 0);
+  }
+
+  private async readSnapshotL1(sn: SnapshotEntry): Promise<DataView> {
+    const b = new Uint8Array(sn.l1Size * 8);
+    if (sn.l1Size > 0) await this.pread(sn.l1Offset, b);
+    return new DataView(b.buffer);
+  }
+
+  /** Adds delta to the refcount of every host cluster an L2 table maps. */
+  private async addMapped(sh: Shadow, t: Table, delta: number): Promise<void> {
+    for (let k = 0; k < this.l2Entries; k++) {
+      const m = this.decode(t, k);
+      if (m.kind === DATA || (m.kind === ZERO && m.host !== 0)) await sh.add(m.host / this.c, delta);
+      else if (m.kind === COMPRESSED) {
+        const first = Math.floor(m.host / this.c);
+        const last = Math.floor((m.host + m.bytes - 1) / this.c);
+        for (let i = first; i <= last; i++) await sh.add(i, delta);
+      }
+    }
+  }
+
+  /**
+   * The L2 table the active image uses for a table it now shares with a snapshot: the table itself, one more
+   * use, if none of its entries is marked copied; else a copy with the flags cleared (the table itself is then
+   * left to the snapshot, its refcount unchanged). Returns the table's offset for the active L1 table.
+   */
+  private async activeL2(sh: Shadow, t: Table): Promise<number> {
+    let copied = false;
+    for (let k = 0; k < this.l2Entries && !copied; k++) copied = (t.view.getUint32(k * 8) & OFLAG_COPIED) !== 0;
+    let off = t.offset;
+    if (copied) {
+      const buf = t.buf.slice();
+      const v = new DataView(buf.buffer);
+      for (let k = 0; k < this.l2Entries; k++) v.setUint32(k * 8, (v.getUint32(k * 8) & ~OFLAG_COPIED) >>> 0);
+      off = (await sh.alloc(1)) * this.c;
+      sh.write(off, buf);
+      sh.l2Copies.set(off, buf);
+    } else await sh.add(t.offset / this.c, +1);
+    return off;
+  }
+
+  /**
+   * Gives the active image, in dst, one more use of the tree an L1 table reaches (the active one for a new
+   * snapshot, a snapshot's to revert to it). Copied flags go on the entries of tables used once: the copies.
+   */
+  private async shareTree(sh: Shadow, src: DataView, n: number, dst: DataView): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const t = this.l1Entry(src, i);
+      if (t === 0) continue;
+      const table = await this.l2Table(t);
+      await this.addMapped(sh, table, +1);
+      const active = await this.activeL2(sh, table);
+      dst.setUint32(i * 8, Math.floor(active / TWO32));
+      dst.setUint32(i * 8 + 4, active % TWO32);
+    }
+    for (let i = 0; i < n; i++) {
+      const t = this.l1Entry(dst, i);
+      if (t !== 0 && (await sh.rc(t / this.c)) === 1) dst.setUint32(i * 8, (dst.getUint32(i * 8) | OFLAG_COPIED) >>> 0);
+    }
+  }
+
+  /** Takes one use from everything an L1 table reaches (its L2 tables and what they map). */
+  private async dropTree(sh: Shadow, l1: DataView, n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const t = this.l1Entry(l1, i);
+      if (t === 0) continue;
+      await this.addMapped(sh, await this.l2Table(t), -1);
+      await sh.add(t / this.c, -1);
+    }
+  }
+
+  /**
+   * For an L2 table the active image alone uses: its contents with every copied flag exact under the new
+   * refcounts, or null if they already are.
+   */
+  private async exactCopiedFlags(sh: Shadow, t: Table): Promise<Uint8Array | null> {
+    let buf: Uint8Array | null = null;
+    for (let k = 0; k < this.l2Entries; k++) {
+      const m = this.decode(t, k);
+      if (m.kind !== DATA && !(m.kind === ZERO && m.host !== 0)) continue;
+      const want = (await sh.rc(m.host / this.c)) === 1;
+      if (want === m.copied) continue;
+      buf ??= t.buf.slice();
+      const v = new DataView(buf.buffer);
+      const hi = v.getUint32(k * 8);
+      v.setUint32(k * 8, (want ? hi | OFLAG_COPIED : hi & ~OFLAG_COPIED) >>> 0);
+    }
+    return buf;
+  }
+
+  /** Takes one use from each cluster of a table that the change replaces. */
+  private async retire(sh: Shadow, offset: number, bytes: number): Promise<void> {
+    if (offset === 0 || bytes === 0) return;
+    for (let k = 0; k < Math.ceil(bytes / this.c); k++) await sh.add(offset / this.c + k, -1);
+  }
+
+  /** Writes a snapshot table for entries to new clusters and retires the old one. */
+  private async newSnapshotTable(sh: Shadow, entries: SnapshotEntry[]): Promise<{ entries: SnapshotEntry[]; offset: number; bytes: number }> {
+    if (this.snapshots.length > 0) await this.retire(sh, this.header.snapshotsOffset, this.snapshotsBytes);
+    if (entries.length === 0) return { entries, offset: 0, bytes: 0 };
+    const bytes = encodeSnapshotTable(entries);
+    if (bytes.length > MAX_SNAPSHOT_TABLE) throw new BonsaiError(`${this.path}: the snapshot table would exceed ${MAX_SNAPSHOT_TABLE} bytes`);
+    const clusters = Math.ceil(bytes.length / this.c);
+    const offset = (await sh.alloc(clusters)) * this.c;
+    const padded = new Uint8Array(clusters * this.c);
+    padded.set(bytes);
+    sh.write(offset, padded);
+    return { entries, offset, bytes: bytes.length };
+  }
+
+  private shadow(): Shadow {
+    return new Shadow(this.c, this.rbEntries, {
+      block: async (t) => {
+        if (t >= this.rtEntries) return null;
+        const off = this.rtEntry(t);
+        return off === 0 ? null : { offset: off, buf: (await this.refblock(off)).buf };
+      },
+      isMeta: (i) => this.metaClusters.has(i),
+      hint: this.freeHint,
+      corrupt: (msg) => this.corruption(msg),
+      path: this.path,
+    });
+  }
+
+  /**
+   * Makes a change built in a shadow real (see the top of this file): new refcount blocks and refcount table
+   * for every block that changed, then everything new written and flushed, then one header write switches
+   * virtual size, L1 table, refcount table and snapshot table at once. A crash before that write leaves the
+   * old image untouched (the new clusters are free space in it); after it, the new one, without leaks.
+   */
+  private async commit(sh: Shadow, to: {
+    size: number;
+    l1: { offset: number; size: number; table: Uint8Array } | null;
+    table: { entries: SnapshotEntry[]; offset: number; bytes: number } | null;
+  }): Promise<void> {
+    const c = this.c;
+    await this.retire(sh, this.rtOffset, this.rtClusters * c);
+    // The new refcount table, large enough for every block, itself and the blocks that count it included;
+    // then every block that changed (those that count the new blocks too) gets its new home.
+    let rtEntries = this.rtEntries;
+    let rtStart = -1;
+    let rtClusters = 0;
+    for (;;) {
+      if (rtStart >= 0 && (await sh.placeBlocks(rtEntries))) break;
+      if (rtStart >= 0) await sh.release(rtStart, rtClusters);
+      const need = Math.max(sh.maxBlock() + 1, Math.ceil((sh.end() + 16) / this.rbEntries) + 1);
+      if (need > rtEntries) rtEntries = Math.max(need, this.rtEntries * 2);
+      rtClusters = Math.ceil((rtEntries * 8) / c);
+      rtEntries = (rtClusters * c) / 8;
+      if (rtClusters * c > MAX_REFTABLE_BYTES) throw new BonsaiError(`${this.path}: the image is full (its refcount table would exceed 8 MB)`);
+      rtStart = await sh.alloc(rtClusters);
+    }
+    const rt = new Uint8Array(rtClusters * c);
+    rt.set(this.rt.subarray(0, Math.min(this.rt.length, rt.length)));
+    const rtv = new DataView(rt.buffer);
+    for (const [t, b] of sh.blocks) {
+      rtv.setUint32(t * 8, Math.floor(b.offset / TWO32));
+      rtv.setUint32(t * 8 + 4, b.offset % TWO32);
+    }
+    sh.write(rtStart * c, rt);
+    for (const b of sh.blocks.values()) sh.write(b.offset, b.buf);
+    const freed = await sh.freed();
+
+    for (const w of sh.writes) await this.pwrite(w.offset, w.data);
+    await this.barrier();
+    // size, crypt_method, l1_size, l1_table_offset, refcount_table_offset, refcount_table_clusters,
+    // nb_snapshots, snapshots_offset: bytes 24..71, in one write within the first sector.
+    const table = to.table ?? { entries: this.snapshots, offset: this.header.snapshotsOffset, bytes: this.snapshotsBytes };
+    const l1 = to.l1 ?? { offset: this.l1Offset, size: this.l1Size, table: this.l1 };
+    const hdr = new Uint8Array(48);
+    const hv = new DataView(hdr.buffer);
+    hv.setBigUint64(0, BigInt(to.size));
+    hv.setUint32(8, this.header.cryptMethod);
+    hv.setUint32(12, l1.size);
+    hv.setBigUint64(16, BigInt(l1.offset));
+    hv.setBigUint64(24, BigInt(rtStart * c));
+    hv.setUint32(32, rtClusters);
+    hv.setUint32(36, table.entries.length);
+    hv.setBigUint64(40, BigInt(table.offset));
+    await this.pwrite(24, hdr);
+
+    // From here on the new image is the one on disk: memory follows before anything else can fail.
+    for (const [t, b] of sh.blocks) {
+      const old = t < this.rtEntries ? this.rtEntry(t) : 0;
+      if (old !== 0) this.rbCache.delete(old);
+      const tb = newTable(b.offset, c, false);
+      tb.buf.set(b.buf);
+      this.rbCache.set(b.offset, tb);
+    }
+    this.rt = rt;
+    this.rtv = rtv;
+    this.rtOffset = rtStart * c;
+    this.rtClusters = rtClusters;
+    this.rtEntries = rtEntries;
+    this.header.refcountTableOffset = this.rtOffset;
+    this.header.refcountTableClusters = rtClusters;
+    if (to.l1 !== null) {
+      this.l1 = to.l1.table;
+      this.l1v = new DataView(to.l1.table.buffer);
+      this.l1Offset = to.l1.offset;
+      this.l1Size = to.l1.size;
+      this.header.l1TableOffset = to.l1.offset;
+      this.header.l1Size = to.l1.size;
+    }
+    this.virtualSize = to.size;
+    this.header.size = to.size;
+    this.snapshots = table.entries;
+    this.snapshotsBytes = table.bytes;
+    this.header.nbSnapshots = table.entries.length;
+    this.header.snapshotsOffset = table.offset;
+    for (const [off, buf] of sh.l2Copies) {
+      const t = newTable(off, c, false);
+      t.buf.set(buf);
+      this.l2Cache.set(off, t);
+    }
+    for (const w of sh.writes) for (let k = 0; k < w.data.length / c; k++) this.metaClusters.add(w.offset / c + k);
+    for (const i of freed) {
+      this.metaClusters.delete(i);
+      this.l2Cache.delete(i * c);
+      this.freeHint = Math.min(this.freeHint, i);
+    }
+    const end = sh.end();
+    this.endCluster = Math.max(this.endCluster, end);
+    this.fileEnd = Math.max(this.fileEnd, end * c);
+    this.lastCompressed = null;
+    await this.barrier();
   }
 
   // ---- reading ----
@@ -719,8 +1315,23 @@ export class Qcow2Backend implements BlockBackend {
     const table = await this.l2Table(off);
     if (create && (hi & OFLAG_COPIED) === 0) {
       const rc = await this.getRefcount(off / this.c);
-      if (rc !== 1) throw new BonsaiError(`${this.path}: L2 table at ${hex(off)} has refcount ${rc}; Bonsai cannot write through a shared L2 table`);
-      this.setL1(i1, off);
+      if (rc === 0) throw await this.corruption(`L2 table ${hex(off)} (L1 entry ${i1}) has refcount 0`);
+      if (rc === 1) {
+        this.setL1(i1, off);
+        return { table, index };
+      }
+      // Shared with a snapshot: the active image gets its own copy (qcow2.txt "Snapshots": a write must COW).
+      // The clusters it maps keep their refcounts: one path to each moves from the old table to the copy.
+      // Their copied flags are clear in the copy: every one of them is now used at least twice.
+      const idx = await this.allocCluster();
+      const copy = newTable(idx * this.c, this.c, true);
+      copy.buf.set(table.buf);
+      for (let k = 0; k < this.l2Entries; k++) copy.view.setUint32(k * 8, (copy.view.getUint32(k * 8) & ~OFLAG_COPIED) >>> 0);
+      this.l2Cache.set(copy.offset, copy);
+      this.metaClusters.add(idx);
+      this.setL1(i1, copy.offset);
+      this.pendingFrees.push(off, this.c);
+      return { table: copy, index };
     }
     return { table, index };
   }

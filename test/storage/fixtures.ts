@@ -1,6 +1,6 @@
 /** Shared pieces of the storage tests: scratch folders, a seeded PRNG, and QEMU's tools when installed. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlockBackend } from '../../src/storage/backend.js';
@@ -63,6 +63,15 @@ export function must(cmd: string, args: string[]): string {
   const r = run(cmd, args);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
   return r.stdout;
+}
+
+/** QEMU's view of an image's bytes (the active disk, or with snapshot, that snapshot's), read without a lock. */
+export function qemuRead(dir: string, file: string, snapshot?: string): Uint8Array {
+  const out = join(dir, `qemu-view-${Math.random().toString(36).slice(2)}.raw`);
+  must('qemu-img', ['convert', '-U', '-O', 'raw', ...(snapshot === undefined ? [] : ['-l', `snapshot.name=${snapshot}`]), file, out]);
+  const bytes = new Uint8Array(readFileSync(out));
+  rmSync(out);
+  return bytes;
 }
 
 /** `qemu-img check --output=json`: the exit status and the counts that matter. */

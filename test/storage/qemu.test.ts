@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openDisk } from '../../src/storage/backend.js';
 import { convertImage, createImage, imageInfo, resizeImage } from '../../src/storage/image-ops.js';
-import { exercise, haveQemu, must, QEMU_SKIP, qemuCheck, readAll, Rng, run, scratch, verify } from './fixtures.js';
+import { exercise, haveQemu, must, QEMU_SKIP, qemuCheck, qemuRead, readAll, Rng, run, scratch, verify } from './fixtures.js';
 
 const MiB = 1 << 20;
 const skip = haveQemu ? false : QEMU_SKIP;
@@ -15,13 +15,6 @@ function assertClean(file: string): void {
   assert.equal(c.status, 0, `qemu-img check ${file}: ${c.raw}`);
   assert.equal(c.corruptions, 0, c.raw);
   assert.equal(c.leaks, 0, c.raw);
-}
-
-/** QEMU's view of the disk's bytes. */
-function qemuRead(dir: string, file: string): Uint8Array {
-  const out = join(dir, `qemu-view-${Math.random().toString(36).slice(2)}.raw`);
-  must('qemu-img', ['convert', '-O', 'raw', file, out]);
-  return new Uint8Array(readFileSync(out));
 }
 
 test('images Bonsai writes pass qemu-img check without errors or leaks, and QEMU reads the same bytes', { skip }, async (t) => {
