@@ -93,7 +93,7 @@ export interface MachineDevices {
  * without one.
  */
 export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtioConsole: ((b: Uint8Array) => void) | null,
-  nets: Nic[] = [], opts: { agentChannel?: boolean; powerButton?: boolean } = {}): Promise<MachineDevices> {
+  nets: Nic[] = [], opts: { agentChannel?: boolean; powerButton?: boolean; newMacs?: boolean } = {}): Promise<MachineDevices> {
   const backends: BlockBackend[] = [];
   const servers: P9Server[] = [];
   const close = async (): Promise<void> => {
@@ -115,7 +115,7 @@ export async function openDevices(disks: DiskSpec[], shares: ShareSpec[], virtio
       servers.push(server);
       devices.push(new Virtio9p(server));
     }
-    const nics = nets.map((n) => new VirtioNet(n.backend, n.mac));
+    const nics = nets.map((n) => new VirtioNet(n.backend, n.mac, { newMac: opts.newMacs === true }));
     devices.push(...nics);
     devices.push(new VirtioRng());
     const con = virtioConsole === null ? null : new VirtioConsole(virtioConsole);

@@ -37,6 +37,8 @@ export interface RunOptions {
   identities?: (string | null)[];
   /** The first machine is not booted but put in this saved state (a snapshot restored onto a stopped VM). */
   restore?: StateFile;
+  /** The restored state is a fork's (vm/snapshot/fork.ts): its network cards keep this run's MACs, not the saved ones. */
+  fork?: boolean;
   traceTraps?: boolean;
   disks?: DiskSpec[];
   shares?: ShareSpec[];
@@ -119,7 +121,7 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
   for (;;) {
     const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
     const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.nics,
-      { agentChannel: opts.agent !== undefined, powerButton: opts.powerButton !== undefined });
+      { agentChannel: opts.agent !== undefined, powerButton: opts.powerButton !== undefined, newMacs: restoring !== undefined && opts.fork === true });
     let machine: Machine;
     try {
       machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities });

@@ -6,56 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { ControlClient } from '../../src/vm/control/client.js';
-import { repoPath } from '../helpers.js';
+import { BIN, cliStore } from './cli-store.js';
 
-const BIN = repoPath('bin', 'bonsai.js');
-const home = mkdtempSync(join(tmpdir(), 'bonsai-e2e-'));
-after(() => {
-  // Whatever a failed test left running.
-  spawnSync('pkill', ['-9', '-f', `${home}`]);
-  rmSync(home, { recursive: true, force: true });
-});
-
-interface Run { status: number; stdout: string; stderr: string }
-
-function bonsai(args: string[], input?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, BONSAI_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-    p.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-    p.stdin.end(input ?? '');
-    p.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
-  });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await bonsai(args);
-  assert.equal(r.status, 0, `bonsai ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** Waits for the guest agent (the guest is booting) and returns exec's result. */
-async function execWhenUp(name: string, argv: string[], limitMs = 120_000): Promise<Run> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const r = await bonsai(['exec', name, '--', ...argv]);
-    if (!/agent is not running/.test(r.stderr)) return r;
-    if (Date.now() > deadline) throw new Error(`the agent of ${name} never came up: ${r.stderr}\n${readFileSync(join(home, 'vms', name, 'console.log'), 'latin1').slice(-2000)}`);
-    await new Promise((res) => setTimeout(res, 500));
-  }
-}
-
-async function guest(name: string, script: string): Promise<string> {
-  const r = await execWhenUp(name, ['sh', '-c', script]);
-  assert.equal(r.status, 0, `${script}: ${r.stderr}`);
-  return r.stdout;
-}
+const { home, bonsai, ok, execWhenUp, guest } = cliStore();
 
 test('a VM lives on: create, start, exec, a file that persists across stop/start, pause, console, cp, shell, clone, crash', async (t) => {
   await ok(['create', 'alpha', '--ssh-key', 'none', '-m', '192M']);

@@ -9,7 +9,7 @@
  * guest wait in a bounded host-side queue until the driver offers receive buffers; beyond the bound they
  * are dropped and counted, as a real NIC drops on a full ring (TCP retransmits).
  */
-import type { FrameReceiver, NetBackend, NetBackendState, ReceiveRoom } from '../../net/link.js';
+import { formatMac, type FrameReceiver, type NetBackend, type NetBackendState, type ReceiveRoom } from '../../net/link.js';
 import type { State } from '../stateful.js';
 import { ConfigSpace, VIRTIO_ID_NET, type VirtioDevice, type VirtioHost } from './device.js';
 import { VirtqueueError } from './queue.js';
@@ -65,7 +65,11 @@ export class VirtioNet implements VirtioDevice {
     onRoom: (ready) => { this.onRoom = ready; },
   };
 
-  constructor(readonly backend: NetBackend, readonly mac: Uint8Array) {
+  /**
+   * `newMac`: a restore keeps this card's MAC where the saved one differs (a fork of a snapshot: the guest
+   * is told its new address through its agent). Otherwise a restore onto another MAC is refused.
+   */
+  constructor(readonly backend: NetBackend, readonly mac: Uint8Array, private readonly opts: { newMac?: boolean } = {}) {
     if (mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
     this.config.bytes.set(mac, CFG_MAC);
     this.config.setU16(CFG_STATUS, VIRTIO_NET_S_LINK_UP);
@@ -171,9 +175,12 @@ export class VirtioNet implements VirtioDevice {
     const what = 'virtio-net';
     const o = record(s, what);
     const mac = blob(o, 'mac', what);
+    if (mac.length !== 6) throw new Error(`${what} state: bad MAC address`);
     // A fork of a snapshot has a MAC of its own: the card keeps it, and the guest is told to take it
     // (its driver read the old one at probe time; vm/snapshot/live.ts applies the new identity).
-    if (mac.length !== 6) throw new Error(`${what} state: bad MAC address`);
+    if (this.opts.newMac !== true && !mac.every((b, i) => b === this.mac[i])) {
+      throw new Error(`${what} state: the card had MAC ${formatMac(mac)}, this one has ${formatMac(this.mac)}`);
+    }
     const rx = list(o, 'rx', what).map((f) => blob({ f }, 'f', what));
     if (rx.length > RX_QUEUE_FRAMES || rx.some((f) => f.length < MIN_FRAME || f.length > MAX_FRAME)) throw new Error(`${what} state: bad rx`);
     this.rxQueue = rx;

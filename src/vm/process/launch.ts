@@ -75,9 +75,13 @@ export async function startVm(store: Store, name: string, optsOrTimeout: number 
       }
       if (existsSync(f.socket)) {
         try {
+          // Up once its machine is built: its disks are open by then, so a disk another process holds
+          // is reported here, not after start said the VM runs.
           const c = await ControlClient.connect(f.socket, name, 2000);
-          c.close();
-          return { pid: child.pid ?? 0, wasCrashed: s.state === 'crashed' };
+          const st = await c.request('status').finally(() => c.close());
+          if (typeof st === 'object' && st !== null && !Array.isArray(st) && st.built === true) {
+            return { pid: child.pid ?? 0, wasCrashed: s.state === 'crashed' };
+          }
         } catch { /* not listening yet */ }
       }
       if (Date.now() > deadline) {

@@ -14,7 +14,8 @@ import { ControlServer, type Handler } from '../control/server.js';
 import { parseDisk, parseShare } from '../devices.js';
 import { macBytes } from '../identity.js';
 import { monitorCommand } from '../monitor.js';
-import { parseForward, parseNet } from '../network.js';
+import { nicMac, parseForward, parseNet } from '../network.js';
+import { formatMac } from '../../net/link.js';
 import { DEFAULT_APPEND, runMachine, type RunOptions } from '../run.js';
 import type { VmSpec } from '../spec.js';
 import { writeFileAtomic } from '../store/atomic.js';
@@ -169,6 +170,8 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
         forwards: [...spec.forwards, ...(sshPort === null ? [] : [`tcp:127.0.0.1:${sshPort}-:22`])],
         consoles: server?.consoleCount ?? 0,
         instructions: machine?.instructions ?? 0,
+        // The machine (its disks open and locked) is built: what `bonsai start` waits for.
+        built: machine !== null,
       };
     });
     handlers.set('pause', () => {
@@ -222,13 +225,17 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
       if (typeof args.name !== 'string') throw new CommandError('BadRequest', "'name' must be a string");
       try { return checkSnapshotName(args.name); } catch (e) { throw new CommandError('BadRequest', (e as Error).message); }
     };
-    const identity = (): NewIdentity => ({ hostname: spec.name, mac: spec.identity.mac, machineId: spec.identity.machineId });
+    const identity = (): NewIdentity => {
+      const cards = (parseNet(spec.net).kind === 'none' ? 0 : 1) + spec.switches.length;
+      const macs = Array.from({ length: cards }, (_, i) => formatMac(nicMac(i, true, spec.name, macBytes(spec.identity.mac))));
+      return { hostname: spec.name, macs, machineId: spec.identity.machineId };
+    };
     handlers.set('snapshot-create', async (args: JsonObject) => {
       const snap = snapArg(args);
       store.ensureDir(stateDir(dir));
       const r = await takeSnapshot(needMachine(), liveDisks(store, spec, disks), snap, statePath(dir, snap));
       log(`snapshot ${snap}: the guest was paused ${r.pauseMs.toFixed(1)} ms; ${r.stateBytes} bytes of state`);
-      return { pauseMs: r.pauseMs, stateBytes: r.stateBytes, vmClockNs: r.vmClockNs, disks: liveDisks(store, spec, disks).map((d) => d.file) };
+      return { pauseMs: r.pauseMs, stateBytes: r.stateBytes, vmClockNs: r.vmClockNs, disks: liveDisks(store, spec, disks).map((d) => d.file), agent: agent.connected };
     });
     handlers.set('snapshot-restore', async (args: JsonObject) => {
       const snap = snapArg(args);
@@ -237,7 +244,8 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
       const pauseMs = await restoreSnapshot(m, liveDisks(store, spec, disks), snap, statePath(dir, snap), only);
       setState('running');
       log(`snapshot ${snap}: restored (the guest was paused ${pauseMs.toFixed(1)} ms)`);
-      void afterRestore(agent, log);
+      // The reply waits (a little) for the agent to answer again, so that what the client does next finds it.
+      await Promise.race([afterRestore(agent, log), new Promise((res) => setTimeout(res, 5000))]);
       return { pauseMs };
     });
     handlers.set('snapshot-delete', async (args: JsonObject) => {
@@ -256,7 +264,7 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
     const opts = runOptionsOf(store, spec, sshPort, key.publicLine);
     const restoring = vopts.restore === undefined ? undefined : await readStateFile(vopts.restore);
     const r = await runMachine({
-      ...opts, agent, powerButton: button, log, restore: restoring,
+      ...opts, agent, powerButton: button, log, restore: restoring, fork: vopts.fork === true,
       console: (bytes) => { consoleLog.write(bytes); srv.consoleOutput(bytes); },
       onMachine: (m, ctx) => {
         disks = ctx.disks;

@@ -5,16 +5,12 @@
  */
 import { BonsaiError } from '../../errors.js';
 import { openDisk, type BlockBackend } from '../../storage/backend.js';
+import type { Qcow2Backend } from '../../storage/qcow2.js';
 import type { SpecDisk, VmSpec } from '../spec.js';
 import type { Store } from '../store/store.js';
 
 /** What Qcow2Backend offers for snapshots. */
-export interface DiskSnapshots {
-  listSnapshots(): Promise<{ name: string }[]>;
-  createSnapshot(o: { name: string; vmClockNs?: number; date?: Date }): Promise<unknown>;
-  revertToSnapshot(nameOrId: string): Promise<void>;
-  deleteSnapshot(nameOrId: string): Promise<void>;
-}
+export type DiskSnapshots = Pick<Qcow2Backend, 'listSnapshots' | 'createSnapshot' | 'revertToSnapshot' | 'deleteSnapshot'>;
 
 /** A writable disk of the VM with its open backend. */
 export interface SnapshotDisk { file: string; path: string; backend: DiskSnapshots }

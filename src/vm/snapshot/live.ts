@@ -69,7 +69,8 @@ export async function restoreSnapshot(machine: Machine, disks: SnapshotDisk[], n
   return performance.now() - t0;
 }
 
-export interface NewIdentity { hostname: string; mac: string; machineId: string }
+/** A fork's own identity: its name, its cards' MACs (eth0, eth1, ... in order) and machine-id. */
+export interface NewIdentity { hostname: string; macs: string[]; machineId: string }
 
 /**
  * What the guest hears after a restore, through its agent once it answers: its wall clock set to the
@@ -87,11 +88,16 @@ export async function afterRestore(agent: GuestAgent, log: (line: string) => voi
   await step('reseed the random pool', () => agent.exec(['sh', '-c', 'cat > /dev/urandom'], { stdin: new Uint8Array(randomBytes(64)), timeoutMs: 5000 }));
   if (identity !== undefined) {
     await step('set the hostname', () => agent.setHostname(identity.hostname));
-    // The card has the fork's MAC; the guest's interface still has the one its driver read at probe
-    // time. It takes the new one, and a lease under it and the new name (udhcpc started again as at boot).
-    const script = `echo ${identity.machineId} > /etc/machine-id; ip link set dev eth0 down && ip link set dev eth0 address ${identity.mac}`
-      + ` && ip link set dev eth0 up && { killall udhcpc; udhcpc -b -S -t 3 -T 1 -i eth0 -x hostname:${identity.hostname}`
-      + ' -s /etc/udhcpc/default.script </dev/null >/dev/null 2>&1; }';
-    await step('apply the new MAC', () => agent.exec(['sh', '-c', script], { timeoutMs: 10_000 }));
+    // The cards have the fork's MACs; the guest's interfaces still have those its driver read at probe
+    // time. They take the new ones, and leases under them and the new name (udhcpc started again as at boot).
+    const script = [
+      `echo ${identity.machineId} > /etc/machine-id`,
+      `set -- ${identity.macs.join(' ')}`,
+      'for dev in /sys/class/net/eth*; do [ $# -gt 0 ] || break; n=${dev##*/}; ip link set dev $n down; ip link set dev $n address $1; ip link set dev $n up; shift; done',
+      'killall udhcpc',
+      `for dev in /sys/class/net/eth*; do udhcpc -b -S -t 3 -T 1 -i \${dev##*/} -x hostname:${identity.hostname} -s /etc/udhcpc/default.script </dev/null >/dev/null 2>&1; done`,
+      'true',
+    ].join('\n');
+    await step('apply the new MACs', () => agent.exec(['sh', '-c', script], { timeoutMs: 10_000 }));
   }
 }

@@ -57,13 +57,14 @@ export async function createSnapshot(store: Store, name: string, snap: string): 
         ...base, running: true, stateBytes: typeof r.stateBytes === 'number' ? r.stateBytes : 0,
         vmClockNs: typeof r.vmClockNs === 'number' ? r.vmClockNs : 0,
         disks: Array.isArray(r.disks) ? r.disks.filter((d): d is string => typeof d === 'string') : [],
+        agent: r.agent === true,
       };
     } else {
       const disks = await withStoppedDisks(store, spec, async (ds) => {
         await createDiskSnapshots(ds, snap, 0);
         return ds.map((d) => d.file);
       });
-      entry = { ...base, running: false, stateBytes: 0, vmClockNs: 0, disks };
+      entry = { ...base, running: false, stateBytes: 0, vmClockNs: 0, disks, agent: false };
     }
     tree.snapshots.push(entry);
     tree.current = snap;
@@ -101,13 +102,27 @@ export async function restoreSnapshot(store: Store, name: string, snap: string):
       const wasRunning = running(store, name);
       if (wasRunning) await killVm(store, name);
       await withStoppedDisks(store, spec, (ds) => revertDiskSnapshots(ds, snap, entry.disks));
-      if (entry.running) await startVm(store, name, { restore: statePath(dir, snap), locked: true });
+      if (entry.running) {
+        await startVm(store, name, { restore: statePath(dir, snap), locked: true });
+        if (entry.agent) await waitForAgent(store, name, 5000);
+      }
       result = { running: entry.running, pauseMs: null, stopped: wasRunning && !entry.running };
     }
     tree.current = snap;
     saveTree(dir, tree);
     return result;
   });
+}
+
+/** Waits (bounded) until the VM's guest agent answers, so that a command right after a restore finds it. */
+export async function waitForAgent(store: Store, name: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const s = await ask(store, name, 'status', {}).catch(() => ({} as JsonObject));
+    if (s.agent === true) return true;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return false;
 }
 
 /** Removes snapshot `snap`: its disk snapshots and state file; its children move up to its parent. */

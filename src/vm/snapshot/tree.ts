@@ -27,6 +27,8 @@ export interface SnapshotEntry {
   disks: string[];
   /** The VM's machine settings when taken, compared before a restore onto a stopped VM. */
   settings: string;
+  /** Whether the guest agent was connected when taken (a restore then waits for it to answer again). */
+  agent: boolean;
 }
 
 export interface SnapshotTree {
@@ -82,7 +84,7 @@ export function parseTree(v: unknown, where: string): SnapshotTree {
     if (!Array.isArray(e.disks) || e.disks.some((d) => typeof d !== 'string')) fail(`${at}: 'disks' is not a list of names`);
     return {
       name, parent, created: str('created'), running: e.running as boolean, stateBytes: num('stateBytes'),
-      vmClockNs: num('vmClockNs'), disks: e.disks as string[], settings: str('settings'),
+      vmClockNs: num('vmClockNs'), disks: e.disks as string[], settings: str('settings'), agent: e.agent === true,
     };
   });
   const names = new Set(snapshots.map((s) => s.name));
