@@ -119,6 +119,7 @@ test('snapshots of a running VM, a stopped one, a tree, damaged files, forks, ex
   });
 
   await t.test('a stopped VM\'s snapshot holds its disks; restoring it leaves the VM stopped', async () => {
+    await bonsai(['stop', 'a']); // stopped already where qemu-img ran above
     await ok(['snapshot', 'create', 'a', 'd1']);
     assert.match((await ok(['snapshot', 'list', 'a'])), /d1 \*\s+\S+ \S+\s+disks only/);
     await ok(['start', 'a']);
