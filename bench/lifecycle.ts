@@ -24,7 +24,7 @@ export interface LifecycleFigures {
 
 const BIN = repoPath('bin', 'bonsai.js');
 
-function bonsai(home: string, args: string[]): string {
+export function bonsai(home: string, args: string[]): string {
   const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, BONSAI_HOME: home }, encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`bonsai ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
@@ -32,7 +32,7 @@ function bonsai(home: string, args: string[]): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function untilPrompt(home: string, name: string): Promise<void> {
+export async function untilPrompt(home: string, name: string): Promise<void> {
   const log = join(home, 'vms', name, 'console.log');
   const deadline = Date.now() + 300_000;
   while (!(existsSync(log) && readFileSync(log, 'latin1').includes(`${name}:/root# `))) {

@@ -14,6 +14,7 @@ import { runProgram } from '../src/vm/program.js';
 import { qemuLinux, scratchDisk, type LinuxTimes } from './linux.js';
 import { qemuNet, type NetTimes } from './net.js';
 import { bonsaiLifecycle, qemuIdleRss } from './lifecycle.js';
+import { bonsaiSnapshots, qemuSnapshots } from './snapshot.js';
 import { repoPath } from '../test/helpers.js';
 
 interface Row { name: string; bonsai: string; qemu: string; ratio: string }
@@ -92,11 +93,26 @@ async function lifecycleBench(rows: Row[]): Promise<void> {
   rows.push({ name: 'RSS of an idle 256 MiB VM', bonsai: `${b.idleRssMiB.toFixed(0)} MiB`, qemu: q === null ? 'not installed' : `${q.toFixed(0)} MiB`, ratio: q === null ? '-' : `${(b.idleRssMiB / q).toFixed(1)}x` });
 }
 
+async function snapshotBench(rows: Row[]): Promise<void> {
+  const b = await bonsaiSnapshots();
+  const q = qemuAvailable() ? await qemuSnapshots() : null;
+  const ms = (v: number): string => `${(v * 1000).toFixed(0)} ms`;
+  const cell = (bv: number, qv: number | undefined): [string, string] => [qv === undefined ? 'not installed' : ms(qv), qv === undefined ? '-' : `${(bv / qv).toFixed(1)}x`];
+  const [qa, ra] = cell(b.createPause, q?.createPause);
+  rows.push({ name: 'snapshot: guest paused to take it', bonsai: ms(b.createPause), qemu: `${qa} (savevm)`, ratio: ra });
+  rows.push({ name: 'snapshot create, whole command', bonsai: ms(b.createCommand), qemu: '-', ratio: '-' });
+  const [qr, rr] = cell(b.restorePause, q?.restorePause);
+  rows.push({ name: 'snapshot: guest paused to restore it', bonsai: ms(b.restorePause), qemu: `${qr} (loadvm)`, ratio: rr });
+  rows.push({ name: 'snapshot restore, whole command', bonsai: ms(b.restoreCommand), qemu: '-', ratio: '-' });
+  const mib = (v: number): string => `${(v / 1048576).toFixed(1)} MiB`;
+  rows.push({ name: 'snapshot state on disk', bonsai: mib(b.stateBytes), qemu: q === null ? 'not installed' : mib(q.stateBytes), ratio: q === null ? '-' : `${(b.stateBytes / q.stateBytes).toFixed(2)}x` });
+}
+
 async function main(): Promise<void> {
   console.log(`bonsai bench on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), Node ${process.version}`);
   const rows: Row[] = [];
   // `npm run bench -- lifecycle net`: only those parts.
-  const parts = { cpu: cpuBench, linux: linuxBench, net: netBench, lifecycle: lifecycleBench };
+  const parts = { cpu: cpuBench, linux: linuxBench, net: netBench, lifecycle: lifecycleBench, snapshot: snapshotBench };
   const only = process.argv.slice(2);
   for (const [name, run] of Object.entries(parts)) if (only.length === 0 || only.includes(name)) await run(rows);
   const w = [40, 28, 28, 11];
