@@ -14,6 +14,7 @@ import { parseForward, parseNet, type NetworkOptions } from '../vm/network.js';
 import { registerImageCommands } from './image.js';
 import { Store } from '../vm/store/store.js';
 import { registerSnapshotCommands } from './snapshot.js';
+import { registerMigrateCommands } from './migrate.js';
 import { registerVmCommands } from './vm.js';
 import { Terminal } from './terminal.js';
 
@@ -118,6 +119,7 @@ function buildProgram(): Command {
   registerImageCommands(program);
   registerVmCommands(program);
   registerSnapshotCommands(program, () => new Store());
+  registerMigrateCommands(program, () => new Store());
   return program;
 }
 

@@ -3,7 +3,7 @@
  * src/vm (the store and the control protocol), prints and sets the exit status.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { BonsaiError } from '../errors.js';
@@ -17,6 +17,7 @@ import { readConsoleLog } from '../vm/process/console-log.js';
 import { connectVm, killVm, startVm, stopVm } from '../vm/process/launch.js';
 import { files, vmState } from '../vm/process/runtime.js';
 import { runVmm } from '../vm/process/vmm.js';
+import { awaitHandoff, Incoming, report } from '../vm/migrate/receive.js';
 import { forkVm, isFork } from '../vm/snapshot/fork.js';
 import { writeFileAtomic } from '../vm/store/atomic.js';
 import { storeKey } from '../vm/store/keys.js';
@@ -388,8 +389,21 @@ export function registerVmCommands(program: Command, store: () => Store = () => 
 
   // The VM's own process, started by `bonsai start`: not for users.
   program.command('vmm <name>', { hidden: true })
-    .option('--restore <state-file>').option('--fork')
-    .action(async (name: string, o: { restore?: string; fork?: boolean }) => {
-      process.exitCode = await runVmm(store(), name, { restore: o.restore, fork: o.fork });
+    .option('--restore <state-file>').option('--fork').option('--incoming')
+    .action(async (name: string, o: { restore?: string; fork?: boolean; incoming?: boolean }) => {
+      if (o.incoming !== true) { process.exitCode = await runVmm(store(), name, { restore: o.restore, fork: o.fork }); return; }
+      // Brought in by `bonsai receive`: the connection is handed over, the rest arrives on it.
+      const s = store();
+      const { h, sock } = await awaitHandoff();
+      const incoming = new Incoming(s, s.loadVm(name), sock, h);
+      try {
+        process.exitCode = await runVmm(s, name, { incoming });
+      } catch (e) {
+        if (incoming.running) throw e;
+        incoming.discard(e as Error);
+        report({ failed: (e as Error).message });
+        rmSync(s.vmDir(name), { recursive: true, force: true });
+        process.exitCode = 1;
+      }
     });
 }

@@ -54,6 +54,21 @@ export interface MachineOptions {
    * (tests compare a restored machine with its original exactly).
    */
   timeSource?: 'host' | 'instructions';
+  /**
+   * The WebAssembly memory to run in, from guestMemoryFor(memoryBytes) (a live migration receives RAM
+   * into it before the machine is built); default: a new one.
+   */
+  memory?: WebAssembly.Memory;
+}
+
+/** A WebAssembly memory laid out for a machine of `memoryBytes`; RAM starts at byte RAM_OFFSET. */
+export function guestMemoryFor(memoryBytes: number): WebAssembly.Memory {
+  const pages = Math.ceil((RAM_OFFSET + memoryBytes) / WASM_PAGE);
+  try {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages });
+  } catch {
+    throw new BonsaiError(`cannot allocate ${memoryBytes >> 20} MiB of guest memory on this host`);
+  }
 }
 
 /** Guest time of a machine driven by its instructions (timeSource 'instructions'): a nominal 100 MIPS. */
@@ -122,11 +137,8 @@ export class Machine {
       throw new BonsaiError(`memory size ${size} bytes is not supported (1 MiB to 2047 MiB, a multiple of 4 KiB)`);
     }
     const pages = Math.ceil((RAM_OFFSET + size) / WASM_PAGE);
-    try {
-      this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-    } catch {
-      throw new BonsaiError(`cannot allocate ${size >> 20} MiB of guest memory on this host`);
-    }
+    if (opts.memory !== undefined && opts.memory.buffer.byteLength !== pages * WASM_PAGE) throw new RangeError('Machine: the memory given is not laid out for this RAM size');
+    this.memory = opts.memory ?? guestMemoryFor(size);
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.out = opts.console ?? ((bytes) => process.stdout.write(bytes));
     this.deterministic = opts.timeSource === 'instructions';
@@ -336,8 +348,19 @@ export class Machine {
         const rtcMs = alarm === null ? Infinity : Math.max(0, alarm / 1e6 - Date.now());
         await this.sleep(Math.min(rtcMs, this.clock.msUntil(Math.min(this.clint.deadline(0), hart.stimecmpDeadline()))));
       }
+      else if (this.throttled > 0) await new Promise<void>((resolve) => setTimeout(resolve, TURN_MS * this.throttled / (1 - this.throttled)));
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  private throttled = 0;
+
+  /**
+   * Slows the guest to (1 - fraction) of its speed: after each turn the hart rests for its share
+   * (live migration's auto-converge, for a guest that dirties memory faster than the link carries). 0 ends it.
+   */
+  throttle(fraction: number): void {
+    this.throttled = Math.max(0, Math.min(0.99, fraction));
   }
 
   // --- snapshots --------------------------------------------------------------------------------------
@@ -345,6 +368,52 @@ export class Machine {
   /** Guest RAM as one live view (for snapshots: captureRam, applyRam). */
   ramBytes(): Uint8Array {
     return this.u8.subarray(RAM_OFFSET, RAM_OFFSET + this.ram.size);
+  }
+
+  // --- dirty-page log (live migration) --------------------------------------------------------------
+
+  /** Starts logging which RAM pages are written (by the hart, page-table updates and device DMA). */
+  startDirtyLog(): void {
+    this.hart.dirtyLog = new Uint8Array(Math.ceil(this.ram.size / 4096 / 8));
+    this.armDirtyLog(null);
+  }
+
+  /** The pages written since the log started or was last taken (a bitmap, one bit per page); re-arms them. */
+  takeDirty(): Uint8Array {
+    const taken = this.hart.dirtyLog;
+    if (taken === null) throw new Error('takeDirty: the dirty log is not started');
+    this.hart.dirtyLog = new Uint8Array(taken.length);
+    this.armDirtyLog(taken);
+    return taken;
+  }
+
+  /** Stops logging: every page's stores may take the fast path again. */
+  stopDirtyLog(): void {
+    this.hart.dirtyLog = null;
+    const flags = this.ram.pageFlags;
+    for (let p = 0; p < flags.length; p++) flags[p] &= ~4;
+  }
+
+  /** Sets pageFlags bit 2 on the pages of `bitmap` (all when null) and drops the TLB's store entries. */
+  private armDirtyLog(bitmap: Uint8Array | null): void {
+    const flags = this.ram.pageFlags;
+    for (let p = 0; p < flags.length; p++) {
+      if (bitmap === null || (bitmap[p >> 3] & (1 << (p & 7))) !== 0) flags[p] |= 4;
+    }
+    this.hart.mmu.tagW.fill(1);
+  }
+
+  /**
+   * Restores every part from `s` over RAM as it already is (a live migration filled it): the
+   * configuration is checked first; a failure is a one-line BonsaiError.
+   */
+  restoreInPlace(s: State): void {
+    this.requirePaused('restore');
+    const top = record(s, 'migration state');
+    const parts = record(top.parts, 'migration state parts');
+    this.compareConfig(top.config);
+    for (const name of PART_NAMES) if (!(name in parts)) throw new BonsaiError(`migration: no state for ${name}`);
+    this.restoreParts(parts);
   }
 
   /** What a snapshot of this machine can be restored onto. */

@@ -33,6 +33,11 @@ export interface BlockBackend {
   writeZeroes(offset: number, length: number): Promise<void>;
   /** Writes back what is pending and releases the file (and the backing chain). */
   close(): Promise<void>;
+  /**
+   * Told of every write to the image's own file (byte position and length in the file, metadata
+   * included), after it completed: live migration copies the file while the guest runs.
+   */
+  onFileWrite?: ((pos: number, length: number) => void) | null;
 }
 
 export interface OpenDiskOptions {

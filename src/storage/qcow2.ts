@@ -274,6 +274,7 @@ class Shadow {
 }
 
 export class Qcow2Backend implements BlockBackend {
+  onFileWrite: ((pos: number, length: number) => void) | null = null;
   readonly format = 'qcow2' as const;
   /** The backing file's path, resolved against this image's folder. */
   readonly backingPath: string | null;
@@ -1670,6 +1671,7 @@ export class Qcow2Backend implements BlockBackend {
       const { bytesWritten } = await this.io(() => this.fh.write(src, done, src.length - done, pos + done));
       done += bytesWritten;
     }
+    this.onFileWrite?.(pos, src.length);
   }
 
   private async pwritev(pos: number, parts: Uint8Array[]): Promise<void> {
@@ -1677,6 +1679,7 @@ export class Qcow2Backend implements BlockBackend {
     this.unsynced = true;
     const total = parts.reduce((n, p) => n + p.length, 0);
     const { bytesWritten } = await this.io(() => this.fh.writev(parts, pos));
+    this.onFileWrite?.(pos, bytesWritten);
     if (bytesWritten < total) {
       // Rare short write: finish the rest piece by piece.
       let skip = bytesWritten;

@@ -21,6 +21,7 @@ export interface RawOpenOptions {
 }
 
 export class RawBackend implements BlockBackend {
+  onFileWrite: ((pos: number, length: number) => void) | null = null;
   readonly format = 'raw' as const;
   private closed = false;
 
@@ -97,6 +98,7 @@ export class RawBackend implements BlockBackend {
       const { bytesWritten } = await this.io(() => this.fh.write(src, done, src.length - done, offset + done));
       done += bytesWritten;
     }
+    this.onFileWrite?.(offset, src.length);
   }
 
   private async io<T>(fn: () => Promise<T>): Promise<T> {

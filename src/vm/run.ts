@@ -16,6 +16,7 @@ import { configArchive, type GuestConfig } from './config-archive.js';
 import { openNetworks, type NetworkOptions, type Networks } from './network.js';
 import type { PowerButton } from './power-button.js';
 import type { StateFile } from './snapshot/state-file.js';
+import type { State } from '../devices/stateful.js';
 import type { BlockBackend } from '../storage/backend.js';
 
 export interface RunOptions {
@@ -39,6 +40,12 @@ export interface RunOptions {
   restore?: StateFile;
   /** The restored state is a fork's (vm/snapshot/fork.ts): its network cards keep this run's MACs, not the saved ones. */
   fork?: boolean;
+  /**
+   * The first machine comes in by live migration (vm/migrate/receive.ts): its RAM and state are received
+   * before its disks are opened (the last of their data arrives with the state), and it runs once ready()
+   * has told the source and heard its go.
+   */
+  incoming?: { receive(memoryBytes: number): Promise<{ memory: WebAssembly.Memory; state: State }>; ready(): Promise<void> };
   traceTraps?: boolean;
   disks?: DiskSpec[];
   shares?: ShareSpec[];
@@ -118,14 +125,16 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
   const start = performance.now();
   let instructions = 0;
   let restoring = opts.restore;
+  let incoming = opts.incoming === undefined ? undefined : await opts.incoming.receive(opts.memoryBytes);
   for (;;) {
     const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
     const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.nics,
       { agentChannel: opts.agent !== undefined, powerButton: opts.powerButton !== undefined, newMacs: restoring !== undefined && opts.fork === true });
     let machine: Machine;
     try {
-      machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities });
-      if (restoring !== undefined) machine.restore(restoring.state, restoring.ram);
+      machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory: incoming?.memory });
+      if (incoming !== undefined) machine.restoreInPlace(incoming.state);
+      else if (restoring !== undefined) machine.restore(restoring.state, restoring.ram);
       else boot(machine, cfg);
     } catch (e) {
       await devs.close();
@@ -153,6 +162,8 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
     opts.onMachine?.(machine, { disks: devs.disks });
     let exit: MachineExit;
     try {
+      if (incoming !== undefined) await opts.incoming?.ready();
+      incoming = undefined;
       exit = await machine.run(opts.maxInstructions === undefined ? undefined : opts.maxInstructions - instructions);
     } finally {
       if (devs.agentChannel !== null) opts.agent?.detach();

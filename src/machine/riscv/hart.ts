@@ -308,10 +308,24 @@ export class Hart implements Stateful {
     }
   }
 
+  /**
+   * Pages written since the log was armed (live migration): one bit per RAM page. A page is logged
+   * through pageFlags bit 4, which sends its stores down the slow path until its first write is noted.
+   */
+  dirtyLog: Uint8Array | null = null;
+
+  /** Notes a write to RAM page `page` in the dirty log; its stores may take the fast path again. */
+  private logWrite(page: number): void {
+    const log = this.dirtyLog;
+    if (log !== null) log[page >> 3] |= 1 << (page & 7);
+    this.ram.pageFlags[page] &= ~4;
+  }
+
   /** Tells the hart that guest RAM at physical `pa` changed outside its stores (DMA, PTE update). */
   ramWritten(pa: number): void {
     const page = Math.floor((pa - this.ram.base) / 4096);
     if (page < 0 || page >= this.pages.length) return;
+    if (this.ram.pageFlags[page] & 4) this.logWrite(page);
     if (this.pages[page] !== undefined) {
       this.pages[page] = undefined;
       this.ram.pageFlags[page] &= ~1;
@@ -1071,6 +1085,7 @@ export class Hart implements Stateful {
       if (flags !== 0) {
         if (flags & 1) this.ramWritten(pa);
         if (flags & 2) this.onWatchedWrite?.(pa);
+        if (flags & 4) this.logWrite(page);
       }
       return true;
     }

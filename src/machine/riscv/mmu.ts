@@ -29,7 +29,10 @@ export interface PhysRam {
   readonly size: number; // bytes
   readonly offset: number; // byte offset of RAM inside the WebAssembly memory
   readonly i32: Int32Array; // view over the whole WebAssembly memory
-  /** Per RAM page: non-zero when stores must take the slow path (decoded code, watched for HTIF). */
+  /**
+   * Per RAM page: non-zero when stores must take the slow path. Bit 0: decoded code; bit 1: watched
+   * (HTIF tohost); bit 2: the dirty log (live migration) has not noted a write to it yet.
+   */
   readonly pageFlags: Uint8Array;
 }
 

@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js';
 import { files, tail, vmState } from './runtime.js';
 
 /** bin/bonsai.js of this package (from dist/src/vm/process/). */
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'bin', 'bonsai.js');
+export const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'bin', 'bonsai.js');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -95,7 +95,7 @@ export async function startVm(store: Store, name: string, optsOrTimeout: number 
   }
 }
 
-async function waitGone(pid: number, deadline: number): Promise<boolean> {
+export async function waitGone(pid: number, deadline: number): Promise<boolean> {
   while (pidAlive(pid)) {
     if (Date.now() > deadline) return false;
     await sleep(50);

@@ -25,6 +25,8 @@ import { deleteDiskSnapshots, liveDisks } from '../snapshot/disks.js';
 import { afterRestore, restoreSnapshot, takeSnapshot, type NewIdentity } from '../snapshot/live.js';
 import { readStateFile } from '../snapshot/state-file.js';
 import { checkSnapshotName, stateDir, statePath } from '../snapshot/tree.js';
+import { migrateOut, type MigrateResult } from '../migrate/send.js';
+import type { Incoming } from '../migrate/receive.js';
 import { pidAlive } from '../store/lock.js';
 import type { Store } from '../store/store.js';
 import { ConsoleLog } from './console-log.js';
@@ -106,6 +108,8 @@ export interface VmmOptions {
    * machine-id after the restore, and the state file, used once, is removed.
    */
   fork?: boolean;
+  /** The VM comes in by live migration through this (vm/migrate/receive.ts). */
+  incoming?: Incoming;
 }
 
 /** Runs the VM `name` until it ends; resolves to the process's exit status. */
@@ -248,6 +252,28 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
       await Promise.race([afterRestore(agent, log), new Promise((res) => setTimeout(res, 5000))]);
       return { pauseMs };
     });
+    handlers.set('migrate', async (args: JsonObject) => {
+      const m = needMachine();
+      if (state !== 'running') throw new CommandError('WrongState', `VM '${name}' is ${state}; only a running VM migrates`);
+      if (typeof args.host !== 'string' || typeof args.port !== 'number') throw new CommandError('BadRequest', "'host' and 'port' are required");
+      const num = (k: string): number | undefined => (typeof args[k] === 'number' ? args[k] as number : undefined);
+      log(`migrating to ${args.host}:${args.port}`);
+      let r: MigrateResult;
+      try {
+        r = await migrateOut(m, store, spec, disks, {
+          host: args.host, port: args.port, token: typeof args.token === 'string' ? args.token : undefined,
+          withDisks: args.withDisks === true, maxDowntimeMs: num('maxDowntimeMs') ?? 100, bandwidth: num('bandwidth'),
+        }, (p) => server?.emit('MIGRATE', { ...p }));
+      } catch (e) {
+        log(`migration failed: ${(e as Error).message}`);
+        if (m.paused) setState('paused');
+        throw new CommandError('Unavailable', (e as Error).message);
+      }
+      log(`migrated: the guest was paused ${r.downtimeMs.toFixed(1)} ms, ${r.bytes} bytes in ${r.totalMs.toFixed(0)} ms`);
+      // The VM runs on the destination now: this process ends once the reply is out.
+      setTimeout(() => m.stop({ status: 0, reason: 'stop' }), 50);
+      return { ...r };
+    });
     handlers.set('snapshot-delete', async (args: JsonObject) => {
       const snap = snapArg(args);
       await deleteDiskSnapshots(liveDisks(store, spec, disks), snap);
@@ -264,7 +290,7 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
     const opts = runOptionsOf(store, spec, sshPort, key.publicLine);
     const restoring = vopts.restore === undefined ? undefined : await readStateFile(vopts.restore);
     const r = await runMachine({
-      ...opts, agent, powerButton: button, log, restore: restoring, fork: vopts.fork === true,
+      ...opts, agent, powerButton: button, log, restore: restoring, fork: vopts.fork === true, incoming: vopts.incoming,
       console: (bytes) => { consoleLog.write(bytes); srv.consoleOutput(bytes); },
       onMachine: (m, ctx) => {
         disks = ctx.disks;
@@ -273,6 +299,10 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
           // A fork starts from its state once; from then on it boots from its disks like any VM.
           if (vopts.fork === true && vopts.restore !== undefined) rmSync(vopts.restore, { force: true });
           void afterRestore(agent, log, vopts.fork === true ? identity() : undefined);
+        }
+        if (vopts.incoming !== undefined && machine === null) {
+          log('the machine came in by live migration');
+          void afterRestore(agent, log);
         }
         machine = m;
         bootedAt = Date.now();

@@ -1,0 +1,269 @@
+/**
+ * The destination side of a live migration (docs/migration.md). `bonsai receive` listens, lets only
+ * allowed addresses in, checks the sender's proof of the token and its offer, makes the VM's folder and
+ * hands the connection to the VM's new process (`bonsai vmm NAME --incoming`), which receives the disks'
+ * files and RAM, builds the machine over them, restores every part and runs it when the source says so.
+ * A failure at any point removes everything received: nothing is left in the store.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { dirname, join, relative } from 'node:path';
+import { BonsaiError } from '../../errors.js';
+import { guestMemoryFor } from '../../machine/machine.js';
+import { RAM_OFFSET } from '../../machine/riscv/layout.js';
+import { setBackingName } from '../../storage/rebase.js';
+import { refuseExisting } from '../manage.js';
+import { files as runtimeFiles } from '../process/runtime.js';
+import { parseSpec, type VmSpec } from '../spec.js';
+import { checkVmName, type Store } from '../store/store.js';
+import { parseTree, saveTree, stateDir, statePath } from '../snapshot/tree.js';
+import type { State } from '../../devices/stateful.js';
+import { BIN } from '../process/launch.js';
+import { FILE_CHUNK, PAGE, proofOf, type Offer, type Progress } from './send.js';
+import { Frame, FrameReader, FrameWriter, MIGRATE_MAGIC, MIGRATE_VERSION } from './stream.js';
+
+export interface ReceiveOptions {
+  host: string;
+  port: number;
+  name?: string;
+  /** Addresses allowed to connect (default: loopback). */
+  allow: string[];
+  token?: string;
+  /** Told of each step: listening, refused connections, progress. */
+  log: (line: string) => void;
+  onProgress?: (p: Progress) => void;
+}
+
+/** What the VMM reports to `bonsai receive` over its IPC channel. */
+export type IncomingMessage = { progress: Progress } | { done: { name: string } } | { failed: string };
+
+const LOOPBACK = ['127.0.0.1', '::1'];
+const plain = (a: string | undefined): string => (a ?? '').replace(/^::ffff:/, '');
+
+/** Waits for one VM and brings it in; resolves with its name once it runs here. */
+export async function receiveVm(store: Store, opts: ReceiveOptions): Promise<string> {
+  const allow = new Set((opts.allow.length === 0 ? LOOPBACK : opts.allow).map(plain));
+  const server = createServer({ pauseOnConnect: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new BonsaiError(`cannot listen on ${opts.host}:${opts.port}: ${e.message}`)));
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const addr = server.address();
+  opts.log(`waiting for a VM on ${opts.host}:${typeof addr === 'object' && addr !== null ? addr.port : opts.port}`);
+  try {
+    for (;;) {
+      const sock = await accept(server);
+      const from = plain(sock.remoteAddress);
+      if (!allow.has(from)) {
+        opts.log(`refused a connection from ${from}: not in --allow`);
+        sock.destroy();
+        continue;
+      }
+      const r = await handshake(store, sock, from, opts);
+      if (r === null) continue;
+      return await handOver(store, sock, r, opts);
+    }
+  } finally {
+    server.close();
+  }
+}
+
+function accept(server: Server): Promise<Socket> {
+  return new Promise((resolve) => server.once('connection', resolve));
+}
+
+interface Handshake { offer: Offer; spec: VmSpec; challenge: string }
+
+/** Hello, the offer, the token's proof and the store's checks; null (logged) when this sender is refused. */
+async function handshake(store: Store, sock: Socket, from: string, opts: ReceiveOptions): Promise<Handshake | null> {
+  sock.resume();
+  const reader = new FrameReader(sock, `the source ${from}`);
+  const writer = new FrameWriter(sock);
+  const challenge = randomBytes(32).toString('hex');
+  try {
+    await writer.send(Frame.Hello, { magic: MIGRATE_MAGIC, version: MIGRATE_VERSION, challenge });
+    const offer = await withTimeout(reader.json<Offer>(Frame.Offer), 30_000, 'the source sent no offer');
+    if (opts.token !== undefined && offer.proof !== proofOf(opts.token, challenge)) throw new BonsaiError('wrong or missing token');
+    if (offer.version !== MIGRATE_VERSION) throw new BonsaiError(`the source speaks migration version ${offer.version}; this Bonsai speaks ${MIGRATE_VERSION}`);
+    const saved = parseSpec(offer.spec, 'the VM offered');
+    const name = checkVmName(opts.name ?? saved.name);
+    refuseExisting(store, name);
+    parseTree(offer.tree, 'the snapshot tree offered');
+    sock.pause();
+    reader.detach();
+    return { offer, spec: { ...saved, name }, challenge };
+  } catch (e) {
+    const msg = (e as Error).message;
+    opts.log(`refused the VM from ${from}: ${msg}`);
+    await writer.send(Frame.Error, { message: `the destination refused: ${msg}` }).catch(() => undefined);
+    sock.destroy();
+    return null;
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new BonsaiError(what)), ms); })]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+/** Makes the VM's folder and gives the connection to its new process; resolves when the VM runs. */
+async function handOver(store: Store, sock: Socket, h: Handshake, opts: ReceiveOptions): Promise<string> {
+  const { spec } = h;
+  store.saveVm(spec);
+  const dir = store.vmDir(spec.name);
+  const logFd = openSync(runtimeFiles(dir).log, 'w', 0o600);
+  const child = spawn(process.execPath, [BIN, 'vmm', spec.name, '--incoming'], {
+    detached: true, stdio: ['ignore', logFd, logFd, 'ipc'], env: { ...process.env, BONSAI_HOME: store.home },
+  });
+  closeSync(logFd);
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      child.once('exit', (code) => reject(new BonsaiError(`the VM's process ended (status ${code ?? 'killed'}) before it ran; see nothing: it was removed`)));
+      child.on('message', (m: IncomingMessage) => {
+        if ('progress' in m) opts.onProgress?.(m.progress);
+        else if ('done' in m) resolve(m.done.name);
+        else if ('failed' in m) reject(new BonsaiError(m.failed));
+      });
+      child.send({ offer: h.offer, challenge: h.challenge, token: opts.token ?? null }, sock);
+    });
+  } catch (e) {
+    // The process cleans up after itself; one that died without doing so leaves its folder: remove it.
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  } finally {
+    sock.destroy();
+    child.removeAllListeners();
+    if (child.connected) child.disconnect();
+    child.unref();
+  }
+}
+
+/** What the VM's process is given by `bonsai receive`. */
+export interface IncomingHandoff { offer: Offer; challenge: string; token: string | null }
+
+/** Waits for the handoff (the message and the connection) from `bonsai receive`. */
+export function awaitHandoff(): Promise<{ h: IncomingHandoff; sock: Socket }> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new BonsaiError('no incoming connection was handed over')), 30_000);
+    process.once('message', (m: IncomingHandoff, sock: Socket | undefined) => {
+      clearTimeout(t);
+      if (sock === undefined) reject(new BonsaiError('the handoff came without its connection'));
+      else resolve({ h: m, sock });
+    });
+  });
+}
+
+export function report(m: IncomingMessage): void {
+  if (process.connected) process.send?.(m);
+}
+
+/**
+ * In the VM's process: receives the files and RAM into place. Resolves with the guest memory and the
+ * machine state once the source paused the guest and sent the rest; `ready()` then tells the source the
+ * machine is built and waits for its Go.
+ */
+export class Incoming {
+  private readonly reader: FrameReader;
+  private readonly writer: FrameWriter;
+  private readonly placed: string[] = [];
+  private layerDir: string;
+
+  constructor(private readonly store: Store, private readonly spec: VmSpec, private readonly sock: Socket, private readonly h: IncomingHandoff) {
+    this.reader = new FrameReader(sock, 'the source');
+    this.writer = new FrameWriter(sock);
+    this.layerDir = join(store.layersDir, `migrate-${spec.name}-${randomBytes(4).toString('hex')}`);
+    sock.resume();
+  }
+
+  async receive(memoryBytes: number): Promise<{ memory: WebAssembly.Memory; state: State }> {
+    const { offer } = this.h;
+    await this.writer.send(Frame.Accept, { proof: this.h.token === null ? null : proofOf(this.h.token, offer.challenge) });
+    const dir = this.store.vmDir(this.spec.name);
+    const handles: FileHandle[] = [];
+    try {
+      if (offer.files.some((f) => f.kind === 'layer')) mkdirSync(this.layerDir, { recursive: true });
+      if (offer.files.some((f) => f.kind === 'state')) this.store.ensureDir(stateDir(dir));
+      for (const [i, f] of offer.files.entries()) {
+        const to = f.kind === 'disk' ? join(dir, f.name) : f.kind === 'layer' ? join(this.layerDir, `${i}-${f.name}`) : statePath(dir, f.name);
+        this.placed.push(to);
+        handles.push(await open(to, 'wx', 0o600));
+      }
+      const memory = guestMemoryFor(memoryBytes);
+      const ram = new Uint8Array(memory.buffer, RAM_OFFSET, memoryBytes);
+      const pages = memoryBytes / PAGE;
+      for (;;) {
+        const f = await this.reader.next();
+        const p = f.payload;
+        if (f.type === Frame.Pages) {
+          const n = p.readUInt32LE(0);
+          if (p.length !== 4 + n * (4 + PAGE)) throw new BonsaiError('the source sent a damaged page batch');
+          for (let i = 0; i < n; i++) {
+            const at = 4 + i * (4 + PAGE), page = p.readUInt32LE(at);
+            if (page >= pages) throw new BonsaiError('the source sent a page past the end of RAM');
+            ram.set(p.subarray(at + 4, at + 4 + PAGE), page * PAGE);
+          }
+        } else if (f.type === Frame.ZeroPages) {
+          const n = p.readUInt32LE(0);
+          for (let i = 0; i < n; i++) {
+            const page = p.readUInt32LE(4 + i * 4);
+            if (page >= pages) throw new BonsaiError('the source sent a page past the end of RAM');
+            ram.fill(0, page * PAGE, (page + 1) * PAGE);
+          }
+        } else if (f.type === Frame.FileData) {
+          const fi = p.readUInt32LE(0), pos = p.readDoubleLE(4);
+          if (fi >= handles.length || !Number.isSafeInteger(pos) || pos < 0 || p.length - 12 > FILE_CHUNK) throw new BonsaiError('the source sent damaged disk data');
+          await handles[fi].write(p, 12, p.length - 12, pos);
+        } else if (f.type === Frame.Round) {
+          continue;
+        } else if (f.type === Frame.Final) {
+          const fin = JSON.parse(p.toString()) as { state: State; sizes: number[] };
+          if (!Array.isArray(fin.sizes) || fin.sizes.length !== handles.length) throw new BonsaiError('the source sent a damaged final section');
+          for (const [i, fh] of handles.entries()) {
+            await fh.truncate(fin.sizes[i]);
+            await fh.sync();
+          }
+          for (const fh of handles.splice(0)) await fh.close();
+          for (const [i, file] of offer.files.entries()) {
+            if (file.backing !== null) await setBackingName(this.placed[i], relative(dirname(this.placed[i]), this.placed[file.backing]));
+            if (file.kind === 'layer') chmodSync(this.placed[i], 0o444);
+          }
+          saveTree(dir, parseTree(offer.tree, 'the snapshot tree'));
+          return { memory, state: fin.state };
+        } else {
+          throw new BonsaiError(`the source sent frame ${f.type} out of order`);
+        }
+      }
+    } finally {
+      for (const fh of handles) await fh.close().catch(() => undefined);
+    }
+  }
+
+  /** The machine is built and restored: tell the source, wait for Go, confirm. */
+  async ready(): Promise<void> {
+    await this.writer.send(Frame.Ready, {});
+    await withTimeout(this.reader.json(Frame.Go), 30_000, 'the source did not say go');
+    this.running = true;
+    await this.writer.send(Frame.Running, {}).catch(() => undefined); // the source's to lose now
+    this.sock.destroy();
+    report({ done: { name: this.spec.name } });
+  }
+
+  /** Whether the guest runs here (the source was told so): from then on a failure is the VM's own. */
+  running = false;
+
+  /** Removes what was received (the caller removes the VM's folder). */
+  discard(e: Error): void {
+    void this.writer.send(Frame.Error, { message: `the destination failed: ${e.message}` }).catch(() => undefined);
+    this.sock.destroy();
+    for (const p of this.placed) rmSync(p, { force: true });
+    rmSync(this.layerDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * The source side of a live migration (docs/migration.md), run inside the VM's process (the VMM) when
+ * `bonsai migrate` asks for it: pre-copy of RAM (and, with --with-disks, of the disks' files) while the
+ * guest runs, rounds of what was dirtied meanwhile until the rest fits in the downtime, then the guest
+ * pauses, the last pages and every part's state go over, and the destination resumes it. Any failure
+ * before the destination was told to run leaves the guest running here, as it was.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { BonsaiError } from '../../errors.js';
+import type { Machine } from '../../machine/machine.js';
+import type { BlockBackend } from '../../storage/backend.js';
+import { imageInfo, type ImageInfo } from '../../storage/image-ops.js';
+import { ownedDisks } from '../manage.js';
+import { formatSpec, type VmSpec } from '../spec.js';
+import type { Store } from '../store/store.js';
+import { vmDisks } from '../snapshot/disks.js';
+import { loadTree, statePath } from '../snapshot/tree.js';
+import { Frame, FrameReader, FrameWriter, MIGRATE_MAGIC, MIGRATE_VERSION } from './stream.js';
+
+export const PAGE = 4096;
+/** Pages per Pages frame (4 MiB of data). */
+const BATCH = 1024;
+/** Disk files are copied and tracked in pieces of this size. */
+export const FILE_CHUNK = 1 << 20;
+const MAX_ROUNDS = 30;
+
+export type FileKind = 'disk' | 'layer' | 'state';
+export interface OfferFile {
+  kind: FileKind;
+  /** disk: the file name in the VM's folder; layer: its base name; state: the snapshot's name. */
+  name: string;
+  size: number;
+  /** Index of the image this one is backed by, or null. */
+  backing: number | null;
+}
+
+export interface Offer {
+  version: number;
+  proof: string | null;
+  challenge: string;
+  spec: string;
+  tree: unknown;
+  config: unknown;
+  withDisks: boolean;
+  files: OfferFile[];
+}
+
+export interface MigrateOptions {
+  host: string;
+  port: number;
+  token?: string;
+  withDisks: boolean;
+  maxDowntimeMs: number;
+  /** Bytes per second; unlimited when absent. */
+  bandwidth?: number;
+}
+
+export interface Progress { phase: 'disks' | 'ram' | 'stop'; round: number; sentBytes: number; dirtyPages: number; expectedDowntimeMs: number; throttle: number }
+export interface MigrateResult { downtimeMs: number; totalMs: number; bytes: number; rounds: number }
+
+export function proofOf(token: string, challenge: string): string {
+  return createHmac('sha256', token).update(`${MIGRATE_MAGIC} ${challenge}`).digest('hex');
+}
+
+function dial(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    const t = setTimeout(() => { s.destroy(); reject(new BonsaiError(`${host}:${port}: no answer within 10 s`)); }, 10_000);
+    s.once('connect', () => { clearTimeout(t); s.setNoDelay(true); resolve(s); });
+    s.once('error', (e) => { clearTimeout(t); reject(new BonsaiError(`${host}:${port}: ${e.message}`)); });
+  });
+}
+
+/** Byte ranges of a file written since last taken, in FILE_CHUNK pieces. */
+class DirtyChunks {
+  private set = new Set<number>();
+  add(pos: number, len: number): void {
+    for (let c = Math.floor(pos / FILE_CHUNK); c * FILE_CHUNK < pos + len; c++) this.set.add(c);
+  }
+  take(): number[] { const s = [...this.set].sort((a, b) => a - b); this.set.clear(); return s; }
+  get size(): number { return this.set.size; }
+}
+
+/** The files a migration with disks carries: the VM's own disks, their backing chains, snapshot states. */
+async function offerFiles(store: Store, spec: VmSpec): Promise<{ files: OfferFile[]; paths: string[] }> {
+  const files: OfferFile[] = [];
+  const paths: string[] = [];
+  const byPath = new Map<string, number>();
+  const add = (info: ImageInfo, kind: FileKind, name: string): number => {
+    if (info.backing !== undefined && !('format' in info.backing)) throw new BonsaiError(`${info.path}: its backing file cannot be read`);
+    const backing = info.backing !== undefined && 'format' in info.backing ? add(info.backing, 'layer', info.backing.path.split('/').pop() ?? 'layer') : null;
+    const known = byPath.get(info.path);
+    if (known !== undefined && kind === 'layer') return known;
+    files.push({ kind, name, size: statSync(info.path).size, backing });
+    paths.push(info.path);
+    byPath.set(info.path, files.length - 1);
+    return files.length - 1;
+  };
+  for (const d of ownedDisks(spec)) add(await imageInfo(store.diskPath(spec.name, d.file)), 'disk', d.file);
+  for (const s of loadTree(store.vmDir(spec.name)).snapshots.filter((x) => x.running)) {
+    const p = statePath(store.vmDir(spec.name), s.name);
+    files.push({ kind: 'state', name: s.name, size: statSync(p).size, backing: null });
+    paths.push(p);
+  }
+  return { files, paths };
+}
+
+/** Paces sending to `bandwidth` bytes per second. */
+class Pacer {
+  private t0 = performance.now();
+  private sent = 0;
+  constructor(private readonly rate: number | undefined) {}
+  async add(bytes: number): Promise<void> {
+    this.sent += bytes;
+    if (this.rate === undefined) return;
+    const due = this.t0 + (this.sent / this.rate) * 1000;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+/**
+ * Migrates the running machine `m` of VM `spec` to the destination. `disks` are the VM's open backends
+ * (in vmDisks order). Resolves when the guest runs on the destination: the caller then ends this VM.
+ */
+export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: BlockBackend[], opts: MigrateOptions,
+  onProgress: (p: Progress) => void): Promise<MigrateResult> {
+  const started = performance.now();
+  if (!opts.withDisks) {
+    const owned = ownedDisks(spec);
+    if (owned.length > 0) {
+      throw new BonsaiError(`VM '${spec.name}': its disk ${owned[0].file} is in the store, so the destination cannot reach it; migrate --with-disks to copy it`);
+    }
+  }
+  const { files, paths } = opts.withDisks ? await offerFiles(store, spec) : { files: [], paths: [] };
+  const sock = await dial(opts.host, opts.port);
+  const reader = new FrameReader(sock, `the destination ${opts.host}:${opts.port}`);
+  const writer = new FrameWriter(sock);
+  const pacer = new Pacer(opts.bandwidth);
+  const handles: FileHandle[] = [];
+  const dirtyFiles = new Map<number, DirtyChunks>();
+  const hooked: BlockBackend[] = [];
+  let pausedHere = false;
+  let committed = false;
+  try {
+    const hello = await reader.json<{ magic?: unknown; version?: unknown; challenge?: unknown }>(Frame.Hello);
+    if (hello.magic !== MIGRATE_MAGIC) throw new BonsaiError(`${opts.host}:${opts.port} is not a Bonsai receiving a VM (bonsai receive)`);
+    if (hello.version !== MIGRATE_VERSION) throw new BonsaiError(`the destination speaks migration version ${String(hello.version)}; this Bonsai speaks ${MIGRATE_VERSION}`);
+    const challenge = randomBytes(32).toString('hex');
+    const offer: Offer = {
+      version: MIGRATE_VERSION, proof: opts.token === undefined ? null : proofOf(opts.token, String(hello.challenge)), challenge,
+      spec: formatSpec(spec), tree: loadTree(store.vmDir(spec.name)), config: m.config() as unknown, withDisks: opts.withDisks, files,
+    };
+    await writer.send(Frame.Offer, offer);
+    const accept = await reader.json<{ proof?: unknown }>(Frame.Accept);
+    if (opts.token !== undefined && accept.proof !== proofOf(opts.token, challenge)) throw new BonsaiError('the destination does not know the token');
+
+    // Disks: their files whole, while the guest runs; writes meanwhile are tracked and sent again.
+    vmDisks(spec).forEach((d, i) => {
+      const fi = files.findIndex((f) => f.kind === 'disk' && f.name === d.file);
+      const b = disks[i];
+      if (fi < 0 || b === undefined || d.readOnly) return;
+      const dc = new DirtyChunks();
+      dirtyFiles.set(fi, dc);
+      b.onFileWrite = (pos, len) => dc.add(pos, len);
+      hooked.push(b);
+    });
+    for (const p of paths) handles.push(await open(p, 'r'));
+    const sendChunk = async (fi: number, c: number): Promise<void> => {
+      const size = (await handles[fi].stat()).size;
+      const pos = c * FILE_CHUNK;
+      if (pos >= size) return;
+      const len = Math.min(FILE_CHUNK, size - pos);
+      const frame = Buffer.alloc(12 + len);
+      frame.writeUInt32LE(fi, 0);
+      frame.writeDoubleLE(pos, 4);
+      const { bytesRead } = await handles[fi].read(frame, 12, len, pos);
+      await writer.send(Frame.FileData, frame.subarray(0, 12 + bytesRead));
+      await pacer.add(12 + bytesRead);
+    };
+    for (let fi = 0; fi < files.length; fi++) {
+      const size = (await handles[fi].stat()).size;
+      for (let c = 0; c * FILE_CHUNK < size; c++) {
+        await sendChunk(fi, c);
+        if (c % 16 === 0) onProgress({ phase: 'disks', round: 0, sentBytes: writer.bytes, dirtyPages: 0, expectedDowntimeMs: 0, throttle: 0 });
+      }
+    }
+
+    // RAM: everything once (zero pages skipped: the destination's RAM starts zero), then what was dirtied.
+    const ram = m.ramBytes();
+    const pages = ram.length / PAGE;
+    const zero = Buffer.alloc(PAGE);
+    const ramBuf = Buffer.from(ram.buffer, ram.byteOffset, ram.byteLength);
+    const isZero = (p: number): boolean => ramBuf.compare(zero, 0, PAGE, p * PAGE, (p + 1) * PAGE) === 0;
+    const sendPages = async (list: number[], round: number): Promise<void> => {
+      const data: number[] = [], zeros: number[] = [];
+      const flush = async (): Promise<void> => {
+        if (data.length > 0) {
+          const f = Buffer.alloc(4 + data.length * (4 + PAGE));
+          f.writeUInt32LE(data.length, 0);
+          data.forEach((p, i) => {
+            const at = 4 + i * (4 + PAGE);
+            f.writeUInt32LE(p, at);
+            ramBuf.copy(f, at + 4, p * PAGE, (p + 1) * PAGE);
+          });
+          await writer.send(Frame.Pages, f);
+          await pacer.add(f.length);
+          data.length = 0;
+        }
+        if (zeros.length > 0) {
+          const f = Buffer.alloc(4 + zeros.length * 4);
+          f.writeUInt32LE(zeros.length, 0);
+          zeros.forEach((p, i) => f.writeUInt32LE(p, 4 + i * 4));
+          await writer.send(Frame.ZeroPages, f);
+          zeros.length = 0;
+        }
+      };
+      for (const p of list) {
+        if (isZero(p)) { if (round > 0) zeros.push(p); } else data.push(p);
+        if (data.length >= BATCH || zeros.length >= 16 * BATCH) await flush();
+      }
+      await flush();
+    };
+    const pagesOf = (bitmap: Uint8Array): number[] => {
+      const out: number[] = [];
+      for (let b = 0; b < bitmap.length; b++) {
+        const v = bitmap[b];
+        if (v !== 0) for (let k = 0; k < 8; k++) if (v & (1 << k)) out.push(b * 8 + k);
+      }
+      return out;
+    };
+    m.startDirtyLog();
+    let round = 0;
+    let t = performance.now();
+    let b0 = writer.bytes;
+    await sendPages(Array.from({ length: pages }, (_, p) => p), 0);
+    // Bytes per ms the link carried in the last round; the first estimate from the first full copy.
+    let rate = Math.max(1, (writer.bytes - b0) / Math.max(1, performance.now() - t));
+    let dirty: number[] = [];
+    let fileDirty = 0;
+    let throttle = 0;
+    let lastDirty = Infinity;
+    for (;;) {
+      round++;
+      // Let the guest run a little between rounds, so a round measures its dirty rate.
+      await new Promise((r) => setImmediate(r));
+      dirty = pagesOf(m.takeDirty());
+      fileDirty = [...dirtyFiles.values()].reduce((a, d) => a + d.size, 0);
+      const bytes = dirty.length * (PAGE + 4) + fileDirty * FILE_CHUNK;
+      const expectedDowntimeMs = bytes / rate;
+      onProgress({ phase: 'ram', round, sentBytes: writer.bytes, dirtyPages: dirty.length, expectedDowntimeMs, throttle });
+      if (expectedDowntimeMs <= opts.maxDowntimeMs || round >= MAX_ROUNDS) break;
+      // Auto-converge: a guest that dirties as fast as the link carries is slowed, and the user sees it.
+      if (round >= 3 && dirty.length >= lastDirty * 0.9) { throttle = Math.min(0.99, throttle + 0.2); m.throttle(throttle); }
+      lastDirty = dirty.length;
+      t = performance.now();
+      b0 = writer.bytes;
+      for (const [fi, dc] of dirtyFiles) for (const c of dc.take()) await sendChunk(fi, c);
+      await sendPages(dirty, round);
+      rate = Math.max(1, (writer.bytes - b0) / Math.max(1, performance.now() - t));
+    }
+
+    // Stop and copy: the guest pauses, devices finish what is in flight, the rest goes over.
+    const stopAt = performance.now();
+    m.pause();
+    pausedHere = true;
+    await m.quiesce();
+    const state = m.save();
+    for (const b of hooked) await b.flush();
+    onProgress({ phase: 'stop', round, sentBytes: writer.bytes, dirtyPages: dirty.length, expectedDowntimeMs: 0, throttle });
+    for (const [fi, dc] of dirtyFiles) for (const c of dc.take()) await sendChunk(fi, c);
+    await sendPages([...new Set([...dirty, ...pagesOf(m.takeDirty())])].sort((a, b) => a - b), round);
+    const sizes: number[] = [];
+    for (const h of handles) sizes.push((await h.stat()).size);
+    await writer.send(Frame.Final, { state, sizes });
+    await reader.json(Frame.Ready);
+    committed = true;
+    await writer.send(Frame.Go, {});
+    await reader.json(Frame.Running);
+    const downtimeMs = performance.now() - stopAt;
+    return { downtimeMs, totalMs: performance.now() - started, bytes: writer.bytes, rounds: round };
+  } catch (e) {
+    if (committed) {
+      throw new BonsaiError(`the destination was told to run the VM but did not confirm (${(e as Error).message}); the VM is left paused here: bonsai resume ${spec.name} if the destination does not have it`);
+    }
+    if (!sock.destroyed) await writer.send(Frame.Error, { message: (e as Error).message }).catch(() => undefined);
+    throw e;
+  } finally {
+    for (const b of hooked) b.onFileWrite = null;
+    for (const h of handles) await h.close().catch(() => undefined);
+    m.stopDirtyLog();
+    m.throttle(0);
+    if (pausedHere && !committed) m.resume();
+    sock.destroy();
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The live-migration stream (docs/migration.md): frames over one TCP connection, each
+ * `u32 type, u32 length, u32 CRC-32 of the payload` (little-endian) and the payload, so every section is
+ * checked as it arrives. JSON frames carry the handshake and the machine state; binary frames carry RAM
+ * pages and disk data.
+ */
+import { crc32 } from 'node:zlib';
+import type { Socket } from 'node:net';
+import { BonsaiError } from '../../errors.js';
+
+export const MIGRATE_MAGIC = 'BONSAI-MIGRATE';
+export const MIGRATE_VERSION = 1;
+/** The largest frame: a batch of RAM pages or a piece of a disk. */
+export const MAX_FRAME = 64 * 1024 * 1024;
+
+export const enum Frame {
+  /** destination → source: {magic, version, challenge} */
+  Hello = 1,
+  /** source → destination: {version, proof, challenge, spec, tree, config, withDisks, files} */
+  Offer = 2,
+  /** destination → source: {proof} */
+  Accept = 3,
+  /** either way: {message}: the sender gives up; the connection ends */
+  Error = 4,
+  /** source → destination: u32 count, then count × (u32 page, 4096 bytes) */
+  Pages = 5,
+  /** source → destination: u32 count, then count × u32 page: pages that are zero now */
+  ZeroPages = 6,
+  /** source → destination: u32 file index, f64 position, bytes */
+  FileData = 7,
+  /** source → destination: {round, sent, dirty}: progress, for the destination's display */
+  Round = 8,
+  /** source → destination: {state, sizes}: the machine's parts and each file's final length; the guest is paused */
+  Final = 9,
+  /** destination → source: {}: the machine is built and restored, waiting for Go */
+  Ready = 10,
+  /** source → destination: {}: run it (the source will not resume) */
+  Go = 11,
+  /** destination → source: {}: the guest runs on the destination */
+  Running = 12,
+}
+
+export interface Received { type: Frame; payload: Buffer }
+
+/** Writes frames, honouring the socket's back-pressure. */
+export class FrameWriter {
+  bytes = 0;
+  constructor(private readonly sock: Socket) {}
+
+  async send(type: Frame, payload: Uint8Array | object): Promise<void> {
+    const body = payload instanceof Uint8Array ? payload : Buffer.from(JSON.stringify(payload));
+    const head = Buffer.alloc(12);
+    head.writeUInt32LE(type, 0);
+    head.writeUInt32LE(body.length, 4);
+    head.writeUInt32LE(crc32(body), 8);
+    this.bytes += 12 + body.length;
+    this.sock.write(head);
+    if (!this.sock.write(body)) await this.drained();
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => { this.sock.off('close', closed); resolve(); };
+      const closed = (): void => { this.sock.off('drain', done); reject(new BonsaiError('the connection closed')); };
+      this.sock.once('drain', done).once('close', closed);
+    });
+  }
+}
+
+/** Reads frames: next() resolves with the next whole, checked frame, or rejects when the connection ends. */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private queue: Received[] = [];
+  private ended: Error | null = null;
+  private wake: (() => void) | null = null;
+  bytes = 0;
+
+  private readonly onData = (b: Buffer): void => { this.buf = this.buf.length === 0 ? b : Buffer.concat([this.buf, b]); this.parse(); };
+  private readonly onClose = (): void => this.end(new BonsaiError(`${this.peer} closed the connection`));
+  private readonly onError = (e: Error): void => this.end(new BonsaiError(`${this.peer}: ${e.message}`));
+
+  constructor(private readonly sock: Socket, private readonly peer: string) {
+    sock.on('data', this.onData).on('close', this.onClose).on('error', this.onError);
+  }
+
+  /** Stops reading the socket (it is handed to another process); nothing may be buffered. */
+  detach(): void {
+    this.sock.off('data', this.onData).off('close', this.onClose).off('error', this.onError);
+    this.sock.on('error', () => undefined); // the process it goes to reports its errors
+    if (this.buf.length > 0 || this.queue.length > 0) throw new BonsaiError(`${this.peer} sent more than its offer before the answer`);
+  }
+
+  private end(e: Error): void {
+    this.ended ??= e;
+    this.wake?.();
+  }
+
+  private parse(): void {
+    while (this.buf.length >= 12) {
+      const type = this.buf.readUInt32LE(0), len = this.buf.readUInt32LE(4), sum = this.buf.readUInt32LE(8);
+      if (len > MAX_FRAME) { this.end(new BonsaiError(`${this.peer} sent a frame of ${len} bytes: not a Bonsai migration stream`)); return; }
+      if (this.buf.length < 12 + len) break;
+      const payload = this.buf.subarray(12, 12 + len);
+      this.buf = this.buf.subarray(12 + len);
+      if (crc32(payload) !== sum) { this.end(new BonsaiError(`the stream from ${this.peer} is damaged (a frame's checksum does not match)`)); return; }
+      this.bytes += 12 + len;
+      this.queue.push({ type: type as Frame, payload: Buffer.from(payload) });
+    }
+    this.wake?.();
+  }
+
+  async next(): Promise<Received> {
+    for (;;) {
+      const f = this.queue.shift();
+      if (f !== undefined) {
+        if (f.type === Frame.Error) throw new BonsaiError(`${this.peer}: ${String((JSON.parse(f.payload.toString()) as { message?: unknown }).message)}`);
+        return f;
+      }
+      if (this.ended !== null) throw this.ended;
+      await new Promise<void>((r) => { this.wake = r; });
+      this.wake = null;
+    }
+  }
+
+  /** The next frame, which must be of `type`, parsed as JSON. */
+  async json<T>(type: Frame): Promise<T> {
+    const f = await this.next();
+    if (f.type !== type) throw new BonsaiError(`${this.peer} sent frame ${f.type} where ${type} was due`);
+    return JSON.parse(f.payload.toString()) as T;
+  }
+}
