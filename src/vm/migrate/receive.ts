@@ -180,6 +180,7 @@ export class Incoming {
     this.reader = new FrameReader(sock, 'the source');
     this.writer = new FrameWriter(sock);
     this.layerDir = join(store.layersDir, `migrate-${spec.name}-${randomBytes(4).toString('hex')}`);
+    sock.setNoDelay(true); // small frames (ready, round answers) go at once
     sock.resume();
   }
 
@@ -222,14 +223,13 @@ export class Incoming {
           if (fi >= handles.length || !Number.isSafeInteger(pos) || pos < 0 || p.length - 12 > FILE_CHUNK) throw new BonsaiError('the source sent damaged disk data');
           await handles[fi].write(p, 12, p.length - 12, pos);
         } else if (f.type === Frame.Round) {
-          continue;
+          // Everything before it is in place: the source measures the link end to end by this answer.
+          await this.writer.send(Frame.Round, JSON.parse(p.toString()) as object);
         } else if (f.type === Frame.Final) {
           const fin = JSON.parse(p.toString()) as { state: State; sizes: number[] };
           if (!Array.isArray(fin.sizes) || fin.sizes.length !== handles.length) throw new BonsaiError('the source sent a damaged final section');
-          for (const [i, fh] of handles.entries()) {
-            await fh.truncate(fin.sizes[i]);
-            await fh.sync();
-          }
+          // Made durable once the guest runs (ready()): an fsync here would lengthen the pause.
+          for (const [i, fh] of handles.entries()) await fh.truncate(fin.sizes[i]);
           for (const fh of handles.splice(0)) await fh.close();
           for (const [i, file] of offer.files.entries()) {
             if (file.backing !== null) await setBackingName(this.placed[i], relative(dirname(this.placed[i]), this.placed[file.backing]));
@@ -253,6 +253,10 @@ export class Incoming {
     this.running = true;
     await this.writer.send(Frame.Running, {}).catch(() => undefined); // the source's to lose now
     this.sock.destroy();
+    for (const p of this.placed) {
+      const fh = await open(p, 'r');
+      try { await fh.sync(); } finally { await fh.close(); }
+    }
     report({ done: { name: this.spec.name } });
   }
 

@@ -159,6 +159,12 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     const accept = await reader.json<{ proof?: unknown }>(Frame.Accept);
     if (opts.token !== undefined && accept.proof !== proofOf(opts.token, challenge)) throw new BonsaiError('the destination does not know the token');
 
+    /** Waits until the destination has put in place everything sent so far. */
+    const caughtUp = async (n: number): Promise<void> => {
+      await writer.send(Frame.Round, { round: n });
+      const back = await reader.json<{ round?: unknown }>(Frame.Round);
+      if (back.round !== n) throw new BonsaiError('the destination lost its place in the stream');
+    };
     // Disks: their files whole, while the guest runs; writes meanwhile are tracked and sent again.
     vmDisks(spec).forEach((d, i) => {
       const fi = files.findIndex((f) => f.kind === 'disk' && f.name === d.file);
@@ -189,6 +195,8 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
         if (c % 16 === 0) onProgress({ phase: 'disks', round: 0, sentBytes: writer.bytes, dirtyPages: 0, expectedDowntimeMs: 0, throttle: 0 });
       }
     }
+
+    if (files.length > 0) await caughtUp(-1);
 
     // RAM: everything once (zero pages skipped: the destination's RAM starts zero), then what was dirtied.
     const ram = m.ramBytes();
@@ -238,6 +246,7 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     let t = performance.now();
     let b0 = writer.bytes;
     await sendPages(Array.from({ length: pages }, (_, p) => p), 0);
+    await caughtUp(0);
     // Bytes per ms the link carried in the last round; the first estimate from the first full copy.
     let rate = Math.max(1, (writer.bytes - b0) / Math.max(1, performance.now() - t));
     let dirty: number[] = [];
@@ -261,6 +270,7 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
       b0 = writer.bytes;
       for (const [fi, dc] of dirtyFiles) for (const c of dc.take()) await sendChunk(fi, c);
       await sendPages(dirty, round);
+      await caughtUp(round);
       rate = Math.max(1, (writer.bytes - b0) / Math.max(1, performance.now() - t));
     }
 

@@ -75,7 +75,19 @@ export class FrameReader {
   private wake: (() => void) | null = null;
   bytes = 0;
 
-  private readonly onData = (b: Buffer): void => { this.buf = this.buf.length === 0 ? b : Buffer.concat([this.buf, b]); this.parse(); };
+  /** Bytes received and not parsed yet: `buf` and then `pending` (joined only once a whole frame is in). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly onData = (b: Buffer): void => {
+    this.pending.push(b);
+    this.pendingBytes += b.length;
+    const need = this.buf.length >= 12 ? 12 + this.buf.readUInt32LE(4) : 12;
+    if (this.buf.length + this.pendingBytes < need) return;
+    this.buf = Buffer.concat([this.buf, ...this.pending]);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.parse();
+  };
   private readonly onClose = (): void => this.end(new BonsaiError(`${this.peer} closed the connection`));
   private readonly onError = (e: Error): void => this.end(new BonsaiError(`${this.peer}: ${e.message}`));
 
@@ -87,7 +99,7 @@ export class FrameReader {
   detach(): void {
     this.sock.off('data', this.onData).off('close', this.onClose).off('error', this.onError);
     this.sock.on('error', () => undefined); // the process it goes to reports its errors
-    if (this.buf.length > 0 || this.queue.length > 0) throw new BonsaiError(`${this.peer} sent more than its offer before the answer`);
+    if (this.buf.length > 0 || this.pendingBytes > 0 || this.queue.length > 0) throw new BonsaiError(`${this.peer} sent more than its offer before the answer`);
   }
 
   private end(e: Error): void {
