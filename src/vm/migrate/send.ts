@@ -297,7 +297,10 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     if (committed) {
       throw new BonsaiError(`the destination was told to run the VM but did not confirm (${(e as Error).message}); the VM is left paused here: bonsai resume ${spec.name} if the destination does not have it`);
     }
-    if (!sock.destroyed) await writer.send(Frame.Error, { message: (e as Error).message }).catch(() => undefined);
+    // Tell the destination why, but never wait long on a peer that stopped reading.
+    if (!sock.destroyed) {
+      await Promise.race([writer.send(Frame.Error, { message: (e as Error).message }).catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+    }
     throw e;
   } finally {
     for (const b of hooked) b.onFileWrite = null;

@@ -53,13 +53,20 @@ export class FrameWriter {
     head.writeUInt32LE(type, 0);
     head.writeUInt32LE(body.length, 4);
     head.writeUInt32LE(crc32(body), 8);
+    if (this.sock.destroyed || this.sock.writableEnded) throw new BonsaiError('the connection closed');
     this.bytes += 12 + body.length;
     this.sock.write(head);
     if (!this.sock.write(body)) await this.drained();
   }
 
+  /**
+   * Waits until the socket takes more. A socket that is already gone never emits 'close' again: waiting
+   * for it then would hang the migration forever, so that is checked first.
+   */
   private drained(): Promise<void> {
     return new Promise((resolve, reject) => {
+      const gone = (): boolean => this.sock.destroyed || this.sock.writableEnded || this.sock.closed;
+      if (gone()) { reject(new BonsaiError('the connection closed')); return; }
       const done = (): void => { this.sock.off('close', closed); resolve(); };
       const closed = (): void => { this.sock.off('drain', done); reject(new BonsaiError('the connection closed')); };
       this.sock.once('drain', done).once('close', closed);
