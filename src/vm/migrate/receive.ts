@@ -11,6 +11,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join, relative } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { BonsaiError } from '../../errors.js';
 import { guestMemoryFor } from '../../machine/machine.js';
 import { RAM_OFFSET } from '../../machine/riscv/layout.js';
@@ -175,6 +176,8 @@ export class Incoming {
   private readonly writer: FrameWriter;
   private readonly placed: string[] = [];
   private layerDir: string;
+  /** When the final section came in: the destination's part of the pause runs from here to ready(). */
+  private finalAt = 0;
 
   constructor(private readonly store: Store, private readonly spec: VmSpec, private readonly sock: Socket, private readonly h: IncomingHandoff) {
     this.reader = new FrameReader(sock, 'the source');
@@ -184,7 +187,7 @@ export class Incoming {
     sock.resume();
   }
 
-  async receive(memoryBytes: number): Promise<{ memory: WebAssembly.Memory; state: State }> {
+  async receive(memoryBytes: number, warm: () => Promise<void>): Promise<{ memory: WebAssembly.Memory; state: State }> {
     const { offer } = this.h;
     await this.writer.send(Frame.Accept, { proof: this.h.token === null ? null : proofOf(this.h.token, offer.challenge) });
     const dir = this.store.vmDir(this.spec.name);
@@ -224,8 +227,12 @@ export class Incoming {
           await handles[fi].write(p, 12, p.length - 12, pos);
         } else if (f.type === Frame.Round) {
           // Everything before it is in place: the source measures the link end to end by this answer.
-          await this.writer.send(Frame.Round, JSON.parse(p.toString()) as object);
+          const r = JSON.parse(p.toString()) as { round?: unknown };
+          await this.writer.send(Frame.Round, r);
+          // RAM and disks have come once: a good time to warm up (frames wait in the socket meanwhile).
+          if (r.round === 0) await warm();
         } else if (f.type === Frame.Final) {
+          this.finalAt = performance.now();
           const fin = JSON.parse(p.toString()) as { state: State; sizes: number[] };
           if (!Array.isArray(fin.sizes) || fin.sizes.length !== handles.length) throw new BonsaiError('the source sent a damaged final section');
           // Made durable once the guest runs (ready()): an fsync here would lengthen the pause.
@@ -248,7 +255,7 @@ export class Incoming {
 
   /** The machine is built and restored: tell the source, wait for Go, confirm. */
   async ready(): Promise<void> {
-    await this.writer.send(Frame.Ready, {});
+    await this.writer.send(Frame.Ready, { buildMs: performance.now() - this.finalAt });
     await withTimeout(this.reader.json(Frame.Go), 30_000, 'the source did not say go');
     this.running = true;
     await this.writer.send(Frame.Running, {}).catch(() => undefined); // the source's to lose now

@@ -60,7 +60,9 @@ export interface MigrateOptions {
 }
 
 export interface Progress { phase: 'disks' | 'ram' | 'stop'; round: number; sentBytes: number; dirtyPages: number; expectedDowntimeMs: number; throttle: number }
-export interface MigrateResult { downtimeMs: number; totalMs: number; bytes: number; rounds: number }
+/** Where the guest's pause went, in ms: taking the state here, sending the rest, the destination building its machine, the final handshake. */
+export interface DowntimePhases { stateMs: number; sendMs: number; buildMs: number; goMs: number }
+export interface MigrateResult { downtimeMs: number; totalMs: number; bytes: number; rounds: number; phases: DowntimePhases }
 
 export function proofOf(token: string, challenge: string): string {
   return createHmac('sha256', token).update(`${MIGRATE_MAGIC} ${challenge}`).digest('hex');
@@ -281,18 +283,23 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     await m.quiesce();
     const state = m.save();
     for (const b of hooked) await b.flush();
+    const stateAt = performance.now();
     onProgress({ phase: 'stop', round, sentBytes: writer.bytes, dirtyPages: dirty.length, expectedDowntimeMs: 0, throttle });
     for (const [fi, dc] of dirtyFiles) for (const c of dc.take()) await sendChunk(fi, c);
     await sendPages([...new Set([...dirty, ...pagesOf(m.takeDirty())])].sort((a, b) => a - b), round);
     const sizes: number[] = [];
     for (const h of handles) sizes.push((await h.stat()).size);
     await writer.send(Frame.Final, { state, sizes });
-    await reader.json(Frame.Ready);
+    const sentAt = performance.now();
+    const ready = await reader.json<{ buildMs?: unknown }>(Frame.Ready);
+    const readyAt = performance.now();
     committed = true;
     await writer.send(Frame.Go, {});
     await reader.json(Frame.Running);
-    const downtimeMs = performance.now() - stopAt;
-    return { downtimeMs, totalMs: performance.now() - started, bytes: writer.bytes, rounds: round };
+    const end = performance.now();
+    const buildMs = typeof ready.buildMs === 'number' ? ready.buildMs : readyAt - sentAt;
+    const phases = { stateMs: stateAt - stopAt, sendMs: sentAt - stateAt, buildMs, goMs: end - readyAt };
+    return { downtimeMs: end - stopAt, totalMs: end - started, bytes: writer.bytes, rounds: round, phases };
   } catch (e) {
     if (committed) {
       throw new BonsaiError(`the destination was told to run the VM but did not confirm (${(e as Error).message}); the VM is left paused here: bonsai resume ${spec.name} if the destination does not have it`);

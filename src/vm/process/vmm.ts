@@ -269,10 +269,11 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
         if (m.paused) setState('paused');
         throw new CommandError('Unavailable', (e as Error).message);
       }
-      log(`migrated: the guest was paused ${r.downtimeMs.toFixed(1)} ms, ${r.bytes} bytes in ${r.totalMs.toFixed(0)} ms`);
+      const ph = r.phases;
+      log(`migrated: the guest was paused ${r.downtimeMs.toFixed(1)} ms (state ${ph.stateMs.toFixed(1)}, rest sent ${ph.sendMs.toFixed(1)}, destination built ${ph.buildMs.toFixed(1)}, go ${ph.goMs.toFixed(1)}), ${r.bytes} bytes in ${r.totalMs.toFixed(0)} ms`);
       // The VM runs on the destination now: this process ends once the reply is out.
       setTimeout(() => m.stop({ status: 0, reason: 'stop' }), 50);
-      return { ...r };
+      return { ...r, phases: { ...r.phases } };
     });
     handlers.set('snapshot-delete', async (args: JsonObject) => {
       const snap = snapArg(args);

@@ -1,0 +1,96 @@
+/**
+ * The live-migration stream (vm/migrate/stream.ts) over a real loopback connection: frames arrive whole and
+ * checked however TCP splits them, a damaged or oversized frame ends the stream with one line, an Error frame
+ * from the peer becomes the reader's error, and writing to a connection that is gone fails at once (it once
+ * waited forever for a 'close' that had already been emitted).
+ */
+import assert from 'node:assert/strict';
+import { createServer, connect, type Socket } from 'node:net';
+import { test } from 'node:test';
+import { crc32 } from 'node:zlib';
+import { Frame, FrameReader, FrameWriter } from '../../src/vm/migrate/stream.js';
+
+async function pair(): Promise<{ a: Socket; b: Socket; close(): void }> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const a = connect({ host: '127.0.0.1', port });
+  await new Promise<void>((r) => a.once('connect', () => r()));
+  const b = await accepted;
+  return { a, b, close: () => { a.destroy(); b.destroy(); server.close(); } };
+}
+
+function rawFrame(type: number, payload: Buffer, sum = crc32(payload)): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeUInt32LE(type, 0);
+  head.writeUInt32LE(payload.length, 4);
+  head.writeUInt32LE(sum, 8);
+  return Buffer.concat([head, payload]);
+}
+
+test('frames arrive whole and in order, JSON and binary, however the bytes are split', async () => {
+  const { a, b, close } = await pair();
+  try {
+    const w = new FrameWriter(a), r = new FrameReader(b, 'the peer');
+    const big = Buffer.alloc(3 * 1024 * 1024 + 5);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 131) & 0xff;
+    await w.send(Frame.Hello, { magic: 'x', n: 1 });
+    await w.send(Frame.Pages, big);
+    // A frame dribbled a byte at a time.
+    for (const byte of rawFrame(Frame.Round, Buffer.from('{"round":7}'))) a.write(Buffer.of(byte));
+    assert.deepEqual(await r.json(Frame.Hello), { magic: 'x', n: 1 });
+    const f = await r.next();
+    assert.equal(f.type, Frame.Pages);
+    assert.ok(f.payload.equals(big));
+    assert.deepEqual(await r.json(Frame.Round), { round: 7 });
+    assert.equal(r.bytes, w.bytes + 12 + 11);
+  } finally { close(); }
+});
+
+test('a frame whose checksum does not match ends the stream: one line naming the peer', async () => {
+  const { a, b, close } = await pair();
+  try {
+    const r = new FrameReader(b, 'the source 10.0.0.1');
+    a.write(rawFrame(Frame.Pages, Buffer.from('pages'), 12345));
+    await assert.rejects(r.next(), /^BonsaiError: the stream from the source 10\.0\.0\.1 is damaged \(a frame's checksum does not match\)$/);
+  } finally { close(); }
+});
+
+test('an oversized frame (not a Bonsai stream) is refused before its payload is awaited', async () => {
+  const { a, b, close } = await pair();
+  try {
+    const r = new FrameReader(b, 'the peer');
+    a.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await assert.rejects(r.next(), /not a Bonsai migration stream/);
+  } finally { close(); }
+});
+
+test('an Error frame from the peer becomes the reader\'s error; a frame of the wrong type is named', async () => {
+  const { a, b, close } = await pair();
+  try {
+    const w = new FrameWriter(a), r = new FrameReader(b, 'the destination');
+    await w.send(Frame.Ready, {});
+    await w.send(Frame.Error, { message: 'disk full' });
+    await assert.rejects(r.json(Frame.Accept), /the destination sent frame 10 where 3 was due/);
+    await assert.rejects(r.next(), /^BonsaiError: the destination: disk full$/);
+  } finally { close(); }
+});
+
+test('the peer closing ends a waiting reader; writing to a connection that is gone fails instead of hanging', async () => {
+  const { a, b, close } = await pair();
+  try {
+    const r = new FrameReader(a, 'the destination');
+    const waiting = r.next();
+    b.destroy();
+    await assert.rejects(waiting, /the destination closed the connection/);
+    const w = new FrameWriter(a);
+    // Fill the socket until it pushes back, then the peer is gone: every send must settle.
+    const big = Buffer.alloc(8 * 1024 * 1024);
+    const sends = [w.send(Frame.Pages, big), w.send(Frame.Pages, big)];
+    const settled = await Promise.race([Promise.allSettled(sends).then(() => 'settled'), new Promise((res) => setTimeout(() => res('hung'), 5000))]);
+    assert.equal(settled, 'settled');
+    a.destroy();
+    await assert.rejects(w.send(Frame.Round, { round: 1 }), /the connection closed/);
+  } finally { close(); }
+});
