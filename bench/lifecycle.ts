@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openDisk } from '../src/storage/backend.js';
-import { repoPath } from '../test/helpers.js';
+import { killStore, repoPath } from '../test/helpers.js';
 import { startQemu } from './linux.js';
 
 export interface LifecycleFigures {
@@ -88,7 +88,7 @@ export async function bonsaiLifecycle(): Promise<LifecycleFigures> {
     const fullCloneSeconds = (performance.now() - t0) / 1000;
     return { firstStartSeconds, startSeconds, linkedCloneSeconds, fullCloneSeconds, idleRssMiB, idleCpuPercent };
   } finally {
-    spawnSync('pkill', ['-9', '-f', home]);
+    killStore(home);
     rmSync(home, { recursive: true, force: true });
   }
 }

@@ -15,6 +15,7 @@ import { qemuLinux, scratchDisk, type LinuxTimes } from './linux.js';
 import { qemuNet, type NetTimes } from './net.js';
 import { bonsaiLifecycle, qemuIdleRss } from './lifecycle.js';
 import { bonsaiSnapshots, qemuSnapshots } from './snapshot.js';
+import { bonsaiMigration, qemuMigration } from './migrate.js';
 import { repoPath } from '../test/helpers.js';
 
 interface Row { name: string; bonsai: string; qemu: string; ratio: string }
@@ -108,11 +109,26 @@ async function snapshotBench(rows: Row[]): Promise<void> {
   rows.push({ name: 'snapshot state on disk', bonsai: mib(b.stateBytes), qemu: q === null ? 'not installed' : mib(q.stateBytes), ratio: q === null ? '-' : `${(b.stateBytes / q.stateBytes).toFixed(2)}x` });
 }
 
+async function migrateBench(rows: Row[]): Promise<void> {
+  for (const busy of [false, true]) {
+    const b = await bonsaiMigration(busy);
+    const q = qemuAvailable() ? await qemuMigration(busy) : null;
+    const what = busy ? 'busy' : 'idle';
+    const range = (v: number[], unit: string, f = 1): string => `${(Math.min(...v) / f).toFixed(0)}-${(Math.max(...v) / f).toFixed(0)} ${unit}`;
+    const med = (v: number[]): number => [...v].sort((x, y) => x - y)[v.length >> 1];
+    const ratio = (bv: number[], qv: number[] | undefined): string => (qv === undefined ? '-' : `${(med(bv) / med(qv)).toFixed(1)}x`);
+    for (const [name, key, unit, f] of [['downtime', 'downtimeMs', 'ms', 1], ['total time', 'totalMs', 'ms', 1], ['bytes sent', 'bytes', 'MiB', 1048576]] as const) {
+      const bv = b.runs.map((r) => r[key]), qv = q?.runs.map((r) => r[key]);
+      rows.push({ name: `migration (${what}): ${name}`, bonsai: range(bv, unit, f), qemu: qv === undefined ? 'not installed' : range(qv, unit, f), ratio: ratio(bv, qv) });
+    }
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`bonsai bench on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), Node ${process.version}`);
   const rows: Row[] = [];
   // `npm run bench -- lifecycle net`: only those parts.
-  const parts = { cpu: cpuBench, linux: linuxBench, net: netBench, lifecycle: lifecycleBench, snapshot: snapshotBench };
+  const parts = { cpu: cpuBench, linux: linuxBench, net: netBench, lifecycle: lifecycleBench, snapshot: snapshotBench, migrate: migrateBench };
   const only = process.argv.slice(2);
   for (const [name, run] of Object.entries(parts)) if (only.length === 0 || only.includes(name)) await run(rows);
   const w = [40, 28, 28, 11];

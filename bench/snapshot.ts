@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { bonsai, untilPrompt } from './lifecycle.js';
 import { startQemu } from './linux.js';
+import { killStore } from '../test/helpers.js';
 
 export interface SnapshotFigures {
   /** Medians over the runs, in seconds (pauses) and bytes (state). */
@@ -52,13 +53,13 @@ export async function bonsaiSnapshots(): Promise<SnapshotFigures> {
     const tree = JSON.parse(bonsai(home, ['snapshot', 'list', 'snap', '--json'])) as { snapshots: { stateBytes: number }[] };
     return { createPause: median(cp), createCommand: median(cc), restorePause: median(rp), restoreCommand: median(rc), stateBytes: median(tree.snapshots.map((s) => s.stateBytes)) };
   } finally {
-    spawnSync('pkill', ['-9', '-f', home]);
+    killStore(home);
     rmSync(home, { recursive: true, force: true });
   }
 }
 
 /** A QEMU human monitor on a socket: one command at a time, answered when the prompt comes back. */
-async function monitor(path: string): Promise<{ run(cmd: string): Promise<string>; close(): void }> {
+export async function monitor(path: string): Promise<{ run(cmd: string): Promise<string>; close(): void }> {
   let sock: Socket | null = null;
   for (let i = 0; i < 100 && sock === null; i++) {
     sock = await new Promise<Socket | null>((resolve) => {

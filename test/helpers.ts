@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 
@@ -37,4 +37,33 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
+}
+
+/**
+ * The processes running with `BONSAI_HOME=home` whose command line matches `pattern` (all of them without
+ * one): a store's VMs and commands carry the store only in their environment, not in their arguments.
+ */
+export function storeProcesses(home: string, pattern?: RegExp): number[] {
+  const pids: number[] = [];
+  let entries: string[] = [];
+  try { entries = readdirSync('/proc'); } catch { return pids; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const env = readFileSync(`/proc/${e}/environ`, 'latin1').split('\0');
+      if (!env.includes(`BONSAI_HOME=${home}`)) continue;
+      if (pattern !== undefined && !pattern.test(readFileSync(`/proc/${e}/cmdline`, 'latin1').split('\0').join(' '))) continue;
+      pids.push(Number(e));
+    } catch { /* gone, or not ours to read */ }
+  }
+  return pids;
+}
+
+/** Kills (SIGKILL) the processes of a store, as storeProcesses() finds them; how many there were. */
+export function killStore(home: string, pattern?: RegExp): number {
+  const pids = storeProcesses(home, pattern);
+  for (const p of pids) {
+    try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ }
+  }
+  return pids.length;
 }

@@ -25,6 +25,11 @@ export interface BlockBackend {
   /** Makes everything written so far durable (fsync), image metadata included. */
   flush(): Promise<void>;
   /**
+   * Puts everything written so far in the file (cached metadata written back) without making it durable:
+   * what a copy of the file needs, which an fsync would only slow down (live migration's stop).
+   */
+  settle(): Promise<void>;
+  /**
    * Tells the backend the range is no longer needed. Advisory: afterwards the range reads either as before
    * or as zeros (raw keeps the bytes; qcow2 frees whole clusters, which then read as zeros).
    */

@@ -602,6 +602,15 @@ export class Qcow2Backend implements BlockBackend {
     });
   }
 
+  async settle(): Promise<void> {
+    this.live();
+    if (this.readOnly) return;
+    return this.mutex.run(async () => {
+      if (this.corrupt) throw new BonsaiError(`${this.path}: is marked corrupt; ${CORRUPT_ADVICE}`);
+      await this.writeBack();
+    });
+  }
+
   async discard(offset: number, length: number): Promise<void> {
     this.writable();
     checkRange(this.virtualSize, offset, length, `${this.path}: discard`);

@@ -67,6 +67,11 @@ export class RawBackend implements BlockBackend {
     if (!this.readOnly) await this.io(() => this.fh.sync());
   }
 
+  /** Raw writes go straight to the file: nothing to write back. */
+  async settle(): Promise<void> {
+    this.live();
+  }
+
   /** Advisory and a no-op: Node.js cannot punch holes, and writing zeros would cost more than it saves. */
   async discard(offset: number, length: number): Promise<void> {
     this.writable();

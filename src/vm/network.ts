@@ -31,6 +31,8 @@ export interface NetworkOptions {
   hostname: string;
   /** A VM in the store has a MAC of its own (its identity): card i gets it plus i. */
   mac?: Uint8Array;
+  /** TCP forwards whose port is in use are retried this long (UserNetConfig.busyForwardRetryMs). */
+  busyForwardRetryMs?: number;
 }
 
 /** Parses `user`, `user,restrict`, `none` or `tap:IFNAME`. */
@@ -130,7 +132,7 @@ export async function openNetworks(o: NetworkOptions, log: (line: string) => voi
   try {
     if (o.net.kind === 'user') {
       const config = {
-        ...defaultUserNetConfig(), restrict: o.net.restrict, forwards: o.forwards,
+        ...defaultUserNetConfig(), restrict: o.net.restrict, forwards: o.forwards, busyForwardRetryMs: o.busyForwardRetryMs ?? 0,
         tftpRoot: o.tftpRoot === undefined ? null : resolve(o.tftpRoot), bootFile: o.bootFile ?? null, hostname: o.hostname,
       };
       add(await UserNet.create(config, log), false);

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { repoPath } from '../helpers.js';
+import { killStore, repoPath } from '../helpers.js';
 
 export const BIN = repoPath('bin', 'bonsai.js');
 
@@ -28,7 +28,7 @@ export interface CliStore {
 export function cliStore(prefix = 'bonsai-e2e-'): CliStore {
   const home = mkdtempSync(join(tmpdir(), prefix));
   after(() => {
-    spawnSync('pkill', ['-9', '-f', `${home}`]);
+    killStore(home);
     rmSync(home, { recursive: true, force: true });
   });
   const bonsai = (args: string[], input?: string): Promise<Run> => new Promise((resolve) => {

@@ -27,6 +27,11 @@ export interface UserNetConfig {
   /** `--net user,restrict`: nothing leaves for the outside; forwards and the gateway's services stay. */
   restrict: boolean;
   forwards: PortForward[];
+  /**
+   * A TCP forward whose host port is in use is retried in the background for this long instead of failing
+   * (0: fail at once). A VM coming in by live migration on the same host waits so for its source to let go.
+   */
+  busyForwardRetryMs: number;
   /** `--tftp DIR` (absolute), served read-only at the gateway; null when off. */
   tftpRoot: string | null;
   /** `--boot-file NAME`, offered by DHCP (option 67 and the BOOTP file field). */
@@ -57,6 +62,6 @@ export function defaultUserNetConfig(): UserNetConfig {
   return {
     network: 0x0a000200, prefixLength: 24,
     gateway: 0x0a000202, dns: 0x0a000203, guest: 0x0a00020f,
-    restrict: false, forwards: [], tftpRoot: null, bootFile: null, hostname: null,
+    restrict: false, forwards: [], busyForwardRetryMs: 0, tftpRoot: null, bootFile: null, hostname: null,
   };
 }

@@ -230,12 +230,23 @@ export class TcpNat {
     return dst;
   }
 
-  private listenOne(f: PortForward): Promise<void> {
+  private listenOne(f: PortForward, retryUntil = 0): Promise<void> {
     return new Promise((resolve, reject) => {
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true },
         (sock) => this.acceptForward(f, sock));
       const fail = (err: NodeJS.ErrnoException): void => {
         server.close();
+        const retryMs = this.ctx.config.busyForwardRetryMs;
+        if (err.code === 'EADDRINUSE' && retryMs > 0 && !this.closed) {
+          // Its holder is about to let go (a live migration's source): try again in the background.
+          const until = retryUntil === 0 ? Date.now() + retryMs : retryUntil;
+          if (retryUntil === 0) this.ctx.log(`user net: ${forwardName(f)}: address in use; retrying for ${Math.round(retryMs / 1000)} s`);
+          if (Date.now() < until) {
+            setTimeout(() => { if (!this.closed) this.listenOne(f, until).catch((e: Error) => this.ctx.log(`user net: ${e.message}`)); }, 200).unref();
+            resolve();
+            return;
+          }
+        }
         reject(new BonsaiError(`${forwardName(f)}: ${listenError(err)}`));
       };
       server.once('error', fail);
@@ -243,6 +254,8 @@ export class TcpNat {
         server.off('error', fail);
         // Errors after listening (e.g. EMFILE on accept) are the host's trouble; count them.
         server.on('error', () => this.ctx.count('tcp-forward-errors'));
+        if (this.closed) { server.close(); resolve(); return; }
+        if (retryUntil !== 0) this.ctx.log(`user net: ${forwardName(f)}: listening`);
         this.servers.push(server);
         resolve();
       });

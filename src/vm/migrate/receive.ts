@@ -119,6 +119,8 @@ async function handOver(store: Store, sock: Socket, h: Handshake, opts: ReceiveO
   const { spec } = h;
   store.saveVm(spec);
   const dir = store.vmDir(spec.name);
+  // Named here, so that what a child killed outright leaves behind can be removed here.
+  const layerDir = join(store.layersDir, `migrate-${spec.name}-${randomBytes(4).toString('hex')}`);
   const logFd = openSync(runtimeFiles(dir).log, 'w', 0o600);
   const child = spawn(process.execPath, [BIN, 'vmm', spec.name, '--incoming'], {
     detached: true, stdio: ['ignore', logFd, logFd, 'ipc'], env: { ...process.env, BONSAI_HOME: store.home },
@@ -132,12 +134,14 @@ async function handOver(store: Store, sock: Socket, h: Handshake, opts: ReceiveO
         else if ('done' in m) resolve(m.done.name);
         else if ('failed' in m) reject(new BonsaiError(m.failed));
       });
-      child.send({ offer: h.offer, challenge: h.challenge, token: opts.token ?? null }, sock);
+      const handoff: IncomingHandoff = { offer: h.offer, challenge: h.challenge, token: opts.token ?? null, layerDir };
+      child.send(handoff, sock);
     });
   } catch (e) {
     // The process cleans up after itself; one that died without doing so leaves its folder: remove it.
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+    rmSync(layerDir, { recursive: true, force: true });
     throw e;
   } finally {
     sock.destroy();
@@ -148,7 +152,7 @@ async function handOver(store: Store, sock: Socket, h: Handshake, opts: ReceiveO
 }
 
 /** What the VM's process is given by `bonsai receive`. */
-export interface IncomingHandoff { offer: Offer; challenge: string; token: string | null }
+export interface IncomingHandoff { offer: Offer; challenge: string; token: string | null; /** where backing images go */ layerDir: string }
 
 /** Waits for the handoff (the message and the connection) from `bonsai receive`. */
 export function awaitHandoff(): Promise<{ h: IncomingHandoff; sock: Socket }> {
@@ -175,14 +179,14 @@ export class Incoming {
   private readonly reader: FrameReader;
   private readonly writer: FrameWriter;
   private readonly placed: string[] = [];
-  private layerDir: string;
+  private readonly layerDir: string;
   /** When the final section came in: the destination's part of the pause runs from here to ready(). */
   private finalAt = 0;
 
   constructor(private readonly store: Store, private readonly spec: VmSpec, private readonly sock: Socket, private readonly h: IncomingHandoff) {
     this.reader = new FrameReader(sock, 'the source');
     this.writer = new FrameWriter(sock);
-    this.layerDir = join(store.layersDir, `migrate-${spec.name}-${randomBytes(4).toString('hex')}`);
+    this.layerDir = h.layerDir;
     sock.setNoDelay(true); // small frames (ready, round answers) go at once
     sock.resume();
   }

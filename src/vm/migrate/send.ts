@@ -282,7 +282,7 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     pausedHere = true;
     await m.quiesce();
     const state = m.save();
-    for (const b of hooked) await b.flush();
+    for (const b of hooked) await b.settle(); // in the files (the copy needs no fsync)
     const stateAt = performance.now();
     onProgress({ phase: 'stop', round, sentBytes: writer.bytes, dirtyPages: dirty.length, expectedDowntimeMs: 0, throttle });
     for (const [fi, dc] of dirtyFiles) for (const c of dc.take()) await sendChunk(fi, c);

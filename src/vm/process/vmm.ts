@@ -289,6 +289,8 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => {}); // detached from any terminal: a hangup is not a reason to end
     const opts = runOptionsOf(store, spec, sshPort, key.publicLine);
+    // Coming in from the same host, the source still holds the forwards' ports until it ends.
+    if (vopts.incoming !== undefined && opts.network !== undefined) opts.network.busyForwardRetryMs = 60_000;
     const restoring = vopts.restore === undefined ? undefined : await readStateFile(vopts.restore);
     const r = await runMachine({
       ...opts, agent, powerButton: button, log, restore: restoring, fork: vopts.fork === true, incoming: vopts.incoming,

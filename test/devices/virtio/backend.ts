@@ -60,6 +60,8 @@ export class MemBackend implements BlockBackend {
     this.data.set(src, offset);
   }
 
+  async settle(): Promise<void> {}
+
   async flush(): Promise<void> {
     await this.gate('flush', 0, 0);
     this.flushes++;
