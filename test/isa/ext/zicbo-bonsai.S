@@ -29,12 +29,7 @@
 #define PREFETCHES prefetch.i 0(a1); prefetch.r 64(a1); prefetch.w 128(a1)
 
 TEST_BEGIN
-  INSTALL_MTRAP
-  INSTALL_STRAP
-  PMP_ALLOW_ALL
-  csrw mie, zero
-  csrw medeleg, zero
-  csrw mideleg, zero
+  PRIV_SETUP
   csrw menvcfg, zero
   csrw senvcfg, zero
 
