@@ -39,6 +39,11 @@ export interface HartClock { now(): number }
 
 const PAGE_SLOTS = 2048;
 
+/** Zihpm: the last implemented hpm counter (3..18: sixteen, QEMU's default pmu-num). */
+const HPM_LAST = 18;
+/** mcountinhibit: CY (0), IR (2) and HPM3..HPM_LAST. */
+const MCOUNTINHIBIT_WRITABLE = 5 | (((1 << (HPM_LAST + 1)) - 1) & ~7);
+
 /** Decoded instructions of one physical page, one slot per halfword. */
 class DecodedPage {
   readonly ops = new Uint8Array(PAGE_SLOTS);
@@ -105,6 +110,12 @@ export class Hart implements Stateful {
   private cycleDelta = 0;
   private instretFrozen = 0;
   private cycleFrozen = 0;
+  /**
+   * Zihpm: mhpmcounter3..HPM_LAST and mhpmevent3..HPM_LAST hold what was written (lo, hi at 2n, 2n + 1) and
+   * count nothing; the counters above HPM_LAST read zero.
+   */
+  private readonly hpmCounter = new Int32Array(64);
+  private readonly hpmEvent = new Int32Array(64);
 
   // LR/SC reservation: the memory offset of the reserved doubleword, or -1.
   private resv = -1;
@@ -168,6 +179,8 @@ export class Hart implements Stateful {
     this.mmu.pmpUpdate();
     this.menvcfgLo = this.menvcfgHi = 0;
     this.senvcfg = 0;
+    this.hpmCounter.fill(0);
+    this.hpmEvent.fill(0);
     this.syncPbmte();
     this.wfi = false;
     this.halted = false;
@@ -1434,9 +1447,14 @@ export class Hart implements Stateful {
           lo = this.mmu.pmpaddrLo[csr - Csr.pmpaddr0]; hi = this.mmu.pmpaddrHi[csr - Csr.pmpaddr0];
           break;
         }
-        // hpmcounter3-31 (if counter access allowed), mhpmcounter3-31, mhpmevent3-31: read as zero.
-        if (csr >= 0xc03 && csr <= 0xc1f) { if (!this.counterAllowed(csr - 0xc00)) return false; break; }
-        if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) break;
+        // hpmcounter3-31 (if counter access allowed), mhpmcounter3-31, mhpmevent3-31 (Zihpm).
+        if (csr >= 0xc03 && csr <= 0xc1f) {
+          if (!this.counterAllowed(csr - 0xc00)) return false;
+          lo = this.hpmCounter[2 * (csr - 0xc00)]; hi = this.hpmCounter[2 * (csr - 0xc00) + 1];
+          break;
+        }
+        if (csr >= 0xb03 && csr <= 0xb1f) { lo = this.hpmCounter[2 * (csr - 0xb00)]; hi = this.hpmCounter[2 * (csr - 0xb00) + 1]; break; }
+        if (csr >= 0x323 && csr <= 0x33f) { lo = this.hpmEvent[2 * (csr - 0x320)]; hi = this.hpmEvent[2 * (csr - 0x320) + 1]; break; }
         return false;
       }
     }
@@ -1508,7 +1526,7 @@ export class Hart implements Stateful {
       case Csr.mcountinhibit: {
         const was = this.mcountinhibit;
         const cy = this.mcycleValue(), ir = this.minstretValue();
-        this.mcountinhibit = lo & 5; // CY and IR (TM does not exist)
+        this.mcountinhibit = lo & MCOUNTINHIBIT_WRITABLE; // CY, IR and HPM3..HPM_LAST (TM does not exist)
         if ((was ^ this.mcountinhibit) & 1) { this.cycleFrozen = cy; this.cycleDelta = cy - this.instret - 1; }
         if ((was ^ this.mcountinhibit) & 4) { this.instretFrozen = ir; this.instretDelta = ir - this.instret - 1; }
         return true;
@@ -1549,7 +1567,15 @@ export class Hart implements Stateful {
           this.mmu.flushAll();
           return true;
         }
-        if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return true; // read-only zero (WARL)
+        // Zihpm: counters and events 3..HPM_LAST keep what is written; the rest are read-only zero (WARL).
+        if (csr >= 0xb03 && csr <= 0xb1f) {
+          if (csr - 0xb00 <= HPM_LAST) { this.hpmCounter[2 * (csr - 0xb00)] = lo; this.hpmCounter[2 * (csr - 0xb00) + 1] = hi; }
+          return true;
+        }
+        if (csr >= 0x323 && csr <= 0x33f) {
+          if (csr - 0x320 <= HPM_LAST) { this.hpmEvent[2 * (csr - 0x320)] = lo; this.hpmEvent[2 * (csr - 0x320) + 1] = hi; }
+          return true;
+        }
         if (csr >= 0x7a0 && csr <= 0x7a3) return true; // no triggers: writes ignored
         return false;
       }
@@ -1596,6 +1622,7 @@ export class Hart implements Stateful {
       // minstret = instret + instretDelta, mcycle = instret + cycleDelta (or the frozen values while inhibited).
       instretDelta: this.instretDelta, cycleDelta: this.cycleDelta,
       instretFrozen: this.instretFrozen, cycleFrozen: this.cycleFrozen,
+      hpmCounter: Array.from(this.hpmCounter), hpmEvent: Array.from(this.hpmEvent),
       satp: { mode: m.satpMode, asid: m.satpAsid, root: m.satpRoot },
       pmpcfg: Array.from(m.pmpcfg), pmpaddrLo: Array.from(m.pmpaddrLo), pmpaddrHi: Array.from(m.pmpaddrHi),
       // The reservation as a guest physical address (the memory offset is this board's business).
@@ -1636,9 +1663,17 @@ export class Hart implements Stateful {
     if ((mtvec[0] & 3) > 1 || (stvec[0] & 3) > 1 || (mepc[0] & 1) || (sepc[0] & 1)) badState(what, 'bad trap vector or epc');
     if ((menvcfg[0] & ~MENVCFG_WRITABLE_LO) || (menvcfg[1] & ~MENVCFG_WRITABLE_HI)) badState(what, 'bad menvcfg');
     const mcounteren = i32('mcounteren'), scounteren = i32('scounteren');
-    const mcountinhibit = u32('mcountinhibit', 5), senvcfg = u32('senvcfg', SENVCFG_WRITABLE);
+    const mcountinhibit = u32('mcountinhibit', MCOUNTINHIBIT_WRITABLE), senvcfg = u32('senvcfg', SENVCFG_WRITABLE);
     if (senvcfg & ~SENVCFG_WRITABLE) badState(what, 'bad senvcfg');
-    if (mcountinhibit & 2) badState(what, 'bad mcountinhibit');
+    if (mcountinhibit & ~MCOUNTINHIBIT_WRITABLE) badState(what, 'bad mcountinhibit');
+    // Zihpm state (absent from states saved before Bonsai had it: zero, as after reset).
+    const hpmCounter = o.hpmCounter === undefined ? new Array<number>(64).fill(0) : int32s(o, 'hpmCounter', 64, what);
+    const hpmEvent = o.hpmEvent === undefined ? new Array<number>(64).fill(0) : int32s(o, 'hpmEvent', 64, what);
+    for (let n = 0; n < 32; n++) {
+      if ((n < 3 || n > HPM_LAST) && (hpmCounter[2 * n] | hpmCounter[2 * n + 1] | hpmEvent[2 * n] | hpmEvent[2 * n + 1]) !== 0) {
+        badState(what, `bad hpm counter ${n}`);
+      }
+    }
     const instretDelta = whole('instretDelta'), cycleDelta = whole('cycleDelta');
     const instretFrozen = whole('instretFrozen'), cycleFrozen = whole('cycleFrozen');
     const satp = record(o.satp, 'hart satp');
@@ -1675,6 +1710,7 @@ export class Hart implements Stateful {
     [this.stimecmpLo, this.stimecmpHi] = stimecmp;
     this.instretDelta = instretDelta; this.cycleDelta = cycleDelta;
     this.instretFrozen = instretFrozen; this.cycleFrozen = cycleFrozen;
+    this.hpmCounter.set(hpmCounter); this.hpmEvent.set(hpmEvent);
     const m = this.mmu;
     m.satpMode = satpMode; m.satpAsid = satpAsid; m.satpRoot = satpRoot;
     m.pmpcfg.set(pmpcfg); m.pmpaddrLo.set(pmpaddrLo); m.pmpaddrHi.set(pmpaddrHi);
