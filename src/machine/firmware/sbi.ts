@@ -327,7 +327,7 @@ export function bootSupervisor(hart: Hart, entry: number, dtbAddr: number): void
   hart.reset(entry % TWO32 | 0, Math.floor(entry / TWO32) | 0);
   hart.medeleg = BOOT_MEDELEG;
   hart.mideleg = BOOT_MIDELEG;
-  hart.mcounteren = -1; // cycle, time, instret (and the zero hpmcounters) readable from S-mode
+  hart.mcounteren = -1; // cycle, time, instret and the hpmcounters readable from S-mode
   hart.scounteren = 7; // cycle, time, instret readable from U-mode, as OpenSBI leaves it (Linux never sets it)
   // menvcfg as OpenSBI sets it: cbo.zero (CBZE), cbo.clean/flush (CBCFE) and cbo.inval as an invalidate
   // (CBIE = 11) opened to S-mode, Svpbmt's memory types (PBMTE), and Sstc (STCE: stimecmp exists and STIP
