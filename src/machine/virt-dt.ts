@@ -5,6 +5,7 @@
  */
 import { DtNode, encodeDtb, u64 } from './dtb.js';
 import type { BoardLayout } from './layout.js';
+import { CACHE_BLOCK_BYTES, isaExtensionList, isaString, MMU_TYPE } from './riscv/isa.js';
 
 export interface DtConfig {
   layout: BoardLayout;
@@ -17,7 +18,8 @@ export interface DtConfig {
   uartClock: number;
 }
 
-export const ISA_STRING = 'rv64imafdc_zicntr_zicsr_zifencei_sstc';
+/** The hart's ISA string (riscv/isa.ts holds the list). */
+export const ISA_STRING = isaString();
 
 export function buildDeviceTree(c: DtConfig): Uint8Array {
   const L = c.layout;
@@ -40,7 +42,10 @@ export function buildDeviceTree(c: DtConfig): Uint8Array {
   const cpu = cpus.add('cpu@0');
   const intc = new DtNode('interrupt-controller');
   cpu.prop('device_type', 'cpu').prop('reg', 0).prop('status', 'okay').prop('compatible', 'riscv')
-    .prop('riscv,isa', ISA_STRING).prop('mmu-type', 'riscv,sv48');
+    .prop('riscv,isa', ISA_STRING)
+    .prop('riscv,isa-base', 'rv64i').prop('riscv,isa-extensions', isaExtensionList()).prop('mmu-type', MMU_TYPE)
+    .prop('riscv,cbom-block-size', CACHE_BLOCK_BYTES).prop('riscv,cboz-block-size', CACHE_BLOCK_BYTES)
+    .prop('riscv,cbop-block-size', CACHE_BLOCK_BYTES);
   cpu.child(intc);
   intc.prop('#address-cells', 0).prop('#interrupt-cells', 1).prop('interrupt-controller', null).prop('compatible', 'riscv,cpu-intc');
   const cpuMap = cpus.add('cpu-map').add('cluster0').add('core0');

@@ -118,7 +118,9 @@ test('bootSupervisor leaves the hart in S-mode at the entry with a0 = hartid and
   assert.equal(h.mideleg, BOOT_MIDELEG);
   assert.equal(h.medeleg & (1 << 9), 0, 'ecall from S stays with the SBI');
   assert.equal(h.mcounteren, -1);
-  assert.equal(h.menvcfgHi >>> 0, 0x80000000, 'menvcfg.STCE: Sstc on');
+  assert.equal(h.menvcfgHi >>> 0, 0xc0000000, 'menvcfg.STCE and PBMTE: Sstc and Svpbmt on');
+  assert.equal(h.menvcfgLo, 0xf0, 'menvcfg.CBZE, CBCFE and CBIE = 11: cbo.* open to S-mode, as OpenSBI leaves them');
+  assert.equal(h.mmu.pbmte, true, 'the MMU knows PBMTE');
   assert.equal(h.mmu.pmpcfg[0], 0x1f);
   assert.equal(h.mstatus & 0xa, 0, 'SIE and MIE clear');
   assert.equal(h.mip & MIP_STIP, 0);

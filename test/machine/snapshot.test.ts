@@ -65,11 +65,33 @@ test('bad hart state is refused with a BonsaiError and changes nothing', () => {
     { ...before, priv: 2 }, { ...before, x: [1, ...(before.x as number[]).slice(1)] }, { ...before, pc: [0] },
     { ...before, mstatus: 1 << 30 }, { ...before, satp: { mode: 5, asid: 0, root: 0 } }, { ...before, resv: 12 },
     { ...before, pmpcfg: [] }, { ...before, instret: -1 }, 'hart', null,
+    { ...before, menvcfg: [0x100, 0] }, { ...before, menvcfg: [0, 1 << 29] }, { ...before, senvcfg: 0x102 },
+    { ...before, satp: { mode: 11, asid: 0, root: 0 } }, { ...before, mcountinhibit: 1 << 19 },
+    { ...before, hpmCounter: [...new Array<number>(62).fill(0), 1, 0] }, { ...before, hpmEvent: [7] },
   ];
   for (const s of bad) {
     assert.throws(() => m.hart.restore(clone(s)), BonsaiError);
     assert.deepEqual(m.hart.save(), before);
   }
+});
+
+test('a hart state from before Zihpm (no hpm counters) restores with them at zero; the new fields round-trip', () => {
+  const { m } = program('rv64i/alu.elf');
+  const s = m.hart.save() as { [k: string]: State };
+  const { hpmCounter: _c, hpmEvent: _e, ...rest } = s;
+  const old = { ...rest, menvcfg: [0xf0, 0xc0000000 | 0], senvcfg: 0xf1, satp: { mode: 10, asid: 3, root: 0x80100000 } };
+  const b = fresh();
+  b.hart.restore(clone(old));
+  const back = b.hart.save() as { [k: string]: State };
+  assert.deepEqual(back.hpmCounter, new Array<number>(64).fill(0));
+  assert.deepEqual(back.menvcfg, [0xf0, 0xc0000000 | 0]);
+  assert.equal(back.senvcfg, 0xf1);
+  assert.deepEqual(back.satp, { mode: 10, asid: 3, root: 0x80100000 });
+  assert.equal(b.hart.mmu.pbmte, true, 'PBMTE reaches the MMU on restore');
+  const counters = new Array<number>(64).fill(0);
+  counters[6] = 5; counters[37] = -1; // mhpmcounter3 = 5, mhpmcounter18's high half
+  b.hart.restore(clone({ ...back, hpmCounter: counters }));
+  assert.deepEqual((b.hart.save() as { [k: string]: State }).hpmCounter, counters);
 });
 
 test('the virtual clock restores to the saved tick count: guest time goes on from there, no jump', async () => {
@@ -132,7 +154,7 @@ async function hopping(name: string, points: number[]): Promise<{ exit: MachineE
 // instruction), so its run depends on where slices fall, which a restore moves.
 for (const name of ['rv64a/lrsc.elf', 'priv/sv39.elf', 'priv/intr-bonsai.elf', 'zicsr/counters.elf',
   'fp/arith.elf', 'priv/pmp.elf', 'priv/counters-bonsai.elf', 'priv/time-bonsai.elf', 'rv64c/rvc.elf',
-  'priv/paging-bonsai.elf', 'rv64i/trap.elf']) {
+  'priv/paging-bonsai.elf', 'rv64i/trap.elf', 'priv/sv57.elf', 'ext/zicbo-bonsai.elf', 'ext/zihpm.elf', 'ext/svpbmt-bonsai.elf']) {
   test(`${name} saved at random instants and continued on fresh machines ends as an unsaved run`, async () => {
     const refOut: number[] = [];
     const ref = program(name, refOut).m;

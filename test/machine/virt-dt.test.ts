@@ -22,7 +22,11 @@ test('the board device tree is a valid FDT that dtc decodes without warnings', {
   assert.match(dts, /bootargs = "console=ttyS0 quiet"/);
   assert.match(dts, /linux,initrd-start = <0x00 0x88000000>/);
   assert.match(dts, /linux,initrd-end = <0x00 0x88100000>/);
-  assert.match(dts, /riscv,isa = "rv64imafdc[^"]*_sstc"/);
+  assert.match(dts, /riscv,isa = "rv64imafdc_zicbom_zicbop_zicboz_zicntr_zicsr_zifencei_zihpm_sstc_svadu_svinval_svnapot_svpbmt"/);
+  assert.match(dts, /riscv,isa-base = "rv64i"/);
+  assert.match(dts, /riscv,isa-extensions = "i\\0m\\0a\\0f\\0d\\0c\\0zicbom\\0[^;]*\\0svpbmt";/);
+  assert.match(dts, /mmu-type = "riscv,sv57"/);
+  for (const op of ['cbom', 'cboz', 'cbop']) assert.match(dts, new RegExp(`riscv,${op}-block-size = <0x40>`));
   assert.match(dts, /serial@10000000 \{[^}]*compatible = "ns16550a"/);
   assert.match(dts, /stdout-path = "\/soc\/serial@10000000"/);
   assert.match(dts, /rtc@101000 \{[^}]*google,goldfish-rtc/);

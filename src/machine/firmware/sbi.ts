@@ -17,7 +17,9 @@
  *
  * The machine has one hart, so "remote" operations (IPIs, fences) happen on the calling hart.
  */
-import { MIP_SEIP, MIP_SSIP, MIP_STIP, Priv } from '../riscv/csr.js';
+import {
+  ENVCFG_CBCFE, ENVCFG_CBIE, ENVCFG_CBZE, MENVCFG_HI_PBMTE, MENVCFG_HI_STCE, MIP_SEIP, MIP_SSIP, MIP_STIP, Priv,
+} from '../riscv/csr.js';
 import type { Hart } from '../riscv/hart.js';
 
 // Standard SBI errors (spec 3, table "Standard SBI Errors").
@@ -325,11 +327,14 @@ export function bootSupervisor(hart: Hart, entry: number, dtbAddr: number): void
   hart.reset(entry % TWO32 | 0, Math.floor(entry / TWO32) | 0);
   hart.medeleg = BOOT_MEDELEG;
   hart.mideleg = BOOT_MIDELEG;
-  hart.mcounteren = -1; // cycle, time, instret (and the zero hpmcounters) readable from S-mode
+  hart.mcounteren = -1; // cycle, time, instret and the hpmcounters readable from S-mode
   hart.scounteren = 7; // cycle, time, instret readable from U-mode, as OpenSBI leaves it (Linux never sets it)
-  // menvcfg.STCE (bit 63): stimecmp exists, and STIP follows it (Sstc). A stale timer must not fire.
-  hart.menvcfgLo = 0;
-  hart.menvcfgHi = 0x80000000 | 0;
+  // menvcfg as OpenSBI sets it: cbo.zero (CBZE), cbo.clean/flush (CBCFE) and cbo.inval as an invalidate
+  // (CBIE = 11) opened to S-mode, Svpbmt's memory types (PBMTE), and Sstc (STCE: stimecmp exists and STIP
+  // follows it). A stale timer must not fire.
+  hart.menvcfgLo = ENVCFG_CBZE | ENVCFG_CBCFE | ENVCFG_CBIE;
+  hart.menvcfgHi = (MENVCFG_HI_STCE | MENVCFG_HI_PBMTE) | 0;
+  hart.syncPbmte();
   hart.stimecmpLo = -1;
   hart.stimecmpHi = -1;
   hart.updateTimer(0); // stimecmp is the maximum: clears any STIP left from before

@@ -34,6 +34,20 @@ export const MSTATUS_WRITABLE = MSTATUS_SIE | MSTATUS_MIE | MSTATUS_SPIE | MSTAT
   MSTATUS_FS | MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_TVM | MSTATUS_TW | MSTATUS_TSR;
 export const SSTATUS_MASK = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR;
 
+// menvcfg/senvcfg fields (privileged spec 1.12, 3.1.18 and 4.1.4; Zicbom/Zicboz; Svpbmt; Sstc).
+export const ENVCFG_FIOM = 1 << 0;
+/** CBIE (bits 5:4): 00 cbo.inval is illegal, 01 it flushes, 11 it invalidates (10 reserved, kept as written like QEMU). */
+export const ENVCFG_CBIE = 3 << 4;
+export const ENVCFG_CBCFE = 1 << 6;
+export const ENVCFG_CBZE = 1 << 7;
+/** High-half bits: PBMTE (62), ADUE (61, read-only one: Svadu always on), STCE (63). */
+export const MENVCFG_HI_PBMTE = 1 << 30;
+export const MENVCFG_HI_ADUE = 1 << 29;
+export const MENVCFG_HI_STCE = 1 << 31;
+export const MENVCFG_WRITABLE_LO = ENVCFG_FIOM | ENVCFG_CBIE | ENVCFG_CBCFE | ENVCFG_CBZE;
+export const MENVCFG_WRITABLE_HI = (MENVCFG_HI_STCE | MENVCFG_HI_PBMTE) | 0;
+export const SENVCFG_WRITABLE = ENVCFG_FIOM | ENVCFG_CBIE | ENVCFG_CBCFE | ENVCFG_CBZE;
+
 // Interrupt bits of mip/mie.
 export const IRQ_SSI = 1;
 export const IRQ_MSI = 3;
@@ -61,6 +75,5 @@ export const MEDELEG_WRITABLE = 0xb3ff;
 
 export const enum Priv { U = 0, S = 1, M = 3 }
 
-/** misa: MXL = 2 (64-bit) with A, C, D, F, I, M, S, U. */
-export const MISA_LO = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
-export const MISA_HI = 0x80000000 | 0;
+/** misa (MXL = 2 with A, C, D, F, I, M, S, U) comes from the one list of extensions. */
+export { MISA_HI, MISA_LO } from './isa.js';

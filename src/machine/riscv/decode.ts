@@ -19,6 +19,7 @@ export const enum Op {
   CSRRW, CSRRS, CSRRC, CSRRWI, CSRRSI, CSRRCI,
   LR_W, SC_W, AMO_W, LR_D, SC_D, AMO_D,
   FLW, FLD, FSW, FSD, FP,
+  CBO, // Zicbom cbo.inval/clean/flush, Zicboz cbo.zero (immediate = funct12: 0, 1, 2, 4)
 }
 
 const signExtend = (v: number, bits: number): number => (v << (32 - bits)) >> (32 - bits);
@@ -84,6 +85,8 @@ export function decodeOp(i: number): Op {
     case 0x0f:
       if (f3 === 0) return Op.FENCE;
       if (f3 === 1) return Op.FENCE_I;
+      // cbo.*: funct12 0 inval, 1 clean, 2 flush, 4 zero; rd = 0. (Zicbop's prefetch.* are ORI with rd = 0: NOPs.)
+      if (f3 === 2 && rd === 0 && ((i >>> 20) <= 2 || (i >>> 20) === 4)) return Op.CBO;
       return Op.ILLEGAL;
     case 0x73: {
       if (f3 === 0) {
@@ -92,7 +95,9 @@ export function decodeOp(i: number): Op {
         if (i === 0x30200073) return Op.MRET;
         if (i === 0x10200073) return Op.SRET;
         if (i === 0x10500073) return Op.WFI;
-        if (f7 === 0x09 && rd === 0) return Op.SFENCE_VMA;
+        // sfence.vma, and Svinval's sinval.vma (0x0b), sfence.w.inval and sfence.inval.ir (0x0c, rs2 = 0/1)
+        if ((f7 === 0x09 || f7 === 0x0b) && rd === 0) return Op.SFENCE_VMA;
+        if (i === 0x18000073 || i === 0x18100073) return Op.SFENCE_VMA;
         return Op.ILLEGAL;
       }
       return [Op.ILLEGAL, Op.CSRRW, Op.CSRRS, Op.CSRRC, Op.ILLEGAL, Op.CSRRWI, Op.CSRRSI, Op.CSRRCI][f3];

@@ -15,11 +15,12 @@ import {
   MIP_MSIP, MIP_MTIP, MIP_SEIP, MIP_SSIP, MIP_STIP, MISA_HI, MISA_LO, MSTATUS_FS, MSTATUS_HI_XL,
   MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SIE,
   MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_SUM, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, MSTATUS_WRITABLE, Priv,
-  S_INTERRUPTS, SSTATUS_MASK,
+  S_INTERRUPTS, SSTATUS_MASK, ENVCFG_CBCFE, ENVCFG_CBIE, ENVCFG_CBZE, MENVCFG_HI_PBMTE, MENVCFG_WRITABLE_HI, MENVCFG_WRITABLE_LO, SENVCFG_WRITABLE,
 } from './csr.js';
 import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.js';
 import { createFpu, FP_ILLEGAL } from './fpu.js';
 import { div64, divu64, divuw, divw, mul64, mulh, mulhsu, mulhu, rem64, remu64, remuw, remw, res } from './int64.js';
+import { CACHE_BLOCK_BYTES } from './isa.js';
 import { STATE_F, STATE_X } from './layout.js';
 import { badState, bool, int32, int32s, pair, record, uint, uints } from '../../devices/state.js';
 import type { State, Stateful } from '../../devices/stateful.js';
@@ -37,6 +38,11 @@ export interface HartBus {
 export interface HartClock { now(): number }
 
 const PAGE_SLOTS = 2048;
+
+/** Zihpm: the last implemented hpm counter (3..18: sixteen, QEMU's default pmu-num). */
+const HPM_LAST = 18;
+/** mcountinhibit: CY (0), IR (2) and HPM3..HPM_LAST. */
+const MCOUNTINHIBIT_WRITABLE = 5 | (((1 << (HPM_LAST + 1)) - 1) & ~7);
 
 /** Decoded instructions of one physical page, one slot per halfword. */
 class DecodedPage {
@@ -104,6 +110,12 @@ export class Hart implements Stateful {
   private cycleDelta = 0;
   private instretFrozen = 0;
   private cycleFrozen = 0;
+  /**
+   * Zihpm: mhpmcounter3..HPM_LAST and mhpmevent3..HPM_LAST hold what was written (lo, hi at 2n, 2n + 1) and
+   * count nothing; the counters above HPM_LAST read zero.
+   */
+  private readonly hpmCounter = new Int32Array(64);
+  private readonly hpmEvent = new Int32Array(64);
 
   // LR/SC reservation: the memory offset of the reserved doubleword, or -1.
   private resv = -1;
@@ -166,6 +178,10 @@ export class Hart implements Stateful {
     this.mmu.pmpaddrHi.fill(0);
     this.mmu.pmpUpdate();
     this.menvcfgLo = this.menvcfgHi = 0;
+    this.senvcfg = 0;
+    this.hpmCounter.fill(0);
+    this.hpmEvent.fill(0);
+    this.syncPbmte();
     this.wfi = false;
     this.halted = false;
     this.resv = -1;
@@ -200,6 +216,15 @@ export class Hart implements Stateful {
     // With Sstc on, STIP is stimecmp's alone: a software STIP left from before does not count.
     const soft = (this.menvcfgHi & 0x80000000) !== 0 ? this.mipSoft & ~MIP_STIP : this.mipSoft;
     this.mip = (soft | this.mipHw) & ALL_INTERRUPTS;
+  }
+
+  /**
+   * Tells the MMU whether menvcfg.PBMTE is set; firmware that sets menvcfgHi directly (the built-in SBI)
+   * calls this too. A change flushes the TLB: translations made under the other rule are stale.
+   */
+  syncPbmte(): void {
+    const on = (this.menvcfgHi & MENVCFG_HI_PBMTE) !== 0;
+    if (on !== this.mmu.pbmte) { this.mmu.pbmte = on; this.mmu.flushAll(); }
   }
 
   /** The next time (mtime ticks) at which Sstc's stimecmp fires, or Infinity. */
@@ -856,12 +881,12 @@ export class Hart implements Stateful {
           this.raise(Cause.Breakpoint, pc, pHi, pc, pHi);
           return n + 1;
         }
-        case Op.MRET: case Op.SRET: case Op.WFI: case Op.SFENCE_VMA: {
+        case Op.MRET: case Op.SRET: case Op.WFI: case Op.SFENCE_VMA: case Op.CBO: {
           this.pcLo = (pLo + off) | 0; this.pcHi = pHi;
           this.instret += budget - n - 1;
-          if (!this.execSystem(op, ins)) return n + 1;
+          if (!(op === Op.CBO ? this.execCbo(ins) : this.execSystem(op, ins))) return n + 1;
           this.instret += 1;
-          if (op === Op.WFI || op === Op.SFENCE_VMA) this.setPcAfter(pLo, pHi, off, ins);
+          if (op !== Op.MRET && op !== Op.SRET) this.setPcAfter(pLo, pHi, off, ins);
           return n;
         }
         case Op.CROSS: {
@@ -1256,14 +1281,55 @@ export class Hart implements Stateful {
         if ((this.mip & this.mie) === 0) this.wfi = true;
         return true;
       }
-      default: { // SFENCE.VMA
-        if (priv === Priv.U || (priv === Priv.S && (st & MSTATUS_TVM) !== 0)) return bad();
+      default: { // SFENCE.VMA; Svinval: SINVAL.VMA (the same here), SFENCE.W.INVAL and SFENCE.INVAL.IR
+        if (priv === Priv.U) return bad();
+        // The two fences order sinval.vma against other accesses: in one in-order hart they have nothing to do.
+        if ((ins >>> 25) === 0x0c) return true;
+        if (priv === Priv.S && (st & MSTATUS_TVM) !== 0) return bad();
         const rs1 = (ins >> 14) & 62;
         if (rs1 === 0) this.mmu.flushAll();
         else this.mmu.flushPage(this.x[rs1], this.x[rs1 + 1]);
         return true;
       }
     }
+  }
+
+  // --- Zicbom / Zicboz ------------------------------------------------------------------------------------
+
+  /**
+   * cbo.inval/clean/flush/zero on the CACHE_BLOCK_BYTES block holding x[rs1]; false when a trap was taken.
+   * Below M-mode each needs its menvcfg enable (CBIE, CBCFE, CBZE), and in U-mode also senvcfg's, else it is
+   * an illegal instruction. Memory is coherent, so inval, clean and flush only check access (as a load, or
+   * failing that as a store: a store fault when neither is allowed); cbo.zero stores zeros. Faults report the
+   * block's address, as QEMU does.
+   */
+  private execCbo(ins: number): boolean {
+    this.trapped = false;
+    const f12 = ins >>> 20;
+    const enable = f12 === 4 ? ENVCFG_CBZE : f12 === 0 ? ENVCFG_CBIE : ENVCFG_CBCFE;
+    if ((this.priv !== Priv.M && (this.menvcfgLo & enable) === 0) || (this.priv === Priv.U && (this.senvcfg & enable) === 0)) {
+      this.raise(Cause.IllegalInsn, ins, 0, this.pcLo, this.pcHi);
+      return false;
+    }
+    const rs1 = (ins >> 14) & 62;
+    const lo = this.x[rs1] & -CACHE_BLOCK_BYTES, hi = this.x[rs1 + 1];
+    const dp = this.dataPriv(), set = this.dataSet / TLB_SIZE, sum = (this.mstatus & MSTATUS_SUM) !== 0;
+    const mmu = this.mmu;
+    if (f12 !== 4) {
+      if (mmu.translate(lo, hi, CACHE_BLOCK_BYTES, Access.Load, dp, set, sum, this.lastMxr) >= 0) return true;
+      if (mmu.translate(lo, hi, CACHE_BLOCK_BYTES, Access.Store, dp, set, sum, this.lastMxr) >= 0) return true;
+      this.raise(mmu.faultCause, lo, hi, this.pcLo, this.pcHi);
+      return false;
+    }
+    const pa = mmu.translate(lo, hi, CACHE_BLOCK_BYTES, Access.Store, dp, set, sum, this.lastMxr);
+    if (pa < 0) { this.raise(mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return false; }
+    // RAM in doublewords (physStore keeps decoded code, watched pages and the dirty log right); a device bytewise.
+    const ram = this.ram.base <= pa && pa + CACHE_BLOCK_BYTES <= this.ram.base + this.ram.size;
+    const step = ram ? 8 : 1;
+    for (let i = 0; i < CACHE_BLOCK_BYTES; i += step) {
+      if (!this.physStore(pa + i, step, 0, 0)) { this.raise(Cause.StoreAccess, lo, hi, this.pcLo, this.pcHi); return false; }
+    }
+    return true;
   }
 
   // --- CSRs -----------------------------------------------------------------------------------------------
@@ -1381,9 +1447,14 @@ export class Hart implements Stateful {
           lo = this.mmu.pmpaddrLo[csr - Csr.pmpaddr0]; hi = this.mmu.pmpaddrHi[csr - Csr.pmpaddr0];
           break;
         }
-        // hpmcounter3-31 (if counter access allowed), mhpmcounter3-31, mhpmevent3-31: read as zero.
-        if (csr >= 0xc03 && csr <= 0xc1f) { if (!this.counterAllowed(csr - 0xc00)) return false; break; }
-        if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) break;
+        // hpmcounter3-31 (if counter access allowed), mhpmcounter3-31, mhpmevent3-31 (Zihpm).
+        if (csr >= 0xc03 && csr <= 0xc1f) {
+          if (!this.counterAllowed(csr - 0xc00)) return false;
+          lo = this.hpmCounter[2 * (csr - 0xc00)]; hi = this.hpmCounter[2 * (csr - 0xc00) + 1];
+          break;
+        }
+        if (csr >= 0xb03 && csr <= 0xb1f) { lo = this.hpmCounter[2 * (csr - 0xb00)]; hi = this.hpmCounter[2 * (csr - 0xb00) + 1]; break; }
+        if (csr >= 0x323 && csr <= 0x33f) { lo = this.hpmEvent[2 * (csr - 0x320)]; hi = this.hpmEvent[2 * (csr - 0x320) + 1]; break; }
         return false;
       }
     }
@@ -1411,7 +1482,7 @@ export class Hart implements Stateful {
       case Csr.sie: this.mie = (this.mie & ~this.mideleg) | (lo & this.mideleg); return true;
       case Csr.stvec: this.writeTvec(false, lo, hi); return true;
       case Csr.scounteren: this.scounteren = lo; return true;
-      case Csr.senvcfg: this.senvcfg = lo & 1; return true;
+      case Csr.senvcfg: this.senvcfg = lo & SENVCFG_WRITABLE; return true;
       case Csr.sscratch: this.sscratchLo = lo; this.sscratchHi = hi; return true;
       case Csr.sepc: this.sepcLo = lo & ~1; this.sepcHi = hi; return true;
       case Csr.scause: this.scauseLo = lo; this.scauseHi = hi; return true;
@@ -1429,7 +1500,7 @@ export class Hart implements Stateful {
         return true;
       case Csr.satp: {
         const mode = hi >>> 28;
-        if (mode !== 0 && mode !== 8 && mode !== 9) return true; // unsupported mode: the write is ignored
+        if (mode !== 0 && mode !== 8 && mode !== 9 && mode !== 10) return true; // unsupported mode: the write is ignored
         this.mmu.satpMode = mode;
         this.mmu.satpAsid = (hi >>> 12) & 0xffff;
         this.mmu.satpRoot = ((lo >>> 0) + (hi & 0xfff) * TWO32) * 4096;
@@ -1444,8 +1515,9 @@ export class Hart implements Stateful {
       case Csr.mtvec: this.writeTvec(true, lo, hi); return true;
       case Csr.mcounteren: this.mcounteren = lo; return true;
       case Csr.menvcfg: {
-        this.menvcfgLo = lo & 1;
-        this.menvcfgHi = hi & 0x80000000;
+        this.menvcfgLo = lo & MENVCFG_WRITABLE_LO;
+        this.menvcfgHi = hi & MENVCFG_WRITABLE_HI;
+        this.syncPbmte();
         this.refreshMip();
         if (this.menvcfgHi === 0 && (this.mipHw & MIP_STIP)) this.setInterrupt(IRQ_STI, false);
         this.updateTimer(this.clock.now());
@@ -1454,7 +1526,7 @@ export class Hart implements Stateful {
       case Csr.mcountinhibit: {
         const was = this.mcountinhibit;
         const cy = this.mcycleValue(), ir = this.minstretValue();
-        this.mcountinhibit = lo & 5; // CY and IR (TM does not exist)
+        this.mcountinhibit = lo & MCOUNTINHIBIT_WRITABLE; // CY, IR and HPM3..HPM_LAST (TM does not exist)
         if ((was ^ this.mcountinhibit) & 1) { this.cycleFrozen = cy; this.cycleDelta = cy - this.instret - 1; }
         if ((was ^ this.mcountinhibit) & 4) { this.instretFrozen = ir; this.instretDelta = ir - this.instret - 1; }
         return true;
@@ -1495,7 +1567,15 @@ export class Hart implements Stateful {
           this.mmu.flushAll();
           return true;
         }
-        if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return true; // read-only zero (WARL)
+        // Zihpm: counters and events 3..HPM_LAST keep what is written; the rest are read-only zero (WARL).
+        if (csr >= 0xb03 && csr <= 0xb1f) {
+          if (csr - 0xb00 <= HPM_LAST) { this.hpmCounter[2 * (csr - 0xb00)] = lo; this.hpmCounter[2 * (csr - 0xb00) + 1] = hi; }
+          return true;
+        }
+        if (csr >= 0x323 && csr <= 0x33f) {
+          if (csr - 0x320 <= HPM_LAST) { this.hpmEvent[2 * (csr - 0x320)] = lo; this.hpmEvent[2 * (csr - 0x320) + 1] = hi; }
+          return true;
+        }
         if (csr >= 0x7a0 && csr <= 0x7a3) return true; // no triggers: writes ignored
         return false;
       }
@@ -1542,6 +1622,7 @@ export class Hart implements Stateful {
       // minstret = instret + instretDelta, mcycle = instret + cycleDelta (or the frozen values while inhibited).
       instretDelta: this.instretDelta, cycleDelta: this.cycleDelta,
       instretFrozen: this.instretFrozen, cycleFrozen: this.cycleFrozen,
+      hpmCounter: Array.from(this.hpmCounter), hpmEvent: Array.from(this.hpmEvent),
       satp: { mode: m.satpMode, asid: m.satpAsid, root: m.satpRoot },
       pmpcfg: Array.from(m.pmpcfg), pmpaddrLo: Array.from(m.pmpaddrLo), pmpaddrHi: Array.from(m.pmpaddrHi),
       // The reservation as a guest physical address (the memory offset is this board's business).
@@ -1580,15 +1661,24 @@ export class Hart implements Stateful {
     const mcause = p('mcause'), scause = p('scause'), mtval = p('mtval'), stval = p('stval');
     const mscratch = p('mscratch'), sscratch = p('sscratch'), menvcfg = p('menvcfg'), stimecmp = p('stimecmp');
     if ((mtvec[0] & 3) > 1 || (stvec[0] & 3) > 1 || (mepc[0] & 1) || (sepc[0] & 1)) badState(what, 'bad trap vector or epc');
-    if ((menvcfg[0] & ~1) || (menvcfg[1] & ~0x80000000)) badState(what, 'bad menvcfg');
+    if ((menvcfg[0] & ~MENVCFG_WRITABLE_LO) || (menvcfg[1] & ~MENVCFG_WRITABLE_HI)) badState(what, 'bad menvcfg');
     const mcounteren = i32('mcounteren'), scounteren = i32('scounteren');
-    const mcountinhibit = u32('mcountinhibit', 5), senvcfg = u32('senvcfg', 1);
-    if (mcountinhibit & 2) badState(what, 'bad mcountinhibit');
+    const mcountinhibit = u32('mcountinhibit', MCOUNTINHIBIT_WRITABLE), senvcfg = u32('senvcfg', SENVCFG_WRITABLE);
+    if (senvcfg & ~SENVCFG_WRITABLE) badState(what, 'bad senvcfg');
+    if (mcountinhibit & ~MCOUNTINHIBIT_WRITABLE) badState(what, 'bad mcountinhibit');
+    // Zihpm state (absent from states saved before Bonsai had it: zero, as after reset).
+    const hpmCounter = o.hpmCounter === undefined ? new Array<number>(64).fill(0) : int32s(o, 'hpmCounter', 64, what);
+    const hpmEvent = o.hpmEvent === undefined ? new Array<number>(64).fill(0) : int32s(o, 'hpmEvent', 64, what);
+    for (let n = 0; n < 32; n++) {
+      if ((n < 3 || n > HPM_LAST) && (hpmCounter[2 * n] | hpmCounter[2 * n + 1] | hpmEvent[2 * n] | hpmEvent[2 * n + 1]) !== 0) {
+        badState(what, `bad hpm counter ${n}`);
+      }
+    }
     const instretDelta = whole('instretDelta'), cycleDelta = whole('cycleDelta');
     const instretFrozen = whole('instretFrozen'), cycleFrozen = whole('cycleFrozen');
     const satp = record(o.satp, 'hart satp');
-    const satpMode = uint(satp, 'mode', 9, 'hart satp');
-    if (satpMode !== 0 && satpMode !== 8 && satpMode !== 9) badState(what, 'bad satp mode');
+    const satpMode = uint(satp, 'mode', 10, 'hart satp');
+    if (satpMode !== 0 && satpMode !== 8 && satpMode !== 9 && satpMode !== 10) badState(what, 'bad satp mode');
     const satpAsid = uint(satp, 'asid', 0xffff, 'hart satp');
     const satpRoot = uint(satp, 'root', 2 ** 56, 'hart satp');
     if (satpRoot % 4096 !== 0) badState(what, 'bad satp root');
@@ -1616,9 +1706,11 @@ export class Hart implements Stateful {
     [this.mscratchLo, this.mscratchHi] = mscratch; [this.sscratchLo, this.sscratchHi] = sscratch;
     this.mcounteren = mcounteren; this.scounteren = scounteren; this.mcountinhibit = mcountinhibit;
     [this.menvcfgLo, this.menvcfgHi] = menvcfg; this.senvcfg = senvcfg;
+    this.syncPbmte();
     [this.stimecmpLo, this.stimecmpHi] = stimecmp;
     this.instretDelta = instretDelta; this.cycleDelta = cycleDelta;
     this.instretFrozen = instretFrozen; this.cycleFrozen = cycleFrozen;
+    this.hpmCounter.set(hpmCounter); this.hpmEvent.set(hpmEvent);
     const m = this.mmu;
     m.satpMode = satpMode; m.satpAsid = satpAsid; m.satpRoot = satpRoot;
     m.pmpcfg.set(pmpcfg); m.pmpaddrLo.set(pmpaddrLo); m.pmpaddrHi.set(pmpaddrHi);

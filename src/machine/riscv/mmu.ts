@@ -1,5 +1,5 @@
 /**
- * Address translation: the software TLB, the Sv39/Sv48 page-table walk and PMP.
+ * Address translation: the software TLB, the Sv39/Sv48/Sv57 page-table walk (with Svpbmt and Svnapot) and PMP.
  *
  * TLB: direct-mapped, one set per "MMU index" (the effective privilege, and for S-mode data whether SUM is
  * set), separately for fetch, load and store, like QEMU's softmmu. The tag is the virtual page number as
@@ -19,6 +19,8 @@ export const MMU_U = 0, MMU_S = 1, MMU_S_SUM = 2, MMU_M = 3;
 export const enum Access { Fetch = 0, Load = 1, Store = 2 }
 
 const PTE_V = 1, PTE_R = 2, PTE_W = 4, PTE_X = 8, PTE_U = 16, PTE_A = 64, PTE_D = 128;
+/** PTE bits in the high word: N (63, Svnapot), PBMT (62:61, Svpbmt), reserved (60:54). */
+const PTE_HI_N = 0x80000000 | 0, PTE_HI_PBMT = 0x60000000, PTE_HI_RESERVED = 0x1fc00000;
 const PMP_R = 1, PMP_W = 2, PMP_X = 4, PMP_A = 0x18, PMP_L = 0x80;
 const PMP_TOR = 0x08, PMP_NA4 = 0x10;
 export const PMP_ENTRIES = 64;
@@ -47,10 +49,12 @@ export class Mmu {
   readonly baseR = new Int32Array(4 * TLB_SIZE);
   readonly baseW = new Int32Array(4 * TLB_SIZE);
 
-  /** satp: mode 0 (Bare), 8 (Sv39) or 9 (Sv48); root page-table physical address; ASID. */
+  /** satp: mode 0 (Bare), 8 (Sv39), 9 (Sv48) or 10 (Sv57); root page-table physical address; ASID. */
   satpMode = 0;
   satpRoot = 0;
   satpAsid = 0;
+  /** menvcfg.PBMTE: Svpbmt's PTE bits 62:61 may be non-zero (else they are reserved, and fault). */
+  pbmte = false;
 
   readonly pmpcfg = new Uint8Array(PMP_ENTRIES);
   /** pmpaddr registers as 32-bit halves (54-bit values: bits 55:2 of an address). */
@@ -143,13 +147,17 @@ export class Mmu {
   /** Set by walk(): whether the leaf allows a store with no further A/D update. */
   private walkWritable = false;
 
-  /** Sv39/Sv48 walk (privileged spec 1.12, 4.3.2), with hardware A/D updates (Svadu). */
+  /**
+   * Sv39/Sv48/Sv57 walk (privileged spec 1.12, 4.3.2, 4.5, 4.6), with hardware A/D updates (Svadu), Svpbmt
+   * (the memory type is accepted and has no effect: Bonsai's memory is coherent and unordered accesses never
+   * show) and Svnapot (64 KiB NAPOT ranges of 4 KiB pages).
+   */
   private walk(lo: number, hi: number, access: Access, priv: Priv, sum: boolean, mxr: boolean): number {
     const pageFault = access === Access.Fetch ? Cause.InsnPageFault : access === Access.Load ? Cause.LoadPageFault : Cause.StorePageFault;
     const accessFault = access === Access.Fetch ? Cause.InsnAccess : access === Access.Load ? Cause.LoadAccess : Cause.StoreAccess;
-    const levels = this.satpMode === 8 ? 3 : 4;
+    const levels = this.satpMode - 5; // 8 Sv39: 3, 9 Sv48: 4, 10 Sv57: 5
     // Bits 63..VA_BITS-1 must all equal bit VA_BITS-1.
-    const top = levels === 3 ? hi >> 6 : hi >> 15;
+    const top = levels === 3 ? hi >> 6 : levels === 4 ? hi >> 15 : hi >> 24;
     if (top !== 0 && top !== -1) { this.faultCause = pageFault; return -1; }
     const ram = this.ram;
     let table = this.satpRoot;
@@ -158,7 +166,8 @@ export class Mmu {
       if (level === 0) vpn = (lo >>> 12) & 0x1ff;
       else if (level === 1) vpn = (lo >>> 21) & 0x1ff;
       else if (level === 2) vpn = ((lo >>> 30) | (hi << 2)) & 0x1ff;
-      else vpn = (hi >>> 7) & 0x1ff;
+      else if (level === 3) vpn = (hi >>> 7) & 0x1ff;
+      else vpn = (hi >>> 16) & 0x1ff;
       const pteAddr = table + vpn * 8;
       // PTE accesses are implicit S-mode accesses, checked by PMP (spec 3.7.1).
       if (pteAddr < ram.base || pteAddr + 8 > ram.base + ram.size || !this.pmpCheck(pteAddr, 8, Access.Load, Priv.S)) {
@@ -167,16 +176,20 @@ export class Mmu {
       const w = (ram.offset + (pteAddr - ram.base)) >>> 2;
       const pteLo = ram.i32[w];
       const pteHi = ram.i32[w + 1];
-      // V = 0, W without R, or reserved bits 63:54 set (no Svpbmt/Svnapot): page fault.
-      if ((pteLo & PTE_V) === 0 || (pteLo & (PTE_R | PTE_W)) === PTE_W || (pteHi >>> 22) !== 0) {
+      // V = 0, W without R, or reserved bits 60:54 set: page fault.
+      if ((pteLo & PTE_V) === 0 || (pteLo & (PTE_R | PTE_W)) === PTE_W || (pteHi & PTE_HI_RESERVED) !== 0) {
         this.faultCause = pageFault; return -1;
       }
       const ppn = (pteLo >>> 10) + (pteHi & 0x3fffff) * 4194304;
       if ((pteLo & (PTE_R | PTE_X)) === 0) { // pointer to the next level
-        if (level === 0) { this.faultCause = pageFault; return -1; }
+        // N and PBMT are reserved in a pointer (Svnapot, Svpbmt).
+        if (level === 0 || (pteHi & (PTE_HI_N | PTE_HI_PBMT)) !== 0) { this.faultCause = pageFault; return -1; }
         table = ppn * 4096;
         continue;
       }
+      // Svpbmt: without menvcfg.PBMTE the bits are reserved; with it, PBMT = 3 is.
+      const pbmt = pteHi & PTE_HI_PBMT;
+      if (pbmt !== 0 && (!this.pbmte || pbmt === PTE_HI_PBMT)) { this.faultCause = pageFault; return -1; }
       // Leaf: permission checks.
       if (priv === Priv.U) {
         if ((pteLo & PTE_U) === 0) { this.faultCause = pageFault; return -1; }
@@ -188,9 +201,12 @@ export class Mmu {
       } else if (access === Access.Load) {
         if ((pteLo & PTE_R) === 0 && !(mxr && (pteLo & PTE_X) !== 0)) { this.faultCause = pageFault; return -1; }
       } else if ((pteLo & PTE_W) === 0) { this.faultCause = pageFault; return -1; }
-      // Superpage alignment: the low PPN fields must be zero.
-      const span = level === 0 ? 1 : level === 1 ? 512 : level === 2 ? 262144 : 134217728;
-      if (ppn % span !== 0) { this.faultCause = pageFault; return -1; }
+      // Svnapot: N marks a naturally aligned range of 4 KiB pages; only 64 KiB (PPN[3:0] = 1000) exists.
+      const napot = (pteHi & PTE_HI_N) !== 0;
+      if (napot && (level !== 0 || (pteLo & (15 << 10)) !== (8 << 10))) { this.faultCause = pageFault; return -1; }
+      // Superpage alignment: the low PPN fields must be zero. A NAPOT range spans 16 pages.
+      const span = napot ? 16 : level === 0 ? 1 : level === 1 ? 512 : level === 2 ? 262144 : level === 3 ? 134217728 : 68719476736;
+      if (!napot && ppn % span !== 0) { this.faultCause = pageFault; return -1; }
       // Svadu: set A, and D on a store, atomically with the walk (single-threaded here).
       let newLo = pteLo | PTE_A;
       if (access === Access.Store) newLo |= PTE_D;
@@ -201,13 +217,13 @@ export class Mmu {
         if (ram.pageFlags[page] !== 0) this.onPteWrite?.(pteAddr);
       }
       this.walkWritable = (newLo & PTE_D) !== 0;
-      const vpnLow = level === 0 ? 0 : ((hi * 1048576 + (lo >>> 12)) % span + span) % span;
-      if (level !== 0) {
+      const vpnLow = span === 1 ? 0 : ((hi * 1048576 + (lo >>> 12)) % span + span) % span;
+      if (span !== 1) {
         const first = hi * 1048576 + (lo >>> 12) - vpnLow;
         if (first < this.superFirst) this.superFirst = first;
         if (first + span - 1 > this.superLast) this.superLast = first + span - 1;
       }
-      return (ppn + vpnLow) * 4096 + (lo & 0xfff);
+      return (ppn - ppn % span + vpnLow) * 4096 + (lo & 0xfff);
     }
     this.faultCause = pageFault;
     return -1;

@@ -1,5 +1,5 @@
-/* Paging where QEMU 7.2 differs from Bonsai (docs/hart.md): Sv57 is not implemented, so a satp write of
-   mode 10 is ignored as a whole (QEMU 7.2 implements Sv57); a page-table walk that reaches a physical
+/* Paging where QEMU 7.2 differs from Bonsai (docs/hart.md): a satp write of a mode that is not implemented
+   (Sv64, mode 11) is ignored as a whole, PPN and ASID included; a page-table walk that reaches a physical
    address with nothing there is an access fault of the original access type (privileged spec 1.12, 4.3.2
    step 2; QEMU 7.2 reports a page fault). */
 #include "priv.h"
@@ -18,11 +18,11 @@ TEST_BEGIN
   li t0, SATP39; csrw satp, t0
   sfence.vma
 
-  /* Sv57 (mode 10) is not supported: the write is ignored, PPN and ASID included. */
-  li t0, (10 << 60) | (ROOT39 >> 12); csrw satp, t0
+  /* Sv64 (mode 11) is not supported: the write is ignored, PPN and ASID included. */
+  li t0, (11 << 60) | (ROOT39 >> 12); csrw satp, t0
   CHECK_CSR(2, satp, SATP39)
   csrw satp, zero
-  li t0, (10 << 60) | (ROOT39 >> 12); csrw satp, t0
+  li t0, (11 << 60) | (ROOT39 >> 12); csrw satp, t0
   CHECK_CSR(3, satp, 0)
   /* and Sv48 is (mode 9) */
   li t0, SATP_SV48 | (ROOT39 >> 12); csrw satp, t0

@@ -166,6 +166,17 @@ xcross:                                              \
 1:CHECK_MCAUSE(num + 1, cause);                      \
   CHECK_MTVAL(num + 2, va);                          \
   CHECK_MEPC(num + 3, 10b)
+/* S_FAULT where mtval is not the address in a1 (a page-crossing access, a cache block). Its own body, not
+   S_FAULT's: an instruction macro passed on through another macro would be expanded, commas and all. */
+#define S_FAULT_TVAL(num, va, insn, cause, tval)     \
+  li a1, va;                                         \
+  EXPECT_MTRAP(1f);                                  \
+  MRET_TO(PRV_S, 10f);                               \
+10: insn;                                            \
+  MUST_TRAP(num);                                    \
+1:CHECK_MCAUSE(num + 1, cause);                      \
+  CHECK_MTVAL(num + 2, tval);                        \
+  CHECK_MEPC(num + 3, 10b)
 #define U_FAULT(num, va, insn, cause)                \
   li a1, va;                                         \
   EXPECT_MTRAP(1f);                                  \

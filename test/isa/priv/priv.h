@@ -118,6 +118,12 @@
   li t0, (PMP_NAPOT | PMP_R | PMP_W | PMP_X); csrw pmpcfg0, t0; \
   sfence.vma
 
+/* The usual start of a program that expects traps: both recording handlers, PMP open to S/U, no interrupts
+   enabled, nothing delegated. */
+#define PRIV_SETUP                                   \
+  INSTALL_MTRAP; INSTALL_STRAP; PMP_ALLOW_ALL;       \
+  csrw mie, zero; csrw medeleg, zero; csrw mideleg, zero
+
 /* mstatus.MPP = mode. */
 #define SET_MPP(mode)                                \
   li t0, MSTATUS_MPP; csrc mstatus, t0;              \

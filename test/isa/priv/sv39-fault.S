@@ -54,15 +54,7 @@ TEST_BEGIN
   S_OK(124, VA(VPG_RW) + 0xffc, LD_A1)
   CHECK(126, a0, 0x0000000001000000)
   /* ... and fault on the part that is not allowed: mtval = the address of that part. */
-#define CROSS_FAULT(num, va, insn, cause, tval)      \
-  li a1, va;                                         \
-  EXPECT_MTRAP(1f);                                  \
-  MRET_TO(PRV_S, 10f);                               \
-10: insn;                                            \
-  MUST_TRAP(num);                                    \
-1:CHECK_MCAUSE(num + 1, cause);                      \
-  CHECK_MTVAL(num + 2, tval);                        \
-  CHECK_MEPC(num + 3, 10b)
+#define CROSS_FAULT S_FAULT_TVAL
   CROSS_FAULT(127, VA(VPG_RW) + 0xffc, SD_A1, CAUSE_STORE_PAGE, VA(VPG_RO))
   CROSS_FAULT(131, VA(VPG_RO) + 0xffa, LD_A1, CAUSE_LOAD_PAGE, VA(VPG_INVALID))
   CROSS_FAULT(135, VA(VPG_RO) + 0xffe, LW_A1, CAUSE_LOAD_PAGE, VA(VPG_INVALID))
