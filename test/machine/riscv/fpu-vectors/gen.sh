@@ -4,10 +4,10 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cc="${CROSS_COMPILE:-riscv64-linux-gnu-}gcc"
-run="${RUN-qemu-riscv64}"
+run="${RUN-qemu-riscv64 -cpu rv64,Zfh=true}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-"$cc" -static -O1 -march=rv64gc -mabi=lp64d -o "$tmp/gen" "$here/gen.c"
+"$cc" -static -O1 -march=rv64gc_zfh -mabi=lp64d -o "$tmp/gen" "$here/gen.c"
 $run "$tmp/gen" > "$tmp/vectors.bin"
 gzip -9 -n < "$tmp/vectors.bin" > "$here/vectors.bin.gz"
 ls -l "$here/vectors.bin.gz"
