@@ -416,3 +416,42 @@ test('underflow is detected after rounding and only when inexact', () => {
   // An exact subnormal result raises nothing.
   assert.equal(run('fmul.d', RNE, [D(2 ** -1070), D(0.5)]).flags, 0);
 });
+
+test('fli loads the 32 constants of Zfa in each format, with the format\'s own smallest normal, NaN-boxed', () => {
+  // Zfa's table of fli immediates as bit patterns (half: 2^-16 and 2^-15 are subnormal, 2^16 is +inf).
+  const half = [
+    0xbc00, 0x0400, 0x0100, 0x0200, 0x1c00, 0x2000, 0x2c00, 0x3000, 0x3400, 0x3500, 0x3600, 0x3700, 0x3800,
+    0x3900, 0x3a00, 0x3b00, 0x3c00, 0x3d00, 0x3e00, 0x3f00, 0x4000, 0x4100, 0x4200, 0x4400, 0x4800, 0x4c00,
+    0x5800, 0x5c00, 0x7800, 0x7c00, 0x7c00, 0x7e00,
+  ];
+  const single = [
+    0xbf800000, 0x00800000, 0x37800000, 0x38000000, 0x3b800000, 0x3c000000, 0x3d800000, 0x3e000000, 0x3e800000,
+    0x3ea00000, 0x3ec00000, 0x3ee00000, 0x3f000000, 0x3f200000, 0x3f400000, 0x3f600000, 0x3f800000, 0x3fa00000,
+    0x3fc00000, 0x3fe00000, 0x40000000, 0x40200000, 0x40400000, 0x40800000, 0x41000000, 0x41800000, 0x43000000,
+    0x43800000, 0x47000000, 0x47800000, 0x7f800000, 0x7fc00000,
+  ];
+  const double = [
+    0xbff0n, 0x0010n, 0x3ef0n, 0x3f00n, 0x3f70n, 0x3f80n, 0x3fb0n, 0x3fc0n, 0x3fd0n, 0x3fd4n, 0x3fd8n, 0x3fdcn,
+    0x3fe0n, 0x3fe4n, 0x3fe8n, 0x3fecn, 0x3ff0n, 0x3ff4n, 0x3ff8n, 0x3ffcn, 0x4000n, 0x4004n, 0x4008n, 0x4010n,
+    0x4020n, 0x4030n, 0x4060n, 0x4070n, 0x40e0n, 0x40f0n, 0x7ff0n, 0x7ff8n,
+  ];
+  for (let i = 0; i < 32; i++) {
+    for (const [fmt, want] of [
+      [0, BigInt(single[i]) | 0xffffffff00000000n],
+      [1, double[i] << 48n],
+      [2, BigInt(half[i]) | 0xffffffffffff0000n],
+    ] as const) {
+      scramble(i);
+      const flags = fpu(0x53 | (0x78 << 25) | (fmt << 25) | (1 << 20) | (i << 15) | (9 << 7), 0);
+      assert.equal(flags, 0);
+      assert.equal(hex(getF(9)), hex(want), `fli fmt ${fmt} index ${i}`);
+    }
+  }
+});
+
+test('a half operand boxed only as a single reads as the canonical NaN, and fmv.x.h sign-extends its low bits', () => {
+  const r = run('fadd.h', RNE, [0xffffffff00003c00n, 0xffffffffffff3c00n]);
+  assert.deepEqual([hex(r.f), r.flags], [hex(0xffffffffffff7e00n), 0]);
+  assert.equal(run('fmv.x.h', RNE, [0x000000000000bc00n]).x, 0xffffffffffffbc00n);
+  assert.equal(run('fcvt.d.h', RNE, [0xffffffff00003c00n]).f, 0x7ff8000000000000n);
+});
