@@ -17,7 +17,9 @@ export interface DtConfig {
   uartClock: number;
 }
 
-export const ISA_STRING = 'rv64imafdc_zicntr_zicsr_zifencei_sstc';
+// Multi-letter extensions in canonical order: Z by category (i, then f), then S. Zfh implies Zfhmin; both are
+// named, as QEMU does.
+export const ISA_STRING = 'rv64imafdc_zicntr_zicsr_zifencei_zfa_zfh_zfhmin_sstc';
 
 export function buildDeviceTree(c: DtConfig): Uint8Array {
   const L = c.layout;
