@@ -36,6 +36,10 @@ const TWO32 = 4294967296;
 const HALF_ULP = new Float64Array(32);
 for (let e = 0; e < 32; e++) HALF_ULP[e] = 2 ** (Math.max(e, 1) - 25);
 
+/** 2^-L for the quantum exponents L of roundToHalf, -24..1013 (Math.pow is slower than a lookup). */
+const POW2_NEG = new Float64Array(1038);
+for (let i = 0; i < POW2_NEG.length; i++) POW2_NEG[i] = 2 ** -(i - 24);
+
 const scratchF64 = new Float64Array(1);
 const scratchI32 = new Int32Array(scratchF64.buffer);
 
@@ -120,14 +124,14 @@ export function roundToHalf(v: number, err: number, rm: number): number {
     // Only a v on a boundary (a multiple of half the quantum) can be pushed across one by err: step v one
     // double toward err, which stays strictly inside the same interval between boundaries (v is normal, its
     // ulp far finer than the quantum).
-    const q2 = m * 2 ** (1 - L);
+    const q2 = m * 2 * POW2_NEG[L + 24];
     if (q2 === Math.floor(q2)) {
       m = nextDouble(m, (err > 0) === (sign === 0) ? 1 : -1);
       E = exponentOf(m);
       L = E - 10 > -24 ? E - 10 : -24;
     }
   }
-  const q = m * 2 ** -L; // exact: a power-of-two scaling
+  const q = m * POW2_NEG[L + 24]; // exact: a power-of-two scaling
   const r = roundQ(q, sign, rm);
   const inexact = r !== q;
   const bits = ((L + 24) << 10) + r; // the carry of r = 2^11 steps the exponent
@@ -140,7 +144,7 @@ export function roundToHalf(v: number, err: number, rm: number): number {
   if (!inexact) return 0;
   // Tiny after rounding: below 2^-14 once rounded to 11 bits with an unbounded exponent range.
   let tiny = E < -14;
-  if (E === -15) tiny = roundQ(m * 2 ** 25, sign, rm) < 2048;
+  if (E === -15) tiny = roundQ(m * 33554432, sign, rm) < 2048; // m * 2^25
   return tiny ? Flag.NX | Flag.UF : Flag.NX;
 }
 
