@@ -1,18 +1,21 @@
 /*
  * Reference vectors for Bonsai's FPU (src/machine/riscv/fpu.ts), made by a real RISC-V implementation.
  *
- * Runs as a RISC-V Linux program (under qemu-riscv64, or on hardware): for a deterministic set of inputs
- * (hand-picked edge cases plus pseudo-random values shaped to hit cancellation, halfway cases, underflow,
- * overflow and integer limits) it executes each F/D instruction with each static rounding mode and records
- * the operands, the result bits and the fflags (cleared before, read after).
+ * Runs as a RISC-V Linux program (under qemu-riscv64 -cpu rv64,Zfh=true, or on hardware with Zfh): for a
+ * deterministic set of inputs (hand-picked edge cases plus pseudo-random values shaped to hit cancellation,
+ * halfway cases, underflow, overflow and integer limits) it executes each F/D/Zfh instruction with each static
+ * rounding mode and records the operands, the result bits and the fflags (cleared before, read after).
+ * Zfa's instructions are not executed (QEMU 7.2 lacks them): C models of the Zfa chapter give their results.
+ * Half-precision ops come after the F/D ones and draw their random numbers after them, so adding them left
+ * the F/D records exactly as they were.
  * Writes the binary format below to stdout; gen.sh compresses it into vectors.bin.gz.
  *
  * Format (little-endian):
  *   "BFPV1\n", u16 op count, per op: u8 name length, name, u8 signature length, signature (result type then
- *   operand types: S single, D double, X integer register), u8 rounded (1: run in the five modes RNE..RMM)
+ *   operand types: S single, D double, H half, X integer register), u8 rounded (1: run in the five modes RNE..RMM)
  *   u32 record count, then records:
  *   u8 op, u8 wide (1: S operands are stored as raw 64-bit register values, possibly not NaN-boxed),
- *   operands (S: 4 bytes, boxed, or 8 when wide; D, X: 8 bytes), the RNE result (S: 4 bytes, D, X: 8),
+ *   operands (S: 4 bytes, H: 2, boxed, or 8 when wide; D, X: 8 bytes), the RNE result (S: 4 bytes, H: 2, D, X: 8),
  *   u8 fflags per mode, then for modes RTZ..RMM an i8 difference from the RNE result bits, or -128 followed
  *   by the full result.
  */

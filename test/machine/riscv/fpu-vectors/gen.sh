@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds vectors.bin.gz, the FPU reference vectors, by running gen.c on a RISC-V implementation:
-# Debian's gcc-riscv64-linux-gnu builds it, qemu-user (qemu-riscv64) runs it (or set RUN="" on RISC-V hardware).
+# Debian's gcc-riscv64-linux-gnu builds it, qemu-user (qemu-riscv64, with Zfh) runs it (or set RUN="" on RISC-V
+# hardware with Zfh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cc="${CROSS_COMPILE:-riscv64-linux-gnu-}gcc"
