@@ -2,6 +2,7 @@
 # Rebuilds every ISA test program: test/isa/**/NAME.S -> NAME.elf beside it (the .elf files are committed,
 # so the test suite needs no cross compiler). Needs Debian's gcc-riscv64-linux-gnu.
 # Usage: test/isa/build.sh [FILE.S ...]   (default: all)
+# Extensions binutils 2.40 does not know (Zfa) are written as .insn.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cc="${CROSS_COMPILE:-riscv64-linux-gnu-}gcc"
@@ -10,7 +11,7 @@ if [ $# -gt 0 ]; then srcs=("$@"); else mapfile -t srcs < <(find "$here" -name '
 for src in "${srcs[@]}"; do
   out="${src%.S}.elf"
   # -march: RV64GC with Zicsr/Zifencei (explicit in newer binutils), unless the source names its own in a
-  # comment line `/* march: rv64gc_zicsr_zifencei_zicbom */`.
+  # comment line `/* march: rv64gc_zicsr_zifencei_zicbom */` (it must name Zicsr/Zifencei itself then).
   march="$(sed -n 's|^/\* march: \([a-z0-9_]*\) \*/$|\1|p' "$src" | head -n 1)"
   "$cc" -march="${march:-rv64gc_zicsr_zifencei}" -mabi=lp64d -static -nostdlib -nostartfiles -mcmodel=medany \
     -fno-pic -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segments -I"$here" -T "$here/link.ld" -o "$out" "$src"

@@ -20,6 +20,7 @@ export const enum Op {
   LR_W, SC_W, AMO_W, LR_D, SC_D, AMO_D,
   FLW, FLD, FSW, FSD, FP,
   CBO, // Zicbom cbo.inval/clean/flush, Zicboz cbo.zero (immediate = funct12: 0, 1, 2, 4)
+  FLH, FSH, // Zfhmin
 }
 
 const signExtend = (v: number, bits: number): number => (v << (32 - bits)) >> (32 - bits);
@@ -120,8 +121,8 @@ export function decodeOp(i: number): Op {
       }
       return Op.ILLEGAL;
     }
-    case 0x07: return f3 === 2 ? Op.FLW : f3 === 3 ? Op.FLD : Op.ILLEGAL;
-    case 0x27: return f3 === 2 ? Op.FSW : f3 === 3 ? Op.FSD : Op.ILLEGAL;
+    case 0x07: return f3 === 2 ? Op.FLW : f3 === 3 ? Op.FLD : f3 === 1 ? Op.FLH : Op.ILLEGAL;
+    case 0x27: return f3 === 2 ? Op.FSW : f3 === 3 ? Op.FSD : f3 === 1 ? Op.FSH : Op.ILLEGAL;
     case 0x53: case 0x43: case 0x47: case 0x4b: case 0x4f: return Op.FP;
     default: return Op.ILLEGAL;
   }
@@ -133,7 +134,7 @@ export function decodeImm(op: Op, i: number): number {
     case Op.LUI: case Op.AUIPC: return immU(i);
     case Op.JAL: return immJ(i);
     case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: return immB(i);
-    case Op.SB: case Op.SH: case Op.SW: case Op.SD: case Op.FSW: case Op.FSD: return immS(i);
+    case Op.SB: case Op.SH: case Op.SW: case Op.SD: case Op.FSW: case Op.FSD: case Op.FSH: return immS(i);
     case Op.SLLI: case Op.SRLI: case Op.SRAI: return (i >>> 20) & 63;
     case Op.SLLIW: case Op.SRLIW: case Op.SRAIW: return (i >>> 20) & 31;
     case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI: return i >>> 20;

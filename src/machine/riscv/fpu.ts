@@ -18,6 +18,8 @@
  * div/sqrt ~30-50 ns, conversions and comparisons ~15-30 ns; the BigInt path ~1 us.
  */
 
+import { createHalfFpu, FLI_VALUES } from './fp16.js';
+
 /** Returned when the instruction is illegal (reserved encoding, invalid rounding mode). */
 export const FP_ILLEGAL = -1;
 
@@ -682,8 +684,9 @@ export function createFpu(x: Int32Array, f: Int32Array): (insn: number, frm: num
     return flags;
   }
 
-  function minMax(isMax: boolean, dbl: boolean, rd: number, rs1: number, rs2: number): number {
+  function minMax(isMax: boolean, dbl: boolean, rd: number, rs1: number, rs2: number, nanOut: boolean): number {
     // IEEE 754-2019 minimumNumber/maximumNumber (spec 11.6): a NaN operand yields the other, -0 < +0.
+    // nanOut: Zfa's fminm/fmaxm (minimum/maximum), where any NaN operand gives the canonical NaN.
     if (dbl) {
       const h1 = f[2 * rs1 + 1];
       const l1 = f[2 * rs1];
@@ -695,7 +698,7 @@ export function createFpu(x: Int32Array, f: Int32Array): (insn: number, frm: num
       let first: boolean;
       if (a !== a || b !== b) {
         if (isSNaND(h1, l1) || isSNaND(h2, l2)) flags = NV;
-        if (a !== a && b !== b) {
+        if (nanOut || (a !== a && b !== b)) {
           f[2 * rd] = 0;
           f[2 * rd + 1] = CANON_D_HI;
           return flags;
@@ -715,7 +718,7 @@ export function createFpu(x: Int32Array, f: Int32Array): (insn: number, frm: num
     let first: boolean;
     if (a !== a || b !== b) {
       if (isSNaNS(b1) || isSNaNS(b2)) flags = NV;
-      if (a !== a && b !== b) {
+      if (nanOut || (a !== a && b !== b)) {
         writeS(rd, CANON_S);
         return flags;
       }
@@ -738,16 +741,82 @@ export function createFpu(x: Int32Array, f: Int32Array): (insn: number, frm: num
     }
     if (a !== a || b !== b) {
       writeX(rd, 0, 0);
-      // feq is a quiet comparison (NV for signalling NaNs only); flt and fle are signalling (spec 11.8).
-      if (funct3 !== 2) return NV;
+      // feq (and Zfa's fleq, fltq: funct3 4, 5) are quiet comparisons (NV for signalling NaNs only); flt and
+      // fle are signalling (spec 11.8).
+      if (funct3 < 2) return NV;
       const sn = dbl
         ? isSNaND(f[2 * rs1 + 1], f[2 * rs1]) || isSNaND(f[2 * rs2 + 1], f[2 * rs2])
         : isSNaNS(sBits(rs1)) || isSNaNS(sBits(rs2));
       return sn ? NV : 0;
     }
-    const r = funct3 === 2 ? a === b : funct3 === 1 ? a < b : a <= b;
+    const r = funct3 === 2 ? a === b : funct3 === 1 || funct3 === 5 ? a < b : a <= b;
     writeX(rd, r ? 1 : 0, 0);
     return 0;
+  }
+
+  const half = createHalfFpu(x, f, roundToInt, cvtToInt);
+
+  /** Zfa's fround (rs2 4) and froundnx (rs2 5) for S and D: NV for a signalling NaN, NX only for froundnx. */
+  function fround(dbl: boolean, nx: boolean, rm: number, rd: number, rs1: number): number {
+    const v = dbl ? f64[rs1] : sVal(rs1);
+    if (v !== v) {
+      const sn = dbl ? isSNaND(f[2 * rs1 + 1], f[2 * rs1]) : isSNaNS(sBits(rs1));
+      if (dbl) {
+        f[2 * rd] = 0;
+        f[2 * rd + 1] = CANON_D_HI;
+      } else writeS(rd, CANON_S);
+      return sn ? NV : 0;
+    }
+    const r = v - v === 0 ? roundToInt(v, rm) : v; // keeps the sign of a zero result
+    if (dbl) f64[rd] = r;
+    else writeSVal(rd, r);
+    return nx && r !== v ? NX : 0;
+  }
+
+  /** fcvt.{s,d}.h (rs2 2, Zfhmin) and fround/froundnx (rs2 4/5, Zfa) in the fcvt.s.d/fcvt.d.s slot. */
+  function cvtOther(dbl: boolean, rs2: number, rm: number, rd: number, rs1: number): number {
+    if (rm > RMM) return FP_ILLEGAL;
+    if (rs2 === 2) return half.toWider(dbl, rd, rs1);
+    if (rs2 === 4 || rs2 === 5) return fround(dbl, rs2 === 5, rm, rd, rs1);
+    return FP_ILLEGAL;
+  }
+
+  /** Zfa's fli.s / fli.d: one of 32 constants, rs1 the index. */
+  function fli(dbl: boolean, rd: number, i: number): number {
+    if (dbl) {
+      if (i === 31) {
+        f[2 * rd] = 0;
+        f[2 * rd + 1] = CANON_D_HI;
+      } else f64[rd] = i === 1 ? MIN_NORMAL_D : FLI_VALUES[i];
+    } else if (i === 31) writeS(rd, CANON_S);
+    else writeSVal(rd, i === 1 ? MIN_NORMAL_S : FLI_VALUES[i]);
+    return 0;
+  }
+
+  /**
+   * Zfa's fcvtmod.w.d (rm must be RTZ): the double truncated to an integer, modulo 2^32, sign-extended. NaN and
+   * infinity give 0; NV when the truncated value is out of int32 range (or NaN/inf), else NX when inexact.
+   */
+  function fcvtmod(rd: number, rs1: number): number {
+    const hi = f[2 * rs1 + 1];
+    const lo = f[2 * rs1];
+    const v = f64[rs1];
+    if (v - v !== 0) {
+      writeX(rd, 0, 0);
+      return NV;
+    }
+    const t = Math.trunc(v);
+    let r: number;
+    if (Math.abs(t) < TWO53) r = (t - Math.floor(t / TWO32) * TWO32) | 0;
+    else {
+      // t = M * 2^k with M the 53-bit significand and k >= 1: only M's low word reaches the low 32 bits.
+      const k = ((hi >>> 20) & 0x7ff) - 1075;
+      const low = k < 32 ? lo << k : 0;
+      r = hi < 0 ? -low | 0 : low;
+    }
+    writeX(rd, r, r >> 31);
+    if (t < -2147483648 || t > 2147483647) return NV;
+    return t !== v ? NX : 0;
   }
 
   function fclass(dbl: boolean, rd: number, rs1: number): void {
@@ -842,10 +911,10 @@ export function createFpu(x: Int32Array, f: Int32Array): (insn: number, frm: num
     const rs1 = (insn >>> 15) & 31;
     const rs2 = (insn >>> 20) & 31;
     const funct3 = (insn >>> 12) & 7;
-    const fmt = (insn >>> 25) & 3; // 0 = S, 1 = D; H and Q are not implemented
-    if (fmt > 1) return FP_ILLEGAL;
-    const dbl = fmt === 1;
+    const fmt = (insn >>> 25) & 3; // 0 = S, 1 = D, 2 = H (fp16.ts); Q is not implemented
     const rm = funct3 === DYN ? frm : funct3;
+    if (fmt > 1) return fmt === 2 ? half.exec(insn, rm) : FP_ILLEGAL;
+    const dbl = fmt === 1;
 
     if (opcode !== 0x53) {
       if (opcode !== 0x43 && opcode !== 0x47 && opcode !== 0x4b && opcode !== 0x4f) return FP_ILLEGAL;
@@ -1023,17 +1092,17 @@ export function createFpu(x: Int32Array, f: Int32Array): (insn: number, frm: num
         return 0;
       }
       case 0x05: // fmin, fmax
-        if (funct3 > 1) return FP_ILLEGAL;
-        return minMax(funct3 === 1, dbl, rd, rs1, rs2);
+        if (funct3 > 1) return funct3 <= 3 ? minMax(funct3 === 3, dbl, rd, rs1, rs2, true) : FP_ILLEGAL;
+        return minMax(funct3 === 1, dbl, rd, rs1, rs2, false);
       case 0x08: // fcvt.s.d (fmt S, rs2 = 1), fcvt.d.s (fmt D, rs2 = 0)
-        if (rm > RMM || rs2 !== (dbl ? 0 : 1)) return FP_ILLEGAL;
+        if (rm > RMM || rs2 !== (dbl ? 0 : 1)) return cvtOther(dbl, rs2, rm, rd, rs1);
         return dbl ? cvtDS(rd, rs1) : cvtSD(rd, rs1, rm);
-      case 0x14: // fle, flt, feq
-        if (funct3 > 2) return FP_ILLEGAL;
+      case 0x14: // fle, flt, feq; fleq (4), fltq (5) of Zfa
+        if (funct3 > 2 && funct3 !== 4 && funct3 !== 5) return FP_ILLEGAL;
         return compare(funct3, dbl, rd, rs1, rs2);
       case 0x18: {
         // fcvt.{w,wu,l,lu}.{s,d}
-        if (rs2 > 3 || rm > RMM) return FP_ILLEGAL;
+        if (rs2 > 3 || rm > RMM) return rs2 === 8 && dbl && funct3 === RTZ ? fcvtmod(rd, rs1) : FP_ILLEGAL;
         return cvtToInt(dbl ? f64[rs1] : sVal(rs1), rs2, rm, rd);
       }
       case 0x1a: // fcvt.{s,d}.{w,wu,l,lu}
@@ -1049,8 +1118,8 @@ export function createFpu(x: Int32Array, f: Int32Array): (insn: number, frm: num
           writeX(rd, lo, lo >> 31);
         }
         return 0;
-      case 0x1e: // fmv.w.x / fmv.d.x
-        if (rs2 !== 0 || funct3 !== 0) return FP_ILLEGAL;
+      case 0x1e: // fmv.w.x / fmv.d.x; fli.s / fli.d (rs2 1, Zfa)
+        if (rs2 !== 0 || funct3 !== 0) return rs2 === 1 && funct3 === 0 ? fli(dbl, rd, rs1) : FP_ILLEGAL;
         if (dbl) {
           f[2 * rd] = x[2 * rs1];
           f[2 * rd + 1] = x[2 * rs1 + 1];

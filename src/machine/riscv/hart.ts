@@ -846,6 +846,11 @@ export class Hart implements Stateful {
           if (!ok) { this.instret += budget - n - 1; return n + 1; }
           break;
         }
+        case Op.FLH: case Op.FSH: {
+          this.pcLo = (pLo + off) | 0; this.pcHi = pHi;
+          if (!this.execFpHalf(op, ins, imms[slot], base, off)) { this.instret += budget - n - 1; return n + 1; }
+          break;
+        }
         case Op.FENCE: break;
         case Op.FENCE_I: {
           // Stores already dropped stale decoded pages; leave the page so the next fetch sees them.
@@ -1243,6 +1248,30 @@ export class Hart implements Stateful {
         this.store(lo, hi, size, f[rs2], f[rs2 + 1]);
         if (this.trapped) return false;
       }
+    }
+    this.setFsDirty();
+    return true;
+  }
+
+  /** flh / fsh (Zfhmin): 16-bit FP loads (NaN-boxed into the register) and stores; false when a trap was taken. */
+  private execFpHalf(op: Op, ins: number, imm: number, base: number, off: number): boolean {
+    this.trapped = false;
+    if (this.fsOff) { this.illegal(ins, this.pcLo - off, this.pcHi, off, base); return false; }
+    const x = this.x, f = this.f;
+    const rs1 = (ins >> 14) & 62;
+    const a = x[rs1];
+    const lo = (a + imm) | 0;
+    const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
+    if (op === Op.FLH) {
+      const v = this.load(lo, hi, 2);
+      if (this.trapped) return false;
+      const rd = (ins >> 6) & 62;
+      f[rd] = v | 0xffff0000;
+      f[rd + 1] = -1;
+    } else {
+      const rs2 = (ins >> 19) & 62;
+      this.store(lo, hi, 2, f[rs2], 0);
+      if (this.trapped) return false;
     }
     this.setFsDirty();
     return true;

@@ -15,9 +15,11 @@ const MISA_MODES: readonly string[] = ['s', 'u'];
  * Multi-letter extensions. Listed in any order: isaString() puts them in canonical order.
  * Zicbom/Zicbop/Zicboz: cache-block operations with CACHE_BLOCK_BYTES blocks; Zihpm: hpmcounter3-31
  * (counting nothing); Sv57, Svpbmt, Svnapot, Svinval: the MMU (mmu.ts); Svadu: hardware A/D updates.
+ * Zfh (and Zfhmin, which it implies; both named, as QEMU does), Zfa: the FPU (fpu.ts, fp16.ts).
  */
 export const ISA_EXTENSIONS: readonly string[] = [
   'zicbom', 'zicbop', 'zicboz', 'zicntr', 'zicsr', 'zifencei', 'zihpm',
+  'zfa', 'zfh', 'zfhmin',
   'sstc', 'svadu', 'svinval', 'svnapot', 'svpbmt',
 ];
 

@@ -118,8 +118,8 @@ TEST_BEGIN
   EXPECT_ILLEGAL(44, .insn r 0x53, 6, 0x09, f7, f1, f3)   /* fmul.d rm=6 */
   EXPECT_ILLEGAL(45, .insn r4 0x43, 5, 1, f7, f1, f3, f1) /* fmadd.d rm=5 */
   EXPECT_ILLEGAL(46, .insn r 0x53, 6, 0x61, a0, f1, x0)   /* fcvt.w.d rm=6 */
-  /* So are half and quad formats (fmt 2, 3) and unassigned encodings. */
-  EXPECT_ILLEGAL(47, .insn r 0x53, 0, 0x02, f7, f1, f3)   /* fadd.h */
+  /* So are the quad format (fmt 3), reserved modes of half precision (Zfh) and unassigned encodings. */
+  EXPECT_ILLEGAL(47, .insn r 0x53, 5, 0x02, f7, f1, f3)   /* fadd.h rm=5 */
   EXPECT_ILLEGAL(48, .insn r 0x53, 0, 0x03, f7, f1, f3)   /* fadd.q */
   EXPECT_ILLEGAL(49, .insn r 0x53, 0, 0x2d, f7, f1, f3)   /* fsqrt.d with rs2 != 0 */
   EXPECT_ILLEGAL(50, .insn r 0x53, 3, 0x11, f7, f1, f3)   /* fsgnj.d funct3 = 3 */

@@ -1,6 +1,8 @@
 /* mstatus.FS (privileged spec 1.12, 3.1.6.6): while FS = Off every F/D instruction, loads and stores included,
    and every access to fcsr, fflags or frm is an illegal instruction (mcause 2, mtval = the instruction bits) that
-   writes nothing; an instruction that writes the FP state makes FS Dirty, and SD reports it. */
+   writes nothing; an instruction that writes the FP state makes FS Dirty, and SD reports it. Zfh's
+   instructions follow the same rules. */
+/* march: rv64gc_zicsr_zifencei_zfh */
 #include "env.h"
 
 #define FS_MASK (3 << 13)
@@ -107,6 +109,20 @@ TEST_BEGIN
   EXPECT_LEGAL(41, fsd f1, 0(a1))
   li TESTNUM, 42
   ld t0, 0(a1); li t6, 0x4000000000000000; bne t0, t6, fail
+
+  /* Zfh, FS = Off: illegal, nothing written (Zfa's fli is in zfa-bonsai.S: QEMU 7.2 lacks Zfa). */
+  SET_FS(0)
+  EXPECT_ILLEGAL(43, flh f3, 0(a1))
+  EXPECT_ILLEGAL(44, fsh f2, 0(a1))
+  EXPECT_ILLEGAL(45, fadd.h f3, f1, f2)
+  EXPECT_ILLEGAL(46, fmv.h.x f3, a0)
+  EXPECT_ILLEGAL(47, fcvt.s.h f3, f1)
+  li TESTNUM, 49
+  ld t0, 0(a1); li t6, 0x4000000000000000; bne t0, t6, fail
+  /* ...and Clean -> Dirty when on. */
+  SET_FS(2)
+  EXPECT_LEGAL(50, flh f4, 0(a1))
+  CHECK_FS(51, 3)
   j pass
 
   .option push; .option rvc; .balign 4; .option pop

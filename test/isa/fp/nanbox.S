@@ -3,12 +3,8 @@
    reads as the canonical NaN; fsw and fmv.x.w move the low 32 bits as they are (fmv.x.w sign-extends them);
    loads and stores never change NaN payloads. */
 #include "env.h"
+#include "fp.h"
 
-#define LDF(f, bits) li t0, bits; fmv.d.x f, t0;
-#define CHECKF(num, f, expected) li TESTNUM, num; fmv.x.d t0, f; li t6, expected; bne t0, t6, fail;
-#define CHECKX(num, reg, expected) li TESTNUM, num; li t6, expected; bne reg, t6, fail;
-/* fflags must hold `expected`; they are cleared for the next case. */
-#define CHECKFLAGS(num, expected) li TESTNUM, num; csrrw t0, fflags, zero; li t6, expected; bne t0, t6, fail;
 
 #define UNBOXED_ONE 0x000000003f800000
 #define ONE_S       0xffffffff3f800000

@@ -28,7 +28,7 @@ function opFp(funct7: number, rs2: number, funct3: number | null): Enc {
 }
 
 const ENC: Record<string, Enc> = {};
-for (const [p, fmt] of [['s', 0], ['d', 1]] as const) {
+for (const [p, fmt] of [['s', 0], ['d', 1], ['h', 2]] as const) {
   ENC[`fadd.${p}`] = opFp(0x00 | fmt, 0, null);
   ENC[`fsub.${p}`] = opFp(0x04 | fmt, 0, null);
   ENC[`fmul.${p}`] = opFp(0x08 | fmt, 0, null);
@@ -50,6 +50,13 @@ for (const [p, fmt] of [['s', 0], ['d', 1]] as const) {
   ['fmadd', 'fmsub', 'fnmsub', 'fnmadd'].forEach((n, i) => {
     ENC[`${n}.${p}`] = { base: 0x43 | (i << 2) | (fmt << 25), rounded: true, twoSrc: true, fused: true };
   });
+  // Zfa
+  ENC[`fminm.${p}`] = opFp(0x14 | fmt, 0, 2);
+  ENC[`fmaxm.${p}`] = opFp(0x14 | fmt, 0, 3);
+  ENC[`fleq.${p}`] = opFp(0x50 | fmt, 0, 4);
+  ENC[`fltq.${p}`] = opFp(0x50 | fmt, 0, 5);
+  ENC[`fround.${p}`] = opFp(0x20 | fmt, 4, null);
+  ENC[`froundnx.${p}`] = opFp(0x20 | fmt, 5, null);
 }
 ENC['fcvt.s.d'] = opFp(0x20, 1, null);
 ENC['fcvt.d.s'] = opFp(0x21, 0, null);
@@ -57,6 +64,13 @@ ENC['fmv.x.w'] = opFp(0x70, 0, 0);
 ENC['fmv.x.d'] = opFp(0x71, 0, 0);
 ENC['fmv.w.x'] = opFp(0x78, 0, 0);
 ENC['fmv.d.x'] = opFp(0x79, 0, 0);
+ENC['fcvt.h.s'] = opFp(0x22, 0, null);
+ENC['fcvt.h.d'] = opFp(0x22, 1, null);
+ENC['fcvt.s.h'] = opFp(0x20, 2, null);
+ENC['fcvt.d.h'] = opFp(0x21, 2, null);
+ENC['fmv.x.h'] = opFp(0x72, 0, 0);
+ENC['fmv.h.x'] = opFp(0x7a, 0, 0);
+ENC['fcvtmod.w.d'] = opFp(0x61, 8, 1); // static rtz only
 
 function encode(e: Enc, rm: number, rd: number, rs1: number, rs2: number, rs3: number): number {
   let insn = e.base | (rd << 7) | (rs1 << 15);
@@ -146,9 +160,10 @@ function loadVectors(): Vector[] {
     const inputs: bigint[] = [];
     for (const t of op.sig.slice(1)) {
       if (t === 'S' && !wide) inputs.push(un(4) | 0xffffffff00000000n);
+      else if (t === 'H' && !wide) inputs.push(un(2) | 0xffffffffffff0000n);
       else inputs.push(un(8));
     }
-    const rsize = op.sig[0] === 'S' ? 4 : 8;
+    const rsize = op.sig[0] === 'S' ? 4 : op.sig[0] === 'H' ? 2 : 8;
     const modes = op.rounded ? 5 : 1;
     const results = [un(rsize)];
     const flags: number[] = [];
@@ -157,6 +172,7 @@ function loadVectors(): Vector[] {
       const d = (u8() << 24) >> 24;
       if (d === -128) results.push(un(rsize));
       else if (rsize === 4) results.push(BigInt((Number(results[0]) + d) >>> 0));
+      else if (rsize === 2) results.push(BigInt((Number(results[0]) + d) & 0xffff));
       else results.push((results[0] + BigInt(d)) & M64);
     }
     out.push({ op, wide, inputs, results, flags });
@@ -208,7 +224,7 @@ function runVector(v: Vector, mode: number, dynamic: boolean, rdZero: boolean): 
     expected = rd === 0 ? 0n : want;
   } else {
     got = getF(rd);
-    expected = rt === 'S' ? want | 0xffffffff00000000n : want;
+    expected = rt === 'S' ? want | 0xffffffff00000000n : rt === 'H' ? want | 0xffffffffffff0000n : want;
   }
   // Nothing but rd may change.
   if (rt === 'X') {
@@ -233,7 +249,7 @@ for (const v of vectors) {
   byOp.set(v.op.name, list);
 }
 
-test('the reference vectors cover every F and D computational instruction', () => {
+test('the reference vectors cover every F, D, Zfh and Zfa computational instruction (fli and the RV32-only moves aside)', () => {
   assert.deepEqual([...byOp.keys()].sort(), Object.keys(ENC).sort());
 });
 
@@ -254,7 +270,7 @@ for (const [name, list] of byOp) {
 
 test('an integer result aimed at x0 is dropped', () => {
   for (const [name, list] of byOp) {
-    if (!name.startsWith('fcvt.w') && !name.startsWith('fcvt.l') && !name.startsWith('fmv.x') && !/^f(eq|lt|le|class)\./.test(name)) continue;
+    if (!/^(fcvt\.[wl]|fcvtmod|fmv\.x|f(eq|lt|le|leq|ltq|class)\.)/.test(name)) continue;
     for (const v of list.slice(0, 200)) {
       const err = runVector(v, 0, false, true);
       assert.equal(err, null, err ?? '');
@@ -284,37 +300,43 @@ test('reserved rounding modes 5 and 6, and a dynamic rm with frm 5-7, are illega
   }
 });
 
-test('half and quad precision formats are illegal', () => {
+test('the quad precision format is illegal', () => {
   for (const [name, e] of Object.entries(ENC)) {
-    for (const fmt of [2, 3]) {
-      const insn = (encode(e, 0, 3, 4, 5, 6) & ~(3 << 25)) | (fmt << 25);
-      assertIllegal(insn, 0, `${name} fmt=${fmt}`);
-    }
+    const insn = (encode(e, 0, 3, 4, 5, 6) & ~(3 << 25)) | (3 << 25);
+    assertIllegal(insn, 0, `${name} fmt=3`);
   }
 });
 
 test('reserved funct3, rs2 and funct5 values are illegal', () => {
   const f7 = (funct7: number, rs2: number, funct3: number) => 0x53 | (funct7 << 25) | (rs2 << 20) | (funct3 << 12) | (3 << 7) | (4 << 15);
-  for (const fmt of [0, 1]) {
+  for (const fmt of [0, 1, 2]) {
     for (let rs2 = 1; rs2 < 32; rs2++) assertIllegal(f7(0x2c | fmt, rs2, 0), 0, 'fsqrt rs2');
     for (let fn3 = 3; fn3 < 8; fn3++) assertIllegal(f7(0x10 | fmt, 5, fn3), 0, 'fsgnj funct3');
-    for (let fn3 = 2; fn3 < 8; fn3++) assertIllegal(f7(0x14 | fmt, 5, fn3), 0, 'fmin/fmax funct3');
-    for (let fn3 = 3; fn3 < 8; fn3++) assertIllegal(f7(0x50 | fmt, 5, fn3), 0, 'feq/flt/fle funct3');
+    for (let fn3 = 4; fn3 < 8; fn3++) assertIllegal(f7(0x14 | fmt, 5, fn3), 0, 'fmin/fmax/fminm/fmaxm funct3');
+    for (const fn3 of [3, 6, 7]) assertIllegal(f7(0x50 | fmt, 5, fn3), 0, 'feq/flt/fle/fleq/fltq funct3');
     for (let rs2 = 4; rs2 < 32; rs2++) assertIllegal(f7(0x60 | fmt, rs2, 0), 0, 'fcvt.int.fp rs2');
     for (let rs2 = 4; rs2 < 32; rs2++) assertIllegal(f7(0x68 | fmt, rs2, 0), 0, 'fcvt.fp.int rs2');
     for (let fn3 = 2; fn3 < 8; fn3++) assertIllegal(f7(0x70 | fmt, 0, fn3), 0, 'fmv.x/fclass funct3');
-    for (let rs2 = 1; rs2 < 32; rs2++) assertIllegal(f7(0x70 | fmt, rs2, 0), 0, 'fmv.x rs2');
+    for (let rs2 = 1; rs2 < 32; rs2++) assertIllegal(f7(0x70 | fmt, rs2, 0), 0, 'fmv.x rs2 (fmvh.x.d is RV32-only)');
     for (let rs2 = 1; rs2 < 32; rs2++) assertIllegal(f7(0x70 | fmt, rs2, 1), 0, 'fclass rs2');
     for (let fn3 = 1; fn3 < 8; fn3++) assertIllegal(f7(0x78 | fmt, 0, fn3), 0, 'fmv.fp.x funct3');
-    for (let rs2 = 1; rs2 < 32; rs2++) assertIllegal(f7(0x78 | fmt, rs2, 0), 0, 'fmv.fp.x rs2');
+    for (let fn3 = 1; fn3 < 8; fn3++) assertIllegal(f7(0x78 | fmt, 1, fn3), 0, 'fli funct3');
+    for (let rs2 = 2; rs2 < 32; rs2++) assertIllegal(f7(0x78 | fmt, rs2, 0), 0, 'fmv.fp.x/fli rs2');
+    // fround/froundnx (rs2 4/5) and the conversions between formats in the fcvt.fmt.fmt slot.
+    for (const rs2 of [3, 6, 7, 8, 16, 31]) assertIllegal(f7(0x20 | fmt, rs2, 0), 0, 'fcvt.fmt.fmt rs2');
+    assertIllegal(f7(0x20 | fmt, fmt, 0), 0, 'fcvt to its own format');
     // Unassigned funct5 values.
     for (const funct5 of [0x06, 0x07, 0x09, 0x0a, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x15, 0x16, 0x17, 0x19, 0x1b, 0x1d, 0x1f]) {
       assertIllegal(f7((funct5 << 2) | fmt, 0, 0), 0, `funct5 0x${funct5.toString(16)}`);
     }
   }
-  // fcvt.s.d needs rs2 = 1 (source D), fcvt.d.s rs2 = 0 (source S).
-  for (let rs2 = 0; rs2 < 32; rs2++) if (rs2 !== 1) assertIllegal(f7(0x20, rs2, 0), 0, 'fcvt.s.d rs2');
-  for (let rs2 = 1; rs2 < 32; rs2++) assertIllegal(f7(0x21, rs2, 0), 0, 'fcvt.d.s rs2');
+  // fcvtmod.w.d: D only, and the rounding mode must be a static rtz.
+  for (const rm of [0, 2, 3, 4, 7]) assertIllegal(f7(0x61, 8, rm), 0, `fcvtmod.w.d rm=${rm}`);
+  assertIllegal(f7(0x61, 8, 7), 1, 'fcvtmod.w.d dyn with frm=rtz');
+  assertIllegal(f7(0x60, 8, 1), 0, 'fcvtmod.w.s');
+  assertIllegal(f7(0x62, 8, 1), 0, 'fcvtmod.w.h');
+  // fmvp.d.x (funct7 0x59) is RV32-only.
+  assertIllegal(f7(0x59, 5, 0), 0, 'fmvp.d.x');
   // Not an F/D computational opcode at all.
   assertIllegal(0x00000033, 0, 'add');
   assertIllegal(0x00002007, 0, 'flw');
@@ -393,4 +415,43 @@ test('underflow is detected after rounding and only when inexact', () => {
   assert.deepEqual([r.f, r.flags], [D(2 ** -1022), 3]);
   // An exact subnormal result raises nothing.
   assert.equal(run('fmul.d', RNE, [D(2 ** -1070), D(0.5)]).flags, 0);
+});
+
+test('fli loads the 32 constants of Zfa in each format, with the format\'s own smallest normal, NaN-boxed', () => {
+  // Zfa's table of fli immediates as bit patterns (half: 2^-16 and 2^-15 are subnormal, 2^16 is +inf).
+  const half = [
+    0xbc00, 0x0400, 0x0100, 0x0200, 0x1c00, 0x2000, 0x2c00, 0x3000, 0x3400, 0x3500, 0x3600, 0x3700, 0x3800,
+    0x3900, 0x3a00, 0x3b00, 0x3c00, 0x3d00, 0x3e00, 0x3f00, 0x4000, 0x4100, 0x4200, 0x4400, 0x4800, 0x4c00,
+    0x5800, 0x5c00, 0x7800, 0x7c00, 0x7c00, 0x7e00,
+  ];
+  const single = [
+    0xbf800000, 0x00800000, 0x37800000, 0x38000000, 0x3b800000, 0x3c000000, 0x3d800000, 0x3e000000, 0x3e800000,
+    0x3ea00000, 0x3ec00000, 0x3ee00000, 0x3f000000, 0x3f200000, 0x3f400000, 0x3f600000, 0x3f800000, 0x3fa00000,
+    0x3fc00000, 0x3fe00000, 0x40000000, 0x40200000, 0x40400000, 0x40800000, 0x41000000, 0x41800000, 0x43000000,
+    0x43800000, 0x47000000, 0x47800000, 0x7f800000, 0x7fc00000,
+  ];
+  const double = [
+    0xbff0n, 0x0010n, 0x3ef0n, 0x3f00n, 0x3f70n, 0x3f80n, 0x3fb0n, 0x3fc0n, 0x3fd0n, 0x3fd4n, 0x3fd8n, 0x3fdcn,
+    0x3fe0n, 0x3fe4n, 0x3fe8n, 0x3fecn, 0x3ff0n, 0x3ff4n, 0x3ff8n, 0x3ffcn, 0x4000n, 0x4004n, 0x4008n, 0x4010n,
+    0x4020n, 0x4030n, 0x4060n, 0x4070n, 0x40e0n, 0x40f0n, 0x7ff0n, 0x7ff8n,
+  ];
+  for (let i = 0; i < 32; i++) {
+    for (const [fmt, want] of [
+      [0, BigInt(single[i]) | 0xffffffff00000000n],
+      [1, double[i] << 48n],
+      [2, BigInt(half[i]) | 0xffffffffffff0000n],
+    ] as const) {
+      scramble(i);
+      const flags = fpu(0x53 | (0x78 << 25) | (fmt << 25) | (1 << 20) | (i << 15) | (9 << 7), 0);
+      assert.equal(flags, 0);
+      assert.equal(hex(getF(9)), hex(want), `fli fmt ${fmt} index ${i}`);
+    }
+  }
+});
+
+test('a half operand boxed only as a single reads as the canonical NaN, and fmv.x.h sign-extends its low bits', () => {
+  const r = run('fadd.h', RNE, [0xffffffff00003c00n, 0xffffffffffff3c00n]);
+  assert.deepEqual([hex(r.f), r.flags], [hex(0xffffffffffff7e00n), 0]);
+  assert.equal(run('fmv.x.h', RNE, [0x000000000000bc00n]).x, 0xffffffffffffbc00n);
+  assert.equal(run('fcvt.d.h', RNE, [0xffffffff00003c00n]).f, 0x7ff8000000000000n);
 });
