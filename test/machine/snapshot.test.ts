@@ -171,7 +171,8 @@ for (const name of ['rv64a/lrsc.elf', 'priv/sv39.elf', 'priv/intr-bonsai.elf', '
 }
 
 test('a machine is saved only paused or not running', async () => {
-  const { m } = program('priv/timer.elf');
+  // A program that never ends (every trap refetches from a faulting address): still running when asked.
+  const { m } = program('hang/fetch-livelock.elf');
   const done = m.run();
   await new Promise<void>((r) => setImmediate(r));
   assert.throws(() => m.save(), /pause it before saving/);
