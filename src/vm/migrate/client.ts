@@ -11,12 +11,12 @@ import { readPidFile } from '../process/runtime.js';
 import type { Store } from '../store/store.js';
 import type { MigrateResult, Progress } from './send.js';
 
-/** `[ADDR:]PORT` or `HOST:PORT`. */
-export function parseHostPort(text: string, what: string, defaultHost?: string): { host: string; port: number } {
+/** `[ADDR:]PORT` or `HOST:PORT`; port 0 (any free port) only where `anyPort` says so. */
+export function parseHostPort(text: string, what: string, defaultHost?: string, anyPort = false): { host: string; port: number } {
   const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(text);
   const port = m === null ? NaN : Number(m[2]);
   const host = m?.[1] ?? defaultHost;
-  if (m === null || port < 1 || port > 65535 || host === undefined || host === '') throw new BonsaiError(`${what} ${text}: expected ${defaultHost === undefined ? 'HOST:PORT' : '[ADDR:]PORT'}`);
+  if (m === null || port < (anyPort ? 0 : 1) || port > 65535 || host === undefined || host === '') throw new BonsaiError(`${what} ${text}: expected ${defaultHost === undefined ? 'HOST:PORT' : '[ADDR:]PORT'}`);
   return { host, port };
 }
 
