@@ -27,10 +27,12 @@ function op(summary: string, o: { params?: JsonValue[]; body?: JsonObject; ok?: 
   };
 }
 
-const vmRow = obj({
-  name: str, state: { type: 'string', enum: ['stopped', 'running', 'paused', 'shutting-down', 'crashed', 'unresponsive', 'damaged'] },
-  uptime: int, memory: int, addresses: strings, forwards: strings, agent: bool, pid: int, sshPort: { type: ['integer', 'null'] }, error: str,
-}, ['name', 'state', 'memory', 'addresses', 'forwards']);
+const vmProps: JsonObject = {
+  state: { type: 'string', enum: ['stopped', 'running', 'paused', 'shutting-down', 'crashed', 'unresponsive', 'damaged'] },
+  uptime: int, memory: int, addresses: strings, forwards: strings, agent: bool, pid: int, sshPort: { type: ['integer', 'null'] },
+};
+const vmStatus = obj(vmProps, ['state', 'memory', 'addresses', 'forwards']);
+const vmRow = obj({ name: str, ...vmProps, error: str }, ['name', 'state', 'memory', 'addresses', 'forwards']);
 
 const snapshotEntry = obj({
   name: str, parent: { type: ['string', 'null'] }, created: str, running: bool, stateBytes: int, vmClockNs: num,
@@ -47,7 +49,7 @@ export const openapi: JsonObject = {
   },
   components: {
     securitySchemes: { token: { type: 'http', scheme: 'bearer' }, cookie: { type: 'apiKey', in: 'cookie', name: 'bonsai_token' } },
-    schemas: { Error: obj({ error: str }, ['error']), Vm: vmRow, Snapshot: snapshotEntry },
+    schemas: { Error: obj({ error: str }, ['error']), Vm: vmRow, VmStatus: vmStatus, Snapshot: snapshotEntry },
     responses: Object.fromEntries([
       [400, 'the request is malformed (body, name or argument)'], [401, 'the token is missing or wrong'], [404, 'no such VM, snapshot or template'],
       [409, 'not in this state (e.g. start a running VM)'], [503, 'the guest agent is not running'],
@@ -67,7 +69,7 @@ export const openapi: JsonObject = {
       }),
     },
     '/api/vms/{name}': {
-      get: op("a VM's definition and state (bonsai info)", { params: [nameParam], ok: obj({ name: str, memory: int, status: ref('Vm') }, ['name', 'memory', 'status']), errs: [400, 404] }),
+      get: op("a VM's definition and state (bonsai info)", { params: [nameParam], ok: obj({ name: str, memory: int, status: ref('VmStatus') }, ['name', 'memory', 'status']), errs: [400, 404] }),
       delete: op('remove a stopped VM and its disks (bonsai rm)', {
         params: [nameParam], query: [{ name: 'force', in: 'query', schema: { type: 'string', enum: ['true'] }, description: 'kill it first if it runs' }],
         ok: obj({ removed: str }, ['removed']), errs: [400, 404, 409],
