@@ -67,6 +67,7 @@ test('the web UI: create, start, a console that types and answers, a snapshot, s
   await page.keyboard.type('sleep 300\n');
   await new Promise((r) => setTimeout(r, 500));
   await page.keyboard.press('Control+C');
+  await waitScreen(page, /sleep 300\s*\n\^C\s*\ndemo:\/root#\s*$/m, 10_000);
   await page.keyboard.type('echo after-$((40+2))\n');
   await waitScreen(page, /^after-42\s*$/m, 10_000);
 
