@@ -326,6 +326,12 @@ $<HTMLFormElement>('#snapshot-create').addEventListener('submit', (e) => {
   });
 });
 
+// The address names the VM shown: /#NAME (a bookmark, or the back button).
+window.addEventListener('hashchange', () => {
+  const name = location.hash.length > 1 ? decodeURIComponent(location.hash.slice(1)) : null;
+  if (name !== selected) select(name);
+});
+
 connectEvents();
 void loadTemplates().catch(showError);
 if (location.hash.length > 1) selected = decodeURIComponent(location.hash.slice(1));

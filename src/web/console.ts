@@ -62,6 +62,10 @@ async function resizeGuest(store: Store, name: string, cols: number, rows: numbe
 
 /** Bridges `ws` to VM `name`'s console until either side ends. */
 export async function bridgeConsole(store: Store, name: string, ws: WebSocket): Promise<void> {
+  // What the page sends before the console is attached (its first resize, early keys) waits for it.
+  const early: [RawData, boolean][] = [];
+  const keep = (data: RawData, isBinary: boolean): void => { early.push([data, isBinary]); };
+  ws.on('message', keep);
   let c;
   try {
     c = await connectVm(store, name);
@@ -86,7 +90,7 @@ export async function bridgeConsole(store: Store, name: string, ws: WebSocket): 
   }
   client.onClose = () => { if (ws.readyState === ws.OPEN) ws.close(CLOSE_VM_ENDED, `VM '${name}' stopped`); };
   let resizing: Promise<void> = Promise.resolve();
-  ws.on('message', (data: RawData, isBinary: boolean) => {
+  const onMessage = (data: RawData, isBinary: boolean): void => {
     if (isBinary) {
       const chunks = Array.isArray(data) ? data : [Buffer.from(data as Buffer)];
       for (const b of chunks) con.write(new Uint8Array(b));
@@ -94,7 +98,10 @@ export async function bridgeConsole(store: Store, name: string, ws: WebSocket): 
     }
     const size = resizeMessage(data);
     if (size !== null) resizing = resizing.then(() => resizeGuest(store, name, size.cols, size.rows)).catch(() => undefined);
-  });
+  };
+  ws.off('message', keep);
+  for (const [data, isBinary] of early) onMessage(data, isBinary);
+  ws.on('message', onMessage);
   ws.on('close', () => client.close());
   ws.on('error', () => { ws.terminate(); client.close(); });
 }
