@@ -1,11 +1,12 @@
 /** `bonsai serve`'s own bad input: where it may listen, and a port that is taken. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
-import { cliStore } from '../e2e/cli-store.js';
+import { BIN, cliStore } from '../e2e/cli-store.js';
 import { isLoopback } from '../../src/cli/serve.js';
 
-const { bonsai } = cliStore('bonsai-serve-cli-');
+const { home, bonsai } = cliStore('bonsai-serve-cli-');
 
 test('loopback addresses are told apart from the others', () => {
   for (const a of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.equal(isLoopback(a), true, a);
@@ -29,4 +30,24 @@ test('bonsai serve refuses a non-loopback address without --allow-remote, a malf
   } finally {
     taken.close();
   }
+});
+
+test('with --allow-remote it listens on every address and warns that the token is all that guards the VMs', async () => {
+  const p = spawn(process.execPath, [BIN, 'serve', '--listen', '0.0.0.0:0', '--allow-remote'], { env: { ...process.env, BONSAI_HOME: home } });
+  let out = '', err = '';
+  p.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  p.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!out.includes('token=') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.match(err, /^bonsai: warning: listening on 0\.0\.0\.0, reachable from other hosts over plain HTTP: the token is all that guards the VMs\n$/);
+    const m = /open http:\/\/127\.0\.0\.1:(\d+)\/\?token=([0-9a-f]{64})\n/.exec(out);
+    assert.ok(m !== null, out);
+    const r = await fetch(`http://127.0.0.1:${m[1]}/api/vms`, { headers: { Authorization: `Bearer ${m[2]}` } });
+    assert.equal(r.status, 200);
+  } finally {
+    p.kill('SIGTERM');
+  }
+  const code = await new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+  assert.equal(code, 0, 'SIGTERM ends it cleanly');
 });
