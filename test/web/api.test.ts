@@ -14,7 +14,7 @@ import { cliStore } from '../e2e/cli-store.js';
 import { check } from './schema.js';
 import { serve, type Served } from './serve.js';
 
-const { home, ok } = cliStore('bonsai-web-');
+const { home, ok, bonsai } = cliStore('bonsai-web-');
 
 type Obj = Record<string, unknown>;
 type Doc = Obj & { paths: Record<string, Record<string, { responses: Record<string, Obj> }>> };
@@ -52,6 +52,8 @@ async function wsOpen(url: string, headers: Record<string, string>): Promise<{ w
 
 test('the HTTP API: every endpoint against a real store and a real VM, good and bad requests', { timeout: 300_000 }, async (t) => {
   const s: Served = await serve(home);
+  // A VM left running by a failed run would outlive its store (its process names no store on its command line).
+  t.after(async () => { await bonsai(['kill', 'web']); });
   const docR = await s.call('GET', '/api/openapi.json');
   assert.equal(docR.status, 200);
   const doc = docR.json as Doc;

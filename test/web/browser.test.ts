@@ -14,7 +14,7 @@ import { serve } from './serve.js';
 
 export const CHROMIUM = process.env.BONSAI_CHROMIUM ?? '/usr/bin/chromium';
 
-const { home } = cliStore('bonsai-web-ui-');
+const { home, bonsai } = cliStore('bonsai-web-ui-');
 
 /** The text on the page's terminal screen (xterm's DOM renderer: one element per row). */
 export const screen = (page: Page): Promise<string> => page.evaluate(() =>
@@ -33,6 +33,8 @@ async function waitScreen(page: Page, re: RegExp, ms: number): Promise<string> {
 test('the web UI: create, start, a console that types and answers, a snapshot, stop', { timeout: 180_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) { t.skip(`no browser at ${CHROMIUM} (apt-get install chromium, or set BONSAI_CHROMIUM)`); return; }
   const s = await serve(home);
+  // A VM left running by a failed run would outlive its store (its process names no store on its command line).
+  t.after(async () => { await bonsai(['kill', 'demo']); });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   t.after(() => browser.close());
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
