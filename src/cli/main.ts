@@ -15,6 +15,7 @@ import { registerImageCommands } from './image.js';
 import { Store } from '../vm/store/store.js';
 import { registerSnapshotCommands } from './snapshot.js';
 import { registerMigrateCommands } from './migrate.js';
+import { registerServeCommand } from './serve.js';
 import { registerVmCommands } from './vm.js';
 import { Terminal } from './terminal.js';
 
@@ -120,6 +121,7 @@ function buildProgram(): Command {
   registerVmCommands(program);
   registerSnapshotCommands(program, () => new Store());
   registerMigrateCommands(program, () => new Store());
+  registerServeCommand(program, () => new Store());
   return program;
 }
 

@@ -2,22 +2,10 @@
 import type { Command } from 'commander';
 import { BonsaiError } from '../errors.js';
 import { formatSize, parseSize } from '../storage/image-ops.js';
-import type { JsonObject } from '../vm/control/protocol.js';
-import { removeVm } from '../vm/manage.js';
+import { migrateVm, parseHostPort } from '../vm/migrate/client.js';
 import { receiveVm } from '../vm/migrate/receive.js';
 import type { MigrateResult, Progress } from '../vm/migrate/send.js';
-import { connectVm, waitGone } from '../vm/process/launch.js';
-import { readPidFile } from '../vm/process/runtime.js';
 import type { Store } from '../vm/store/store.js';
-
-/** `[ADDR:]PORT` or `HOST:PORT`. */
-function hostPort(text: string, what: string, defaultHost?: string): { host: string; port: number } {
-  const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(text);
-  const port = m === null ? NaN : Number(m[2]);
-  const host = m?.[1] ?? defaultHost;
-  if (m === null || port < 1 || port > 65535 || host === undefined || host === '') throw new BonsaiError(`${what} ${text}: expected ${defaultHost === undefined ? 'HOST:PORT' : '[ADDR:]PORT'}`);
-  return { host, port };
-}
 
 function progressLine(p: Progress): string {
   const what = p.phase === 'disks' ? 'copying disks' : p.phase === 'stop' ? 'guest paused: sending the rest' : `round ${p.round}`;
@@ -35,7 +23,7 @@ export function registerMigrateCommands(program: Command, store: () => Store): v
     .option('--allow <HOST>', 'an address that may connect (repeatable; default: loopback only)', list, [])
     .option('--token <TOKEN>', 'the source must prove it knows this (an HMAC challenge; never sent)')
     .action(async (o: { listen: string; name?: string; allow: string[]; token?: string }) => {
-      const { host, port } = hostPort(o.listen, '--listen', '127.0.0.1');
+      const { host, port } = parseHostPort(o.listen, '--listen', '127.0.0.1');
       const tty = process.stderr.isTTY;
       const name = await receiveVm(store(), {
         host, port, name: o.name, allow: o.allow, token: o.token ?? process.env.BONSAI_MIGRATE_TOKEN,
@@ -56,29 +44,20 @@ export function registerMigrateCommands(program: Command, store: () => Store): v
     .option('--keep-source', 'leave the VM here, stopped, instead of removing it')
     .option('--json', 'print the result as JSON')
     .action(async (name: string, o: { to: string; withDisks?: boolean; token?: string; maxDowntime: string; bandwidth?: string; keepSource?: boolean; json?: boolean }) => {
-      const { host, port } = hostPort(o.to, '--to');
+      const { host, port } = parseHostPort(o.to, '--to');
       const maxDowntimeMs = Number(o.maxDowntime);
       if (!Number.isFinite(maxDowntimeMs) || maxDowntimeMs < 1) throw new BonsaiError(`--max-downtime ${o.maxDowntime}: expected a number of milliseconds, 1 or more`);
       const bandwidth = o.bandwidth === undefined ? undefined : parseSize(o.bandwidth);
-      const s = store();
-      const pid = readPidFile(s.vmDir(name))?.pid;
-      const c = await connectVm(s, name);
       const tty = process.stderr.isTTY && o.json !== true;
-      c.onEvent = (e) => { if (e.event === 'MIGRATE' && tty) process.stderr.write(`\r\x1b[K${progressLine(e.data as unknown as Progress)}`); };
-      const args: JsonObject = { host, port, withDisks: o.withDisks === true, maxDowntimeMs };
-      const token = o.token ?? process.env.BONSAI_MIGRATE_TOKEN;
-      if (token !== undefined) args.token = token;
-      if (bandwidth !== undefined) args.bandwidth = bandwidth;
       let r: MigrateResult;
       try {
-        r = await c.request('migrate', args) as unknown as MigrateResult;
+        r = await migrateVm(store(), name, {
+          host, port, withDisks: o.withDisks === true, maxDowntimeMs, bandwidth,
+          token: o.token ?? process.env.BONSAI_MIGRATE_TOKEN, keepSource: o.keepSource === true,
+        }, tty ? (p) => process.stderr.write(`\r\x1b[K${progressLine(p)}`) : undefined);
       } finally {
         if (tty) process.stderr.write('\r\x1b[K');
-        c.close();
       }
-      // The VM's process here ends on its own; then the VM leaves this store (or stays, stopped).
-      if (pid !== undefined) await waitGone(pid, Date.now() + 30_000);
-      if (o.keepSource !== true) await removeVm(s, name);
       if (o.json === true) { process.stdout.write(`${JSON.stringify(r)}\n`); return; }
       process.stdout.write(`migrated ${name} to ${host}:${port}: downtime ${r.downtimeMs.toFixed(1)} ms, ${(r.totalMs / 1000).toFixed(2)} s in all, ${formatSize(r.bytes)} sent in ${r.rounds} rounds\n`);
     });

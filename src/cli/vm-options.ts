@@ -11,10 +11,9 @@ import { parseDisk, parseShare } from '../vm/devices.js';
 import { defaultSshKeys, readSshKeys } from '../vm/config-archive.js';
 import { fileProblem, notRegular } from '../vm/files.js';
 import { statSync, type Stats } from 'node:fs';
-import type { Settings } from '../vm/spec.js';
+import { checkMemory, type Settings } from '../vm/spec.js';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
-const MiB = 1024 * 1024;
 
 export function sizeOption(text: string): number {
   try { return parseSize(text); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
@@ -22,8 +21,7 @@ export function sizeOption(text: string): number {
 
 function memoryOption(text: string): number {
   const bytes = sizeOption(text);
-  if (bytes < MiB || bytes > 2047 * MiB || bytes % 4096 !== 0) throw new InvalidArgumentError('guest RAM is 1 MiB to 2047 MiB, a multiple of 4 KiB');
-  return bytes;
+  try { return checkMemory(bytes); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
 }
 
 export interface MachineCliOptions {

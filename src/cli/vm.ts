@@ -9,13 +9,13 @@ import { Command, InvalidArgumentError } from 'commander';
 import { BonsaiError } from '../errors.js';
 import { formatSize } from '../storage/image-ops.js';
 import { printable } from '../text.js';
-import type { ControlClient } from '../vm/control/client.js';
 import type { JsonObject } from '../vm/control/protocol.js';
 import { readSmallFileSync } from '../vm/files.js';
 import { cloneVm, createTemplate, createVm, DEFAULT_TEMPLATE, ensureDefaultTemplate, removeTemplate, removeVm, setVm } from '../vm/manage.js';
 import { readConsoleLog } from '../vm/process/console-log.js';
 import { connectVm, killVm, startVm, stopVm } from '../vm/process/launch.js';
 import { files, vmState } from '../vm/process/runtime.js';
+import { listVms, vmStatus as status } from '../vm/status.js';
 import { runVmm } from '../vm/process/vmm.js';
 import { awaitHandoff, Incoming, report } from '../vm/migrate/receive.js';
 import { forkVm, isFork } from '../vm/snapshot/fork.js';
@@ -43,32 +43,6 @@ function uptime(s: number): string {
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
   return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
-}
-
-interface Status {
-  state: string; uptime?: number; memory: number; addresses: string[]; forwards: string[]; agent?: boolean;
-  pid?: number; sshPort?: number | null; crash?: string;
-}
-
-/** A VM's state: from its folder, and for a running one from its process (paused, uptime, addresses). */
-async function status(store: Store, name: string, spec: VmSpec): Promise<Status> {
-  const s = vmState(store.vmDir(name));
-  const base: Status = { state: s.state, memory: spec.memory, addresses: [], forwards: spec.forwards, crash: s.crash };
-  if (s.state !== 'running') return base;
-  let c: ControlClient | null = null;
-  try {
-    c = await connectVm(store, name);
-    const r = await Promise.race([c.request('status'), new Promise<null>((resolve) => setTimeout(() => resolve(null), 3000))]) as JsonObject | null;
-    if (r === null) return { ...base, state: 'unresponsive', pid: s.pid?.pid };
-    return {
-      state: String(r.state), uptime: Number(r.uptime), memory: spec.memory, addresses: (r.addresses as string[]) ?? [],
-      forwards: (r.forwards as string[]) ?? spec.forwards, agent: r.agent === true, pid: Number(r.pid), sshPort: r.sshPort as number | null,
-    };
-  } catch {
-    return { ...base, state: 'unresponsive', pid: s.pid?.pid };
-  } finally {
-    c?.close();
-  }
 }
 
 function table(rows: string[][]): string {
@@ -212,13 +186,7 @@ export function registerVmCommands(program: Command, store: () => Store = () => 
     .action(async (o: { json?: boolean }) => {
       const st = store();
       // Asked at once: each running VM answers for itself.
-      const rows: (Status & { name: string; error?: string })[] = await Promise.all(st.vmNames().map(async (name) => {
-        let spec: VmSpec;
-        try { spec = st.loadVm(name); } catch (e) {
-          return { name, state: 'damaged', memory: 0, addresses: [], forwards: [], error: (e as Error).message };
-        }
-        return { name, ...(await status(st, name, spec)) };
-      }));
+      const rows = await listVms(st);
       if (o.json) { out(`${JSON.stringify(rows.map(({ crash: _c, ...r }) => r), null, 2)}\n`); return; }
       if (rows.length === 0) { out('no VMs (bonsai create NAME makes one)\n'); return; }
       out(table([['NAME', 'STATE', 'MEMORY', 'UPTIME', 'ADDRESS', 'FORWARDS'], ...rows.map((r) => [

@@ -210,3 +210,13 @@ export function settingsOf(spec: VmSpec): Settings {
 export function formatSpec(spec: VmSpec | TemplateSpec): string {
   return `${JSON.stringify(spec, null, 2)}\n`;
 }
+
+const MiB = 1024 * 1024;
+
+/** Guest RAM the machine supports: 1 MiB to 2047 MiB, a multiple of 4 KiB. */
+export function checkMemory(bytes: number): number {
+  if (!Number.isSafeInteger(bytes) || bytes < MiB || bytes > 2047 * MiB || bytes % 4096 !== 0) {
+    throw new BonsaiError('guest RAM is 1 MiB to 2047 MiB, a multiple of 4 KiB');
+  }
+  return bytes;
+}

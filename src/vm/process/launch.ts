@@ -1,5 +1,5 @@
 /**
- * Starting, reaching and ending a VM's process from a client (the CLI, tests, later the HTTP API).
+ * Starting, reaching and ending a VM's process from a client (the CLI, tests, the HTTP API of bonsai serve).
  * Everything past the start itself goes through the control socket.
  */
 import { spawn } from 'node:child_process';
