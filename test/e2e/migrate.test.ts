@@ -50,6 +50,15 @@ test('live migration: a running VM moves with its disks and carries on; refusals
   await src.guest('mv', "setsid sh -c 'echo $$ > /tmp/loop.pid; i=0; while :; do i=$((i+1)); echo $i > /root/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 & sleep 0.5; cat /tmp/loop.pid");
   const loopPid = (await src.guest('mv', 'cat /tmp/loop.pid')).trim();
   const counter = async (s: typeof src): Promise<number> => Number((await s.guest('mv', 'cat /root/counter')).trim());
+  /** The counter moves on within 20 s (a loaded host runs the guest slowly; no timing is asserted). */
+  const countsOn = async (s: typeof src): Promise<boolean> => {
+    const before = await counter(s);
+    for (let i = 0; i < 40; i++) {
+      await sleep(500);
+      if (await counter(s) > before) return true;
+    }
+    return false;
+  };
 
   await t.test('a wrong token is refused; the source runs on', async () => {
     const port = nextPort++;
@@ -99,9 +108,7 @@ test('live migration: a running VM moves with its disks and carries on; refusals
       assert.notEqual(r.status, 0, `the move ended before the kill at ${killAfterMs.toFixed(0)} ms`);
       assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
       assert.match((await src.ok(['list'])), /^mv\s+running/m, at);
-      const before = await counter(src);
-      await sleep(500);
-      assert.ok(await counter(src) > before, `the guest runs on at the source ${at}`);
+      assert.ok(await countsOn(src), `the guest runs on at the source ${at}`);
       if (whole) {
         spawnSync('rm', ['-rf', join(dst.home, 'vms'), join(dst.home, 'layers')]);
       } else {
@@ -128,8 +135,7 @@ test('live migration: a running VM moves with its disks and carries on; refusals
     assert.equal((await dst.guest('mv', 'cat /tmp/loop.pid')).trim(), loopPid, 'the same loop process');
     const c1 = await counter(dst);
     assert.ok(c1 >= before, `the counter went on from ${before}: ${c1}`);
-    await sleep(1000);
-    assert.ok(await counter(dst) > c1, 'and keeps counting on the destination');
+    assert.ok(await countsOn(dst), 'and keeps counting on the destination');
     assert.match(await banner(fwdPort), /^SSH-2\.0-/, 'the forward is open on the destination');
     const uptimeAfter = Number((await dst.guest('mv', 'cat /proc/uptime')).split(' ')[0]);
     assert.ok(uptimeAfter > uptimeBefore, `no reboot: uptime ${uptimeBefore} then ${uptimeAfter}`);
