@@ -1,4 +1,5 @@
 /** The bonsai command: parses arguments, prints, exits. No machine logic lives here. */
+import { MAX_MEMORY_BYTES, MEMORY_LIMITS } from '../machine/riscv/layout.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BonsaiError } from '../errors.js';
 import { printable, printableLines } from '../text.js';
@@ -48,8 +49,8 @@ const MiB = 1024 * 1024;
 /** `-m SIZE`: parseSize, within what the machine supports (checked before any file is read). */
 function parseMemory(text: string): number {
   const bytes = parseSize(text);
-  if (bytes < MiB || bytes > 2047 * MiB || bytes % 4096 !== 0) {
-    throw new InvalidArgumentError('guest RAM is 1 MiB to 2047 MiB, a multiple of 4 KiB');
+  if (bytes < MiB || bytes > MAX_MEMORY_BYTES || bytes % 4096 !== 0) {
+    throw new InvalidArgumentError(`guest RAM is ${MEMORY_LIMITS}`);
   }
   return bytes;
 }

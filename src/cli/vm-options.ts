@@ -2,6 +2,7 @@
  * The machine options of `bonsai create` and `bonsai set`, checked as `run` checks them and turned into
  * the settings a VM's spec keeps (host paths made absolute: the VM's process runs elsewhere).
  */
+import { MAX_MEMORY_BYTES, MEMORY_LIMITS } from '../machine/riscv/layout.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
 import { BonsaiError } from '../errors.js';
@@ -22,7 +23,7 @@ export function sizeOption(text: string): number {
 
 function memoryOption(text: string): number {
   const bytes = sizeOption(text);
-  if (bytes < MiB || bytes > 2047 * MiB || bytes % 4096 !== 0) throw new InvalidArgumentError('guest RAM is 1 MiB to 2047 MiB, a multiple of 4 KiB');
+  if (bytes < MiB || bytes > MAX_MEMORY_BYTES || bytes % 4096 !== 0) throw new InvalidArgumentError(`guest RAM is ${MEMORY_LIMITS}`);
   return bytes;
 }
 

@@ -25,7 +25,9 @@ import { applyRam, captureRam, checkRamImage, type RamImage } from './ram-image.
 import { VIRT } from './layout.js';
 import { IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI } from './riscv/csr.js';
 import { Hart } from './riscv/hart.js';
-import { RAM_OFFSET, WASM_PAGE } from './riscv/layout.js';
+import { MAX_MEMORY_BYTES, MEMORY_LIMITS, RAM_OFFSET, WASM_PAGE } from './riscv/layout.js';
+
+export { MAX_MEMORY_BYTES, MEMORY_LIMITS };
 import type { PhysRam } from './riscv/mmu.js';
 
 export const RAM_BASE = VIRT.ram;
@@ -73,7 +75,7 @@ export function guestMemoryFor(memoryBytes: number): WebAssembly.Memory {
   try {
     return new WebAssembly.Memory({ initial: pages, maximum: pages });
   } catch {
-    throw new BonsaiError(`cannot allocate ${memoryBytes >> 20} MiB of guest memory on this host`);
+    throw new BonsaiError(`cannot allocate ${Math.floor(memoryBytes / 1048576)} MiB of guest memory on this host`);
   }
 }
 
@@ -139,8 +141,8 @@ export class Machine {
 
   constructor(opts: MachineOptions) {
     const size = opts.memoryBytes;
-    if (!Number.isInteger(size) || size < 1 << 20 || size > 2047 * 1024 * 1024 || size % 4096 !== 0) {
-      throw new BonsaiError(`memory size ${size} bytes is not supported (1 MiB to 2047 MiB, a multiple of 4 KiB)`);
+    if (!Number.isInteger(size) || size < 1 << 20 || size > MAX_MEMORY_BYTES || size % 4096 !== 0) {
+      throw new BonsaiError(`memory size ${size} bytes is not supported (${MEMORY_LIMITS})`);
     }
     const pages = Math.ceil((RAM_OFFSET + size) / WASM_PAGE);
     if (opts.memory !== undefined && opts.memory.buffer.byteLength !== pages * WASM_PAGE) throw new RangeError('Machine: the memory given is not laid out for this RAM size');
@@ -220,7 +222,7 @@ export class Machine {
     const inRam = (pa: number): boolean => pa >= RAM_BASE && pa + 8 <= RAM_BASE + this.ram.size;
     if (!inRam(tohost) || !inRam(fromhost)) return;
     this.detachHtif();
-    const word = (pa: number): number => (RAM_OFFSET + pa - RAM_BASE) >> 2;
+    const word = (pa: number): number => (RAM_OFFSET + pa - RAM_BASE) >>> 2;
     this.htif = new Htif({
       readWord: (pa) => inRam(pa) ? this.i32[word(pa)] : 0,
       writeWord: (pa, v) => { if (inRam(pa)) this.i32[word(pa)] = v; },
