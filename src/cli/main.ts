@@ -13,6 +13,7 @@ import { checkName, defaultSshKeys, readSshKeys } from '../vm/config-archive.js'
 import { parseForward, parseNet, type NetworkOptions } from '../vm/network.js';
 import { registerImageCommands } from './image.js';
 import { Store } from '../vm/store/store.js';
+import { checkMemory } from '../vm/spec.js';
 import { registerSnapshotCommands } from './snapshot.js';
 import { registerMigrateCommands } from './migrate.js';
 import { registerServeCommand } from './serve.js';
@@ -48,11 +49,7 @@ const MiB = 1024 * 1024;
 
 /** `-m SIZE`: parseSize, within what the machine supports (checked before any file is read). */
 function parseMemory(text: string): number {
-  const bytes = parseSize(text);
-  if (bytes < MiB || bytes > 2047 * MiB || bytes % 4096 !== 0) {
-    throw new InvalidArgumentError('guest RAM is 1 MiB to 2047 MiB, a multiple of 4 KiB');
-  }
-  return bytes;
+  try { return checkMemory(parseSize(text)); } catch (e) { throw new InvalidArgumentError((e as Error).message); }
 }
 
 /** The signals that end `bonsai run`, at any stage. */

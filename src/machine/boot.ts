@@ -3,7 +3,7 @@
  *  - firmware `none`: the kernel (ELF at its physical addresses, or an Image at the start of RAM) runs in
  *    M-mode from its entry;
  *  - firmware `builtin`: Bonsai's own SBI; the kernel is entered in S-mode (an Image at RAM + text_offset,
- *    normally 0x80200000);
+ *    normally 0x80200000; a raw binary such as U-Boot's S-mode u-boot.bin at 0x80200000);
  *  - a firmware file (OpenSBI fw_dynamic/fw_jump, ...): loaded at 0x80000000 and entered in M-mode with
  *    a0 = hartid, a1 = DTB, a2 = a fw_dynamic info block; the kernel goes at the next 2 MiB boundary.
  * The DTB sits at the top of RAM (aligned down to 2 MiB), the initrd at kernel + min(RAM/2, 128 MiB).
@@ -105,7 +105,9 @@ export function boot(m: Machine, cfg: BootConfig): void {
     fwDynamic = fw.entry; // marks "firmware present"; the info block is placed below
     m.hart.reset(fw.entry % TWO32 | 0, Math.floor(fw.entry / TWO32) | 0);
   } else if (cfg.firmware === 'builtin') {
-    const k = loadKernel(m, cfg.kernel, (textOffset) => VIRT.ram + (textOffset || 2 * MiB));
+    // A raw binary (U-Boot's S-mode u-boot.bin) goes where QEMU's -kernel puts a 64-bit S-mode payload
+    // under its default firmware: RAM + 2 MiB (hw/riscv/boot.c, riscv_calc_kernel_start_addr).
+    const k = loadKernel(m, cfg.kernel, (textOffset) => VIRT.ram + (textOffset || 2 * MiB), true);
     kernelEntry = k.entry; kernelEnd = k.end;
   } else {
     const k = loadKernel(m, cfg.kernel, () => VIRT.ram);

@@ -25,7 +25,9 @@ import { applyRam, captureRam, checkRamImage, type RamImage } from './ram-image.
 import { VIRT } from './layout.js';
 import { IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI } from './riscv/csr.js';
 import { Hart } from './riscv/hart.js';
-import { RAM_OFFSET, WASM_PAGE } from './riscv/layout.js';
+import { MAX_MEMORY_BYTES, MEMORY_LIMITS, RAM_OFFSET, WASM_PAGE } from './riscv/layout.js';
+
+export { MAX_MEMORY_BYTES, MEMORY_LIMITS };
 import type { PhysRam } from './riscv/mmu.js';
 
 export const RAM_BASE = VIRT.ram;
@@ -33,6 +35,12 @@ export const RAM_BASE = VIRT.ram;
 const SLICE = 8192;
 /** Host milliseconds the machine runs before yielding to the event loop. */
 const TURN_MS = 8;
+/**
+ * The turn while a device's host work is under way: its completion is delivered by the event loop, so a
+ * guest that polls for it (U-Boot's virtio-blk spins on the used ring) sees it within this, not within
+ * TURN_MS. One yield per millisecond costs a busy guest well under 1% (a yield is a few microseconds).
+ */
+const IO_TURN_MS = 1;
 
 export interface MachineOptions {
   memoryBytes: number;
@@ -67,7 +75,7 @@ export function guestMemoryFor(memoryBytes: number): WebAssembly.Memory {
   try {
     return new WebAssembly.Memory({ initial: pages, maximum: pages });
   } catch {
-    throw new BonsaiError(`cannot allocate ${memoryBytes >> 20} MiB of guest memory on this host`);
+    throw new BonsaiError(`cannot allocate ${Math.floor(memoryBytes / 1048576)} MiB of guest memory on this host`);
   }
 }
 
@@ -133,8 +141,8 @@ export class Machine {
 
   constructor(opts: MachineOptions) {
     const size = opts.memoryBytes;
-    if (!Number.isInteger(size) || size < 1 << 20 || size > 2047 * 1024 * 1024 || size % 4096 !== 0) {
-      throw new BonsaiError(`memory size ${size} bytes is not supported (1 MiB to 2047 MiB, a multiple of 4 KiB)`);
+    if (!Number.isInteger(size) || size < 1 << 20 || size > MAX_MEMORY_BYTES || size % 4096 !== 0) {
+      throw new BonsaiError(`memory size ${size} bytes is not supported (${MEMORY_LIMITS})`);
     }
     const pages = Math.ceil((RAM_OFFSET + size) / WASM_PAGE);
     if (opts.memory !== undefined && opts.memory.buffer.byteLength !== pages * WASM_PAGE) throw new RangeError('Machine: the memory given is not laid out for this RAM size');
@@ -214,7 +222,7 @@ export class Machine {
     const inRam = (pa: number): boolean => pa >= RAM_BASE && pa + 8 <= RAM_BASE + this.ram.size;
     if (!inRam(tohost) || !inRam(fromhost)) return;
     this.detachHtif();
-    const word = (pa: number): number => (RAM_OFFSET + pa - RAM_BASE) >> 2;
+    const word = (pa: number): number => (RAM_OFFSET + pa - RAM_BASE) >>> 2;
     this.htif = new Htif({
       readWord: (pa) => inRam(pa) ? this.i32[word(pa)] : 0,
       writeWord: (pa, v) => { if (inRam(pa)) this.i32[word(pa)] = v; },
@@ -323,7 +331,9 @@ export class Machine {
     let total = 0;
     for (;;) {
       while (this.pauseGate !== null && this.exit === null) await this.pauseGate.promise;
-      const turnEnd = performance.now() + TURN_MS;
+      const turnStart = performance.now();
+      const turnEnd = turnStart + TURN_MS;
+      const ioTurnEnd = turnStart + IO_TURN_MS;
       while (this.exit === null) {
         const now = this.clock.now();
         this.clint.update(now);
@@ -339,7 +349,9 @@ export class Machine {
           const deadline = Math.min(this.clint.deadline(0), hart.stimecmpDeadline());
           if (deadline !== Infinity && deadline > this.clock.now()) { this.clock.set(deadline); continue; }
         }
-        if (hart.wfi || performance.now() >= turnEnd) break;
+        if (hart.wfi) break;
+        const t = performance.now();
+        if (t >= turnEnd || (t >= ioTurnEnd && this.hostWorking())) break;
       }
       if (this.exit !== null) return this.exit;
       if (this.pauseGate !== null) continue;
@@ -354,6 +366,19 @@ export class Machine {
   }
 
   private throttled = 0;
+
+  /** Devices that can have host work under way for the guest (a disk's reads). */
+  private ioDevices: VirtioDevice[] | null = null;
+
+  /**
+   * Whether a device's host work is under way: the turn then ends after IO_TURN_MS, so its completion,
+   * which only the event loop delivers, reaches a guest that polls for it (U-Boot) that soon.
+   */
+  private hostWorking(): boolean {
+    if (this.ioDevices === null) this.ioDevices = this.slots.flatMap((s) => s !== null && s.device.hostWorking !== undefined ? [s.device] : []);
+    for (const d of this.ioDevices) if (d.hostWorking?.() === true) return true;
+    return false;
+  }
 
   /**
    * Slows the guest to (1 - fraction) of its speed: after each turn the hart rests for its share

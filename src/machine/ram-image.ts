@@ -66,7 +66,7 @@ export function countPresent(present: Uint8Array, pages: number): number {
 export function checkRamImage(image: RamImage, bytes: number): void {
   const pages = bytes / RAM_PAGE;
   if (image.bytes !== bytes) {
-    throw new BonsaiError(`snapshot: RAM is ${image.bytes >> 20} MiB, this machine has ${bytes >> 20} MiB`);
+    throw new BonsaiError(`snapshot: RAM is ${mib(image.bytes)} MiB, this machine has ${mib(bytes)} MiB`);
   }
   if (image.present.length !== Math.ceil(pages / 8) || image.data.length !== countPresent(image.present, pages) * RAM_PAGE) {
     throw new BonsaiError('snapshot: the RAM image does not match its page bitmap');
@@ -109,3 +109,5 @@ function forRuns(present: Uint8Array, pages: number, set: boolean, fn: (first: n
     fn(first, p);
   }
 }
+
+const mib = (bytes: number): string => String(Math.round(bytes / 1048576 * 100) / 100);

@@ -5,6 +5,7 @@
  */
 import { BonsaiError } from '../errors.js';
 import type { DiskFormat } from '../storage/backend.js';
+import { MAX_MEMORY_BYTES, MEMORY_LIMITS } from '../machine/riscv/layout.js';
 
 export const SPEC_VERSION = 1;
 
@@ -213,10 +214,10 @@ export function formatSpec(spec: VmSpec | TemplateSpec): string {
 
 const MiB = 1024 * 1024;
 
-/** Guest RAM the machine supports: 1 MiB to 2047 MiB, a multiple of 4 KiB. */
+/** Guest RAM the machine supports (riscv/layout.ts): 1 MiB to 4 GiB - 64 KiB, a multiple of 4 KiB. */
 export function checkMemory(bytes: number): number {
-  if (!Number.isSafeInteger(bytes) || bytes < MiB || bytes > 2047 * MiB || bytes % 4096 !== 0) {
-    throw new BonsaiError('guest RAM is 1 MiB to 2047 MiB, a multiple of 4 KiB');
+  if (!Number.isSafeInteger(bytes) || bytes < MiB || bytes > MAX_MEMORY_BYTES || bytes % 4096 !== 0) {
+    throw new BonsaiError(`guest RAM is ${MEMORY_LIMITS}`);
   }
   return bytes;
 }

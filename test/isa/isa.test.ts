@@ -13,7 +13,7 @@ const root = repoPath('test', 'isa');
 const programs: string[] = [];
 for (const group of readdirSync(root).sort()) {
   const dir = join(root, group);
-  if (!statSync(dir).isDirectory() || group === 'bench-program' || group === 'hang') continue;
+  if (!statSync(dir).isDirectory() || group === 'bench-program' || group === 'hang' || group === 'highmem') continue;
   for (const f of readdirSync(dir).sort()) if (f.endsWith('.elf')) programs.push(join(dir, f));
 }
 

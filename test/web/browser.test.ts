@@ -30,7 +30,7 @@ async function waitScreen(page: Page, re: RegExp, ms: number): Promise<string> {
   }
 }
 
-test('the web UI: create, start, a console that types and answers, a snapshot, stop', { timeout: 180_000 }, async (t) => {
+test('the web UI: create, start, a console that types and answers, a snapshot, stop', { timeout: 600_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) { t.skip(`no browser at ${CHROMIUM} (apt-get install chromium, or set BONSAI_CHROMIUM)`); return; }
   const s = await serve(home);
   // A VM left running by a failed run would outlive its store (its process names no store on its command line).
@@ -47,49 +47,49 @@ test('the web UI: create, start, a console that types and answers, a snapshot, s
   const opened = await page.goto(`${s.base}/?token=${s.token}`);
   assert.equal(opened?.status(), 200);
   assert.equal(new URL(page.url()).search, '', 'the token left the address bar');
-  await page.locator('#link.up').waitFor({ timeout: 10_000 });
+  await page.locator('#link.up').waitFor({ timeout: 120_000 });
 
   await page.fill('#create input[name=name]', 'demo');
   await page.selectOption('#create select[name=memory]', '192M');
   await page.click('#create button[type=submit]');
   const row = page.locator('#vms tr[data-vm=demo]');
-  await row.waitFor({ timeout: 20_000 });
+  await row.waitFor({ timeout: 120_000 });
   assert.equal(await row.locator('td.state').textContent(), 'stopped');
 
   await row.getByRole('button', { name: 'Start' }).click();
-  await page.locator('#vms tr[data-vm=demo] td.state-running').waitFor({ timeout: 60_000 });
+  await page.locator('#vms tr[data-vm=demo] td.state-running').waitFor({ timeout: 120_000 });
   await row.getByRole('link', { name: 'demo' }).click();
-  await waitScreen(page, /demo:\/root#\s*$/m, 90_000);
+  await waitScreen(page, /demo:\/root#\s*$/m, 120_000);
 
   await page.click('#terminal');
   await page.keyboard.type('uname -m\n');
-  await waitScreen(page, /^riscv64\s*$/m, 20_000);
+  await waitScreen(page, /^riscv64\s*$/m, 120_000);
 
   // Ctrl-C reaches the guest's shell: the sleep is interrupted and the next command runs at once.
   await page.keyboard.type('sleep 300\n');
   await new Promise((r) => setTimeout(r, 500));
   await page.keyboard.press('Control+C');
-  await waitScreen(page, /sleep 300\s*\n\^C\s*\ndemo:\/root#\s*$/m, 10_000);
+  await waitScreen(page, /sleep 300\s*\n\^C\s*\ndemo:\/root#\s*$/m, 60_000);
   await page.keyboard.type('echo after-$((40+2))\n');
-  await waitScreen(page, /^after-42\s*$/m, 10_000);
+  await waitScreen(page, /^after-42\s*$/m, 60_000);
 
   // A second viewer of the same console sees what the first one typed.
   const second = await context.newPage();
   await second.goto(`${s.base}/#demo`);
-  await waitScreen(second, /demo:\/root#/, 20_000);
+  await waitScreen(second, /demo:\/root#/, 120_000);
   await page.keyboard.type('echo shared-$((6*7))\n');
-  await waitScreen(second, /^shared-42\s*$/m, 10_000);
+  await waitScreen(second, /^shared-42\s*$/m, 60_000);
   await second.close();
 
   await page.fill('#snapshot-create input[name=name]', 'snap1');
   await page.click('#snapshot-create button[type=submit]');
-  await page.locator('#snapshots li[data-snapshot=snap1].current').waitFor({ timeout: 30_000 });
+  await page.locator('#snapshots li[data-snapshot=snap1].current').waitFor({ timeout: 120_000 });
 
   mkdirSync(repoPath('dist', 'artifacts'), { recursive: true });
   await page.screenshot({ path: repoPath('dist', 'artifacts', 'web-ui.png'), fullPage: true });
 
   await row.getByRole('button', { name: 'Stop' }).click();
-  await page.locator('#vms tr[data-vm=demo] td.state-stopped').waitFor({ timeout: 60_000 });
+  await page.locator('#vms tr[data-vm=demo] td.state-stopped').waitFor({ timeout: 120_000 });
   assert.match(await page.locator('#console-status').textContent() ?? '', /stopped/);
   assert.deepEqual(problems, [], 'no script errors on the page');
 });

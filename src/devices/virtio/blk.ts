@@ -158,6 +158,8 @@ export class VirtioBlk implements VirtioDevice {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  hostWorking(): boolean { return this.running > 0; }
+
   /** Number of requests taken from the guest and not yet returned. */
   get pending(): number { return this.outstanding.size; }
 

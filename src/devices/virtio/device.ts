@@ -75,6 +75,12 @@ export interface VirtioDevice extends Stateful {
    * A device whose requests in flight cannot be replayed after a restore answers them all first.
    */
   idle?(): Promise<void>;
+  /**
+   * Whether host work for the guest's requests is under way. While it is, the machine yields to the event
+   * loop every millisecond instead of every 8 ms turn, so a driver that polls for completion (a boot
+   * loader) sees its request done about as soon as the host is.
+   */
+  hostWorking?(): boolean;
   /** Device state beyond the transport's and the queues': buffers in flight, queued host input. */
   save(): State;
   /** Called by the transport after its own and the queues' state is back, so buffers in flight can resume. */

@@ -6,6 +6,14 @@
  * A driver that breaks a rule never takes the machine down: the transport sets DEVICE_NEEDS_RESET (2.1.2),
  * raises a configuration change notification, logs one line for the life of the device, and ignores the
  * device's queues until the driver resets it.
+ *
+ * Where QEMU's virtio-mmio (hw/virtio/virtio-mmio.c, virtio.c) lets a real driver through, so does this
+ * transport, since such drivers exist and run on QEMU: xv6 and other small kernels read only the low 32
+ * feature bits and set FEATURES_OK without VIRTIO_F_VERSION_1 (they are modern drivers that forgot the bit:
+ * the split ring is the same); U-Boot's legacy-style path sets DRIVER_OK without FEATURES_OK; features the
+ * device did not offer are dropped rather than refused; a notification of a queue the device lacks, or that
+ * is not ready, is ignored. DEVICE_NEEDS_RESET stays for what QEMU also calls broken (rings outside RAM,
+ * bad chains).
  */
 import type { IrqLine, MmioDevice } from '../mmio.js';
 import type { State, Stateful } from '../stateful.js';
@@ -158,8 +166,10 @@ export class VirtioMmio implements MmioDevice, Stateful {
       case MMIO_DEVICE_FEATURES_SEL: this.deviceFeaturesSel = v; break;
       case MMIO_DRIVER_FEATURES_SEL: this.driverFeaturesSel = v; break;
       case MMIO_DRIVER_FEATURES:
-        // Features are fixed once FEATURES_OK is set (3.1.1).
-        if (this.driverFeaturesSel < 2 && !(this.status & VIRTIO_STATUS_FEATURES_OK)) this.driverFeatures[this.driverFeaturesSel] = v;
+        // Features are fixed once FEATURES_OK (or, without it, DRIVER_OK) is set (3.1.1).
+        if (this.driverFeaturesSel < 2 && !(this.status & (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK))) {
+          this.driverFeatures[this.driverFeaturesSel] = v;
+        }
         break;
       case MMIO_QUEUE_SEL: this.queueSel = v; break;
       case MMIO_QUEUE_NUM: if (idle) idle.size = v; break;
@@ -198,44 +208,47 @@ export class VirtioMmio implements MmioDevice, Stateful {
   private writeStatus(v: number): void {
     if (v === 0) { this.reset(); return; }
     const before = this.status;
-    let next = v & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET; // the device's bit, not the driver's
-    if ((next & VIRTIO_STATUS_FEATURES_OK) && !(before & VIRTIO_STATUS_FEATURES_OK)) {
-      const accepted = this.acceptFeatures();
-      if (accepted === null) next &= ~VIRTIO_STATUS_FEATURES_OK; // the driver reads it back and gives up
-      else {
-        this.negotiated = accepted;
-        for (const q of this.queues) {
-          q.indirect = this.hasFeature(VIRTIO_RING_F_INDIRECT_DESC);
-          q.eventIdx = this.hasFeature(VIRTIO_RING_F_EVENT_IDX);
-        }
+    const next = v & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET; // the device's bit, not the driver's
+    const settle = !(before & (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK));
+    // Features take effect at FEATURES_OK or, for a driver that never sets it (U-Boot without VERSION_1;
+    // QEMU keeps its features as they are then), at DRIVER_OK.
+    if (settle && (next & (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK))) {
+      this.negotiated = this.acceptFeatures();
+      for (const q of this.queues) {
+        q.indirect = this.hasFeature(VIRTIO_RING_F_INDIRECT_DESC);
+        q.eventIdx = this.hasFeature(VIRTIO_RING_F_EVENT_IDX);
       }
     }
     this.status = next;
-    if ((next & VIRTIO_STATUS_DRIVER_OK) && !(before & VIRTIO_STATUS_DRIVER_OK)) {
-      if (!(next & VIRTIO_STATUS_FEATURES_OK)) { this.fail('DRIVER_OK set without FEATURES_OK'); return; }
-      if (!this.needsReset) this.guard(() => this.device.activate());
+    if ((next & VIRTIO_STATUS_DRIVER_OK) && !(before & VIRTIO_STATUS_DRIVER_OK) && !this.needsReset) {
+      if (!this.guard(() => this.device.activate())) return;
+      // Buffers a driver made available (and notified) before DRIVER_OK are taken now: QEMU serves such
+      // notifications at once; the spec (3.1.1) lets the device wait until DRIVER_OK.
+      for (let i = 0; i < this.queues.length && !this.needsReset; i++) {
+        const q = this.queues[i];
+        if (q.live) this.guard(() => { if (q.hasAvailable()) this.device.notify(i); });
+      }
     }
   }
 
   /**
-   * FEATURES_OK is refused when the driver accepted a feature the device did not offer, or did not accept
-   * VIRTIO_F_VERSION_1: without it the driver expects the legacy interface, which this transport lacks.
+   * The features in force: what the driver accepted of what the device offered. QEMU's
+   * virtio_set_features() drops bits that were not offered and its virtio-mmio ignores the refusal, and
+   * accepts a driver without VIRTIO_F_VERSION_1 as it is (a modern ring either way), so FEATURES_OK always
+   * sticks.
    */
-  private acceptFeatures(): [number, number] | null {
+  private acceptFeatures(): [number, number] {
     const [lo, hi] = this.driverFeatures;
-    if ((lo & ~this.offered[0]) !== 0 || (hi & ~this.offered[1]) !== 0) return null;
-    if (((hi >>> (VIRTIO_F_VERSION_1 - 32)) & 1) === 0) return null;
-    return [lo, hi];
+    return [(lo & this.offered[0]) >>> 0, (hi & this.offered[1]) >>> 0];
   }
 
   private notify(v: number): void {
     if (this.needsReset) return;
     const index = v & 0xffff; // without VIRTIO_F_NOTIFICATION_DATA the value is the queue index
     const q = this.queues[index];
-    // 3.1.1: no available buffer notifications before DRIVER_OK; 4.2.2.1: no queue use while not ready.
-    if (!(this.status & VIRTIO_STATUS_DRIVER_OK)) { this.fail(`queue ${index} notified before DRIVER_OK`); return; }
-    if (q === undefined) { this.fail(`notification for queue ${index}, which the device does not have`); return; }
-    if (!q.ready) { this.fail(`queue ${index} notified while not ready`); return; }
+    // QEMU ignores a notification of a queue that does not exist or has no rings; one before DRIVER_OK
+    // waits (3.1.1) and its buffers are taken when the driver sets DRIVER_OK.
+    if (q === undefined || !q.ready || !(this.status & VIRTIO_STATUS_DRIVER_OK)) return;
     this.guard(() => this.device.notify(index));
   }
 

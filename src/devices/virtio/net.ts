@@ -2,7 +2,8 @@
  * virtio-net (virtio 1.2, 5.1) with one receive and one transmit queue, a MAC address and link status.
  * No checksum or segmentation offloads are offered, so every frame is a plain ethernet frame of at most
  * 1514 bytes behind a 12-byte virtio_net_hdr (5.1.6: with VIRTIO_F_VERSION_1 the header always has
- * num_buffers).
+ * num_buffers). A driver that did not accept VIRTIO_F_VERSION_1 (nor MRG_RXBUF, which is not offered) uses
+ * the 10-byte header without it, as QEMU's virtio-net gives such drivers.
  *
  * Transmitted frames leave within the notification that brings them, so a backend that answers at once
  * (the user-mode stack's ARP, DHCP, TFTP) reaches a polling boot loader with no delay. Frames for the
@@ -11,7 +12,7 @@
  */
 import { formatMac, type FrameReceiver, type NetBackend, type NetBackendState, type ReceiveRoom } from '../../net/link.js';
 import type { State } from '../stateful.js';
-import { ConfigSpace, VIRTIO_ID_NET, type VirtioDevice, type VirtioHost } from './device.js';
+import { ConfigSpace, VIRTIO_F_VERSION_1, VIRTIO_ID_NET, type VirtioDevice, type VirtioHost } from './device.js';
 import { VirtqueueError } from './queue.js';
 import { blob, list, record, toBlob } from '../state.js';
 
@@ -27,6 +28,8 @@ export const NET_QUEUE_SIZE = 256;
 
 /** struct virtio_net_hdr (5.1.6): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers. */
 export const VIRTIO_NET_HDR_SIZE = 12;
+/** The header without num_buffers (5.1.6.1, legacy interface: no VIRTIO_F_VERSION_1, no MRG_RXBUF). */
+export const VIRTIO_NET_HDR_SIZE_NO_V1 = 10;
 const HDR_NUM_BUFFERS = 10;
 
 /** Ethernet header plus the largest payload without offloads (1500). */
@@ -108,6 +111,11 @@ export class VirtioNet implements VirtioDevice {
 
   activate(): void {}
 
+  /** The virtio_net_hdr length the driver negotiated. */
+  private get hdrSize(): number {
+    return this.host.hasFeature(VIRTIO_F_VERSION_1) ? VIRTIO_NET_HDR_SIZE : VIRTIO_NET_HDR_SIZE_NO_V1;
+  }
+
   notify(index: number): void {
     if (index === NET_RX) {
       this.fillReceive();
@@ -119,14 +127,15 @@ export class VirtioNet implements VirtioDevice {
 
   private transmit(): void {
     const q = this.host.queues[NET_TX];
+    const hdr = this.hdrSize;
     let done = false;
     for (let chain = q.pop(); chain !== null; chain = q.pop()) {
       // 5.1.6.2: transmit buffers are device-readable only.
       if (chain.writableLength > 0) throw new VirtqueueError('device-writable buffer in the transmit queue');
-      const len = chain.readableLength - VIRTIO_NET_HDR_SIZE;
+      const len = chain.readableLength - hdr;
       if (len >= MIN_FRAME && len <= MAX_FRAME) {
         this.counters.txFrames++;
-        this.backend.send(chain.readBytes(VIRTIO_NET_HDR_SIZE, len));
+        this.backend.send(chain.readBytes(hdr, len));
       } else {
         this.counters.txDropped++; // a runt or a frame bigger than the MTU allows without offloads
       }
@@ -138,6 +147,7 @@ export class VirtioNet implements VirtioDevice {
 
   private fillReceive(): void {
     const q = this.host.queues[NET_RX];
+    const hdr = this.hdrSize;
     let done = false;
     while (this.rxQueue.length > 0 && q.hasAvailable()) {
       const chain = q.pop();
@@ -145,15 +155,15 @@ export class VirtioNet implements VirtioDevice {
       // 5.1.6.3: receive buffers are device-writable only.
       if (chain.readableLength > 0) throw new VirtqueueError('device-readable buffer in the receive queue');
       const frame = this.rxQueue.shift() as Uint8Array;
-      if (chain.writableLength < VIRTIO_NET_HDR_SIZE + frame.length) {
+      if (chain.writableLength < hdr + frame.length) {
         // 5.1.6.3.1: without VIRTIO_NET_F_MRG_RXBUF each buffer must hold a whole 1514-byte frame; one that
         // cannot is returned empty and the frame is lost, as the driver asked for.
         this.counters.rxDropped++;
         q.push(chain.head, 0);
       } else {
-        chain.write(0, this.hdr);
-        chain.write(VIRTIO_NET_HDR_SIZE, frame);
-        q.push(chain.head, VIRTIO_NET_HDR_SIZE + frame.length);
+        chain.write(0, this.hdr.subarray(0, hdr));
+        chain.write(hdr, frame);
+        q.push(chain.head, hdr + frame.length);
         this.counters.rxFrames++;
       }
       done = true;

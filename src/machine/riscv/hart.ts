@@ -117,7 +117,8 @@ export class Hart implements Stateful {
   private readonly hpmCounter = new Int32Array(64);
   private readonly hpmEvent = new Int32Array(64);
 
-  // LR/SC reservation: the memory offset of the reserved doubleword, or -1.
+  // LR/SC reservation: the memory offset of the reserved doubleword as an int32 (o & ~7: offsets of 2 GiB and
+  // up wrap negative, as the TLB holds them), or -1, which no multiple of 8 is.
   private resv = -1;
 
   /** TLB sets in use for fetch and data (MMU indexes × TLB_SIZE). */
@@ -373,7 +374,7 @@ export class Hart implements Stateful {
   /** Decodes the instruction at byte `off` of the page at memory offset `base` into its slot. */
   private decodeSlot(page: DecodedPage, base: number, off: number): number {
     const slot = off >> 1;
-    const lowHalf = this.m16[(base + off) >> 1];
+    const lowHalf = this.m16[(base + off) >>> 1];
     let op: Op;
     let ins: number;
     if ((lowHalf & 3) !== 3) {
@@ -387,7 +388,7 @@ export class Hart implements Stateful {
       op = Op.CROSS; // a 32-bit instruction that crosses into the next page: fetched apart
       ins = 0;
     } else {
-      ins = lowHalf | (this.m16[(base + off + 2) >> 1] << 16);
+      ins = lowHalf | (this.m16[(base + off + 2) >>> 1] << 16);
       op = decodeOp(ins);
       page.imm[slot] = decodeImm(op, ins);
     }
@@ -432,16 +433,16 @@ export class Hart implements Stateful {
     if (mmu.tagX[fi] === pLo && mmu.tagXHi[fi] === pHi) base = mmu.baseX[fi];
     else {
       base = this.fetchSlow(this.pcLo, pHi);
-      if (base < 0) return budget;
+      if (base === -1) return budget;
       // Not cached: PMP treats parts of this page differently, so every fetch must be checked. One at a time.
       if (budget > 1 && !(mmu.tagX[fi] === pLo && mmu.tagXHi[fi] === pHi)) return budget - 1 + this.execute(1);
     }
     let page = this.decodedPage(base);
-    if (off === 4094 && (this.m16[(base + 4094) >> 1] & 3) === 3) {
+    if (off === 4094 && (this.m16[(base + 4094) >>> 1] & 3) === 3) {
       // A 32-bit instruction whose upper half lies on the next page: run it alone from a scratch page.
       const upper = this.fetchCrossUpper();
       if (upper < 0) return budget;
-      const insn = this.m16[(base + 4094) >> 1] | (upper << 16);
+      const insn = this.m16[(base + 4094) >>> 1] | (upper << 16);
       page = this.crossPage;
       const op = decodeOp(insn);
       page.ops[0] = op;
@@ -679,7 +680,7 @@ export class Hart implements Stateful {
             x[rd] = link;
             x[rd + 1] = (pch + ((link >>> 0) < (pc >>> 0) ? 1 : 0)) | 0;
           }
-          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base >= 0) { off = tLo & 0xfff; continue; }
+          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base !== -1) { off = tLo & 0xfff; continue; }
           break dispatch;
         }
         case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
@@ -696,7 +697,7 @@ export class Hart implements Stateful {
           }
           if (!taken) break;
           const t = off + imms[slot];
-          if (t >= 0 && t < 4096 && base >= 0) { off = t; continue; }
+          if (t >= 0 && t < 4096 && base !== -1) { off = t; continue; }
           const pc = (pLo + off) | 0, imm = imms[slot];
           const pch = (pHi + ((pc >>> 0) < (pLo >>> 0) ? 1 : 0)) | 0;
           tLo = (pc + imm) | 0;
@@ -711,7 +712,7 @@ export class Hart implements Stateful {
           const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
           const ti = dset + ((lo >>> 12) & TLB_MASK);
           let v: number;
-          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi) { const o = baseR[ti] + (lo & 0xfff); v = s8[o]; } else {
+          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi) { const o = baseR[ti] + (lo & 0xfff); v = s8[o >>> 0]; } else {
             v = this.slowLoad(op, lo, hi, pLo, pHi, off);
             if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
           }
@@ -726,7 +727,7 @@ export class Hart implements Stateful {
           const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
           const ti = dset + ((lo >>> 12) & TLB_MASK);
           let v: number;
-          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi) { const o = baseR[ti] + (lo & 0xfff); v = m8[o]; } else {
+          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi) { const o = baseR[ti] + (lo & 0xfff); v = m8[o >>> 0]; } else {
             v = this.slowLoad(op, lo, hi, pLo, pHi, off);
             if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
           }
@@ -741,7 +742,7 @@ export class Hart implements Stateful {
           const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
           const ti = dset + ((lo >>> 12) & TLB_MASK);
           let v: number;
-          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi && (lo & 1) === 0) { const o = baseR[ti] + (lo & 0xfff); v = s16[o >> 1]; } else {
+          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi && (lo & 1) === 0) { const o = baseR[ti] + (lo & 0xfff); v = s16[o >>> 1]; } else {
             v = this.slowLoad(op, lo, hi, pLo, pHi, off);
             if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
           }
@@ -756,7 +757,7 @@ export class Hart implements Stateful {
           const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
           const ti = dset + ((lo >>> 12) & TLB_MASK);
           let v: number;
-          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi && (lo & 1) === 0) { const o = baseR[ti] + (lo & 0xfff); v = m16[o >> 1]; } else {
+          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi && (lo & 1) === 0) { const o = baseR[ti] + (lo & 0xfff); v = m16[o >>> 1]; } else {
             v = this.slowLoad(op, lo, hi, pLo, pHi, off);
             if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
           }
@@ -771,7 +772,7 @@ export class Hart implements Stateful {
           const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
           const ti = dset + ((lo >>> 12) & TLB_MASK);
           let v: number;
-          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi && (lo & 3) === 0) { const o = baseR[ti] + (lo & 0xfff); v = m32[o >> 2]; } else {
+          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi && (lo & 3) === 0) { const o = baseR[ti] + (lo & 0xfff); v = m32[o >>> 2]; } else {
             v = this.slowLoad(op, lo, hi, pLo, pHi, off);
             if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
           }
@@ -786,7 +787,7 @@ export class Hart implements Stateful {
           const hi = (x[rs1 + 1] + (imm >> 31) + ((lo >>> 0) < (a >>> 0) ? 1 : 0)) | 0;
           const ti = dset + ((lo >>> 12) & TLB_MASK);
           let v: number;
-          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi && (lo & 3) === 0) { const o = baseR[ti] + (lo & 0xfff); v = m32[o >> 2]; } else {
+          if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi && (lo & 3) === 0) { const o = baseR[ti] + (lo & 0xfff); v = m32[o >>> 2]; } else {
             v = this.slowLoad(op, lo, hi, pLo, pHi, off);
             if (this.trapped) { this.instret += budget - n - 1; return n + 1; }
           }
@@ -802,7 +803,7 @@ export class Hart implements Stateful {
           const ti = dset + ((lo >>> 12) & TLB_MASK);
           let vlo: number, vhi: number;
           if (tagR[ti] === (lo & -4096) && tagRHi[ti] === hi && (lo & 7) === 0) {
-            const w = (baseR[ti] + (lo & 0xfff)) >> 2;
+            const w = (baseR[ti] + (lo & 0xfff)) >>> 2;
             vlo = m32[w]; vhi = m32[w + 1];
           } else {
             vlo = this.slowLoad(op, lo, hi, pLo, pHi, off);
@@ -824,10 +825,10 @@ export class Hart implements Stateful {
           if (tagW[ti] === (lo & -4096) && tagWHi[ti] === hi && (lo & (size - 1)) === 0) {
             const o = baseW[ti] + (lo & 0xfff);
             if ((o & ~7) === this.resv) this.resv = -1;
-            if (size === 4) m32[o >> 2] = x[rs2];
-            else if (size === 8) { m32[o >> 2] = x[rs2]; m32[(o >> 2) + 1] = x[rs2 + 1]; }
-            else if (size === 1) m8[o] = x[rs2];
-            else m16[o >> 1] = x[rs2];
+            if (size === 4) m32[o >>> 2] = x[rs2];
+            else if (size === 8) { m32[o >>> 2] = x[rs2]; m32[(o >>> 2) + 1] = x[rs2 + 1]; }
+            else if (size === 1) m8[o >>> 0] = x[rs2];
+            else m16[o >>> 1] = x[rs2];
           } else {
             this.pcLo = (pLo + off) | 0; this.pcHi = pHi;
             this.store(lo, hi, size, x[rs2], x[rs2 + 1]);
@@ -913,7 +914,7 @@ export class Hart implements Stateful {
       } // dispatch
       // Control left the page: go on in the target page when the fetch TLB knows it, without leaving
       // this function (calls between pages are frequent); otherwise let run() translate it.
-      const next = base >= 0 && n > 0 ? this.chain(tLo, tHi) : null;
+      const next = base !== -1 && n > 0 ? this.chain(tLo, tHi) : null;
       if (next === null) {
         this.pcLo = tLo; this.pcHi = tHi;
         this.instret += budget - n;
@@ -962,7 +963,7 @@ export class Hart implements Stateful {
   private illegal(ins: number, pLo: number, pHi: number, off: number, base: number): void {
     let bits: number;
     if ((ins & 3) === 3) bits = ins; // 32-bit instruction as fetched
-    else if ((ins & 3) === 2) bits = base >= 0 ? this.m16[(base + off) >> 1] : ins; // expanded compressed: re-read
+    else if ((ins & 3) === 2) bits = base !== -1 ? this.m16[(base + off) >>> 1] : ins; // expanded compressed: re-read
     else bits = ins; // reserved compressed encoding kept raw
     this.raise(Cause.IllegalInsn, bits | 0, 0, (pLo + off) | 0, pHi); // tval: the bits, zero-extended
   }
@@ -986,7 +987,7 @@ export class Hart implements Stateful {
     const ram = this.ram;
     if (pa < ram.base || pa >= ram.base + ram.size) { this.raise(Cause.InsnAccess, lo, hi, lo, hi); return -1; }
     const page = pa - (pa % 4096);
-    return ram.offset + (page - ram.base);
+    return (ram.offset + (page - ram.base)) | 0; // as the TLB holds it (Int32Array): see Mmu.translate
   }
 
   /** Fetches the upper half of a 32-bit instruction at pc = page + 4094; -1 after raising a fault. */
@@ -997,7 +998,7 @@ export class Hart implements Stateful {
     if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return -1; }
     const ram = this.ram;
     if (pa < ram.base || pa + 2 > ram.base + ram.size) { this.raise(Cause.InsnAccess, lo, hi, this.pcLo, this.pcHi); return -1; }
-    return this.m16[(ram.offset + (pa - ram.base)) >> 1];
+    return this.m16[(ram.offset + (pa - ram.base)) >>> 1];
   }
 
   // --- loads and stores: slow paths ---------------------------------------------------------------------
@@ -1030,11 +1031,11 @@ export class Hart implements Stateful {
     const ram = this.ram;
     if (pa >= ram.base && pa + size <= ram.base + ram.size) {
       const o = ram.offset + (pa - ram.base);
-      if (size === 1) return this.m8[o];
-      if (size === 2) return this.m16[o >> 1];
-      if (size === 4) return this.m32[o >> 2];
-      this.loadHi = this.m32[(o >> 2) + 1];
-      return this.m32[o >> 2];
+      if (size === 1) return this.m8[o >>> 0];
+      if (size === 2) return this.m16[o >>> 1];
+      if (size === 4) return this.m32[o >>> 2];
+      this.loadHi = this.m32[(o >>> 2) + 1];
+      return this.m32[o >>> 2];
     }
     const bus = this.bus;
     bus.ok = true;
@@ -1106,10 +1107,10 @@ export class Hart implements Stateful {
     if (pa >= ram.base && pa + size <= ram.base + ram.size) {
       const o = ram.offset + (pa - ram.base);
       if ((o & ~7) === this.resv) this.resv = -1;
-      if (size === 1) this.m8[o] = vlo;
-      else if (size === 2) this.m16[o >> 1] = vlo;
-      else if (size === 4) this.m32[o >> 2] = vlo;
-      else { this.m32[o >> 2] = vlo; this.m32[(o >> 2) + 1] = vhi; }
+      if (size === 1) this.m8[o >>> 0] = vlo;
+      else if (size === 2) this.m16[o >>> 1] = vlo;
+      else if (size === 4) this.m32[o >>> 2] = vlo;
+      else { this.m32[o >>> 2] = vlo; this.m32[(o >>> 2) + 1] = vhi; }
       const page = (pa - ram.base) / 4096 | 0;
       const flags = ram.pageFlags[page];
       if (flags !== 0) {
@@ -1146,23 +1147,23 @@ export class Hart implements Stateful {
     const ti = this.dataSet + ((lo >>> 12) & TLB_MASK);
     if (op === Op.LR_W || op === Op.LR_D) {
       const pa = mmu.tagR[ti] === (lo & -4096) && mmu.tagRHi[ti] === hi
-        ? ram.base + (mmu.baseR[ti] - ram.offset) + (lo & 0xfff)
+        ? ram.base + ((mmu.baseR[ti] - ram.offset) >>> 0) + (lo & 0xfff)
         : mmu.translate(lo, hi, size, Access.Load, this.dataPriv(), set, sum, this.lastMxr);
       if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return false; }
       if (pa < ram.base || pa + size > ram.base + ram.size) { this.raise(Cause.LoadAccess, lo, hi, this.pcLo, this.pcHi); return false; }
       const o = ram.offset + (pa - ram.base);
-      const v = this.m32[o >> 2];
-      if (rd !== 0) { x[rd] = v; x[rd + 1] = dbl ? this.m32[(o >> 2) + 1] : v >> 31; }
+      const v = this.m32[o >>> 2];
+      if (rd !== 0) { x[rd] = v; x[rd + 1] = dbl ? this.m32[(o >>> 2) + 1] : v >> 31; }
       this.resv = o & ~7;
       return true;
     }
     const pa = mmu.tagW[ti] === (lo & -4096) && mmu.tagWHi[ti] === hi
-      ? ram.base + (mmu.baseW[ti] - ram.offset) + (lo & 0xfff)
+      ? ram.base + ((mmu.baseW[ti] - ram.offset) >>> 0) + (lo & 0xfff)
       : mmu.translate(lo, hi, size, Access.Store, this.dataPriv(), set, sum, this.lastMxr);
     if (pa < 0) { this.raise(this.mmu.faultCause, lo, hi, this.pcLo, this.pcHi); return false; }
     if (pa < ram.base || pa + size > ram.base + ram.size) { this.raise(Cause.StoreAccess, lo, hi, this.pcLo, this.pcHi); return false; }
     const o = ram.offset + (pa - ram.base);
-    const w = o >> 2;
+    const w = o >>> 2;
     const m32 = this.m32;
     if (op === Op.SC_W || op === Op.SC_D) {
       const ok = this.resv === (o & ~7);
@@ -1228,7 +1229,7 @@ export class Hart implements Stateful {
     if (op === Op.FLW || op === Op.FLD) {
       const rd = (ins >> 6) & 62;
       if (aligned && mmu.tagR[ti] === (lo & -4096) && mmu.tagRHi[ti] === hi) {
-        const w = (mmu.baseR[ti] + (lo & 0xfff)) >> 2;
+        const w = (mmu.baseR[ti] + (lo & 0xfff)) >>> 2;
         f[rd] = m32[w];
         f[rd + 1] = size === 4 ? -1 : m32[w + 1];
       } else {
@@ -1242,8 +1243,8 @@ export class Hart implements Stateful {
       if (aligned && mmu.tagW[ti] === (lo & -4096) && mmu.tagWHi[ti] === hi) {
         const o = mmu.baseW[ti] + (lo & 0xfff);
         if ((o & ~7) === this.resv) this.resv = -1;
-        m32[o >> 2] = f[rs2];
-        if (size === 8) m32[(o >> 2) + 1] = f[rs2 + 1];
+        m32[o >>> 2] = f[rs2];
+        if (size === 8) m32[(o >>> 2) + 1] = f[rs2 + 1];
       } else {
         this.store(lo, hi, size, f[rs2], f[rs2 + 1]);
         if (this.trapped) return false;
@@ -1655,7 +1656,7 @@ export class Hart implements Stateful {
       satp: { mode: m.satpMode, asid: m.satpAsid, root: m.satpRoot },
       pmpcfg: Array.from(m.pmpcfg), pmpaddrLo: Array.from(m.pmpaddrLo), pmpaddrHi: Array.from(m.pmpaddrHi),
       // The reservation as a guest physical address (the memory offset is this board's business).
-      resv: this.resv < 0 ? -1 : this.resv - this.ram.offset + this.ram.base,
+      resv: this.resv === -1 ? -1 : (this.resv >>> 0) - this.ram.offset + this.ram.base,
     };
   }
 
@@ -1744,7 +1745,7 @@ export class Hart implements Stateful {
     m.satpMode = satpMode; m.satpAsid = satpAsid; m.satpRoot = satpRoot;
     m.pmpcfg.set(pmpcfg); m.pmpaddrLo.set(pmpaddrLo); m.pmpaddrHi.set(pmpaddrHi);
     m.pmpUpdate();
-    this.resv = r === -1 ? -1 : r - ram.base + ram.offset;
+    this.resv = r === -1 ? -1 : (r - ram.base + ram.offset) | 0;
     // Caches: decoded code is RAM's (which the caller replaced), the TLB the old translations'.
     this.invalidateAllCode();
     this.lastMxr = (mstatus & MSTATUS_MXR) !== 0;

@@ -13,3 +13,11 @@ export const STATE_BYTES = 4096;
 /** Guest RAM starts at this byte offset of the memory (one WebAssembly page, 64 KiB, keeps RAM page-aligned). */
 export const RAM_OFFSET = 65536;
 export const WASM_PAGE = 65536;
+/**
+ * The most guest RAM a machine can have: RAM lives in one WebAssembly.Memory behind the architectural state
+ * (RAM_OFFSET, 64 KiB), and a wasm32 memory holds at most 65536 pages of 64 KiB, 4 GiB. So 4 GiB - 64 KiB
+ * (4095.9375 MiB). Offsets into that memory reach 2^32 - 1, past int32: the hart takes them unsigned.
+ */
+export const MAX_MEMORY_BYTES = 65536 * WASM_PAGE - RAM_OFFSET;
+/** The limits of a machine's RAM, in words, for error messages. */
+export const MEMORY_LIMITS = '1 MiB to 4 GiB - 64 KiB, a multiple of 4 KiB';

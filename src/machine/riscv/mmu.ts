@@ -4,7 +4,8 @@
  * TLB: direct-mapped, one set per "MMU index" (the effective privilege, and for S-mode data whether SUM is
  * set), separately for fetch, load and store, like QEMU's softmmu. The tag is the virtual page number as
  * one double (hi * 2^20 + lo >>> 12, exact below 2^53), so the fast path is a single compare; the entry
- * holds the byte offset of the page in the WebAssembly memory. Permissions are folded into which table holds
+ * holds the byte offset of the page in the WebAssembly memory, as an int32: offsets of 2 GiB and up (RAM
+ * beyond 2 GiB - 64 KiB) wrap negative, so every index made from one is taken unsigned (`>>> 0`, `>>> 2`). Permissions are folded into which table holds
  * the entry: a store entry exists only for a writable page whose PTE is already dirty and that holds no
  * decoded code. NaN marks an empty slot (it never compares equal).
  */
@@ -87,7 +88,8 @@ export class Mmu {
    * Drops every store entry that maps the RAM page at memory offset `base` (it now holds decoded code):
    * a scan of the store table, far cheaper than flushing it, which would make every hot page walk again.
    */
-  dropWritesTo(base: number): void {
+  dropWritesTo(offset: number): void {
+    const base = offset | 0; // as baseW holds it
     const tagW = this.tagW, baseW = this.baseW;
     for (let i = 0; i < baseW.length; i++) if (baseW[i] === base) tagW[i] = 1;
   }

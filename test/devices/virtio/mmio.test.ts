@@ -20,6 +20,14 @@ function rngRig(): ReturnType<typeof rig<VirtioRng>> & { drv: Driver } {
   return { ...r, drv: new Driver(r.mmio, r.ram) };
 }
 
+/** A driver error that QEMU also calls one: a descriptor table outside RAM, made ready. */
+function breakDevice(drv: Driver): void {
+  drv.negotiate([F_VERSION_1]);
+  drv.w(MMIO_QUEUE_SEL, 0);
+  drv.w(MMIO_QUEUE_DESC_LOW, 0x10);
+  drv.w(MMIO_QUEUE_READY, 1);
+}
+
 test('the registers identify a version 2 virtio-mmio device with no shared memory', () => {
   const { drv } = rngRig();
   assert.equal(drv.r(MMIO_MAGIC_VALUE), 0x74726976);
@@ -54,22 +62,6 @@ test('the device offers VERSION_1, INDIRECT_DESC and EVENT_IDX beside its own fe
   assert.equal(drv.r(0x10), 0, 'feature words past the second are 0');
 });
 
-test('FEATURES_OK is refused without VIRTIO_F_VERSION_1, and the driver sees it cleared', () => {
-  const { drv, mmio } = rngRig();
-  assert.equal(drv.negotiate([F_INDIRECT]), false);
-  assert.equal(drv.status & FEATURES_OK, 0);
-  assert.equal(mmio.broken, false, 'a refusal is not a device error');
-  assert.equal(drv.negotiate([F_VERSION_1]), true);
-});
-
-test('FEATURES_OK is refused when the driver accepts a feature the device did not offer', () => {
-  const { drv } = rngRig();
-  drv.w(MMIO_STATUS, ACKNOWLEDGE | DRIVER);
-  drv.writeFeatures([F_VERSION_1, 5]);
-  drv.w(MMIO_STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
-  assert.equal(drv.status & FEATURES_OK, 0);
-});
-
 test('driver features are fixed once FEATURES_OK is set', () => {
   const r = rig(new VirtioBlk(new MemBackend(4096)));
   const drv = new Driver(r.mmio, r.ram);
@@ -79,37 +71,6 @@ test('driver features are fixed once FEATURES_OK is set', () => {
   drv.driverOk();
   const state = r.mmio.save() as { negotiated: number[] };
   assert.deepEqual(state.negotiated, [0, 1]);
-});
-
-test('a notification before DRIVER_OK sets DEVICE_NEEDS_RESET, raises a configuration interrupt and logs one line', () => {
-  const { drv, irq, logs, wakes } = rngRig();
-  assert.ok(drv.negotiate([F_VERSION_1]));
-  drv.setupQueue(0);
-  drv.w(MMIO_QUEUE_NOTIFY, 0);
-  assert.equal(drv.status & NEEDS_RESET, NEEDS_RESET);
-  assert.equal(drv.r(MMIO_INTERRUPT_STATUS), 2);
-  assert.equal(irq.level, true);
-  assert.ok(wakes.n > 0);
-  assert.equal(logs.length, 1);
-  assert.match(logs[0], /virtio-rng: queue 0 notified before DRIVER_OK; device needs reset/);
-  drv.w(MMIO_QUEUE_NOTIFY, 0);
-  assert.equal(logs.length, 1);
-});
-
-test('DRIVER_OK without FEATURES_OK is a driver error', () => {
-  const { drv } = rngRig();
-  drv.w(MMIO_STATUS, ACKNOWLEDGE | DRIVER | DRIVER_OK);
-  assert.equal(drv.status & NEEDS_RESET, NEEDS_RESET);
-});
-
-test('notifying a queue that is not ready, or that does not exist, is a driver error', () => {
-  for (const index of [0, 7]) {
-    const { drv } = rngRig();
-    assert.ok(drv.negotiate([F_VERSION_1]));
-    drv.driverOk();
-    drv.w(MMIO_QUEUE_NOTIFY, index);
-    assert.equal(drv.status & NEEDS_RESET, NEEDS_RESET, `queue ${index}`);
-  }
 });
 
 test('rings that are unaligned, outside RAM or of a size that is not a power of 2 are refused when made ready', () => {
@@ -143,9 +104,7 @@ test('rings that are unaligned, outside RAM or of a size that is not a power of 
 
 test('writing 0 to Status resets the device, which then works again; the log stays at one line', () => {
   const { drv, irq, logs, ram } = rngRig();
-  assert.ok(drv.negotiate([F_VERSION_1]));
-  drv.setupQueue(0);
-  drv.w(MMIO_QUEUE_NOTIFY, 0); // before DRIVER_OK
+  breakDevice(drv);
   assert.equal(drv.status & NEEDS_RESET, NEEDS_RESET);
   drv.w(MMIO_STATUS, 0);
   assert.equal(drv.status, 0);
@@ -158,9 +117,7 @@ test('writing 0 to Status resets the device, which then works again; the log sta
   q.add({ in: [16] });
   q.kick();
   assert.deepEqual(q.takeUsed().map((u) => u.len), [16]);
-  d2.w(MMIO_STATUS, 0);
-  d2.negotiate([F_VERSION_1]);
-  d2.w(MMIO_QUEUE_NOTIFY, 0);
+  breakDevice(d2);
   assert.equal(d2.status & NEEDS_RESET, NEEDS_RESET);
   assert.equal(logs.length, 1, 'one line per device, however often it is broken');
 });

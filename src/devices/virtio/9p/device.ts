@@ -89,6 +89,8 @@ export class Virtio9p implements VirtioDevice {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  hostWorking(): boolean { return this.busy; }
+
   /** Requests in flight are not kept across a snapshot (drain them first: idle()); the fid table lives in the server's own state. */
   save(): State { return { server: this.server.save() }; }
   restore(s: State): void {
