@@ -17,6 +17,7 @@ import {
   MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_SUM, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, MSTATUS_WRITABLE, Priv,
   S_INTERRUPTS, SSTATUS_MASK,
 } from './csr.js';
+import { execBitmanip } from './bitmanip.js';
 import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.js';
 import { createFpu, FP_ILLEGAL } from './fpu.js';
 import { div64, divu64, divuw, divw, mul64, mulh, mulhsu, mulhu, rem64, remu64, remuw, remw, res } from './int64.js';
@@ -632,6 +633,7 @@ export class Hart implements Stateful {
           x[rd] = v; x[rd + 1] = v >> 31;
           break;
         }
+        case Op.BITMANIP: execBitmanip(x, ins, imms[slot]); break;
         // --- control transfer ---
         case Op.JAL: case Op.JALR: {
           const len = 2 + ((ins & 1) << 1);
