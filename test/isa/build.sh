@@ -9,8 +9,10 @@ command -v "$cc" >/dev/null || { echo "build.sh: $cc not found (apt-get install 
 if [ $# -gt 0 ]; then srcs=("$@"); else mapfile -t srcs < <(find "$here" -name '*.S' | sort); fi
 for src in "${srcs[@]}"; do
   out="${src%.S}.elf"
-  # -march names every extension the hart implements; Zicsr/Zifencei are explicit in newer binutils.
-  "$cc" -march=rv64gc_zicsr_zifencei -mabi=lp64d -static -nostdlib -nostartfiles -mcmodel=medany \
+  # -march: RV64GC with Zicsr/Zifencei (explicit in newer binutils), or what the file asks for in a comment
+  # `/* march: rv64gc_zba_zbb */` (extensions binutils 2.40 lacks, Zicond and Zcb, are macros in insn.h).
+  march="$(sed -n 's@.*/\* march: \([a-z0-9_]*\) \*/.*@\1@p' "$src" | head -n 1)"
+  "$cc" -march="${march:-rv64gc_zicsr_zifencei}" -mabi=lp64d -static -nostdlib -nostartfiles -mcmodel=medany \
     -fno-pic -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segments -I"$here" -T "$here/link.ld" -o "$out" "$src"
   echo "built ${out#$here/}"
 done

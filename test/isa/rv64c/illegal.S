@@ -140,13 +140,13 @@ TEST_BEGIN
   TRAP_LAND(2)
   li t6, 0x9ffd
   bne s11, t6, fail
-  /* quadrant 1, 100 1 11 111 10 111 */
+  /* quadrant 1, 100 1 11 111 11 110 */
   .balign 4
   TRAP_ARM(18)
   .balign 4
-97: .half 0x9fdd; .half 0x0001
+97: .half 0x9ff9; .half 0x0001
   TRAP_LAND(2)
-  li t6, 0x9fdd
+  li t6, 0x9ff9
   bne s11, t6, fail
   /* c.lwsp x0, 0(sp): rd = x0 reserved */
   .balign 4
@@ -333,14 +333,14 @@ TEST_BEGIN
   TRAP_LAND(2)
   li t6, 0x9ffd
   bne s11, t6, fail
-  /* quadrant 1, 100 1 11 111 10 111 */
+  /* quadrant 1, 100 1 11 111 11 110 */
   .balign 4
   TRAP_ARM(40)
   .balign 4
   c.nop
-97: .half 0x9fdd; .half 0x0001
+97: .half 0x9ff9; .half 0x0001
   TRAP_LAND(2)
-  li t6, 0x9fdd
+  li t6, 0x9ff9
   bne s11, t6, fail
   /* c.lwsp x0, 0(sp): rd = x0 reserved */
   .balign 4
