@@ -23,6 +23,7 @@ test('the board device tree is a valid FDT that dtc decodes without warnings', {
   assert.match(dts, /linux,initrd-start = <0x00 0x88000000>/);
   assert.match(dts, /linux,initrd-end = <0x00 0x88100000>/);
   assert.match(dts, /riscv,isa = "rv64imafdc[^"]*_sstc"/);
+  assert.match(dts, /riscv,isa = "rv64imafdc_[^"]*_zicond_[^"]*_zihintpause_zcb_zba_zbb_zbc_zbs_zkt_sstc"/, 'the integer extensions beyond RV64GC');
   assert.match(dts, /serial@10000000 \{[^}]*compatible = "ns16550a"/);
   assert.match(dts, /stdout-path = "\/soc\/serial@10000000"/);
   assert.match(dts, /rtc@101000 \{[^}]*google,goldfish-rtc/);
