@@ -115,17 +115,19 @@ function orcb32(v: number): number {
 
 const rotl32 = (v: number, s: number): number => ((v << s) | (v >>> ((32 - s) & 31))) | 0;
 
-/** Carry-less product of two words: low word into clLo, high word into clHi. */
+/**
+ * Carry-less product of two words: low word into clLo, high word into clHi. Always 32 steps and no branch
+ * on the operands' bits (Zkt lists clmul, clmulh and clmulr among the data-independent-timing instructions).
+ */
 let clLo = 0;
 let clHi = 0;
 function clmul32(a: number, b: number): void {
-  let lo = 0;
+  let lo = a & -(b & 1);
   let hi = 0;
-  for (let k = 0; b !== 0; k++, b >>>= 1) {
-    if (b & 1) {
-      lo ^= a << k;
-      if (k !== 0) hi ^= a >>> (32 - k);
-    }
+  for (let k = 1; k < 32; k++) {
+    const m = -((b >>> k) & 1);
+    lo ^= (a << k) & m;
+    hi ^= (a >>> (32 - k)) & m;
   }
   clLo = lo | 0;
   clHi = hi | 0;
