@@ -634,6 +634,24 @@ export class Hart implements Stateful {
           break;
         }
         case Op.BITMANIP: execBitmanip(x, ins, imms[slot]); break;
+        case Op.SHADD: { // sh1add, sh2add, sh3add: rd = (rs1 << n) + rs2
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62, n = imms[slot];
+          const a = x[rs1];
+          const slo = a << n;
+          const lo = (slo + x[rs2]) | 0;
+          x[rd + 1] = (((x[rs1 + 1] << n) | (a >>> (32 - n))) + x[rs2 + 1] + ((lo >>> 0) < (slo >>> 0) ? 1 : 0)) | 0;
+          x[rd] = lo;
+          break;
+        }
+        case Op.SHADD_UW: { // add.uw, sh1add.uw, sh2add.uw, sh3add.uw: rd = (zext32(rs1) << n) + rs2
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62, n = imms[slot];
+          const a = x[rs1];
+          const slo = a << n;
+          const lo = (slo + x[rs2]) | 0;
+          x[rd + 1] = ((n === 0 ? 0 : a >>> (32 - n)) + x[rs2 + 1] + ((lo >>> 0) < (slo >>> 0) ? 1 : 0)) | 0;
+          x[rd] = lo;
+          break;
+        }
         // --- control transfer ---
         case Op.JAL: case Op.JALR: {
           const len = 2 + ((ins & 1) << 1);
