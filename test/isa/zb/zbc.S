@@ -4,7 +4,6 @@
  * model of the specification's pseudocode (unprivileged spec, "B" chapter 1.0.0; Zicond 1.0), not committed;
  * QEMU 7.2 passes this program too (qemu-system-riscv64 -M spike -bios none).
  * Cases skip multiples of 256: QEMU's exit status keeps only 8 bits of the failing case number.
- * march: rv64gc_zicsr_zifencei_zba_zbb_zbs_zbc
  */
 /* march: rv64gc_zicsr_zifencei_zba_zbb_zbs_zbc */
 #include "env.h"
