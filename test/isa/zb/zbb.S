@@ -2,8 +2,8 @@
  * Zbb: every instruction on edge operands (0, 1, sign and word boundaries, all ones), shift and bit
  * indices 0, 31, 32, 63 and above 63 (masked), and random operands. The expected values come from a Python
  * model of the specification's pseudocode (unprivileged spec, "B" chapter 1.0.0; Zicond 1.0), not committed;
- * QEMU 7.2 (qemu-system-riscv64 -M spike -bios none) passes it but for the ctzw cases whose lower word is
- * zero and upper word is not: its ctzw counts on into the upper word (fixed in QEMU 8.0).
+ * QEMU 7.2 passes this program too (qemu-system-riscv64 -M spike -bios none); the ctzw cases it fails are
+ * in zbb-bonsai.S.
  * Cases skip multiples of 256: QEMU's exit status keeps only 8 bits of the failing case number.
  */
 /* march: rv64gc_zicsr_zifencei_zba_zbb_zbs_zbc */
@@ -445,14 +445,11 @@ TEST_BEGIN
   TEST_R1(426, ctzw, 0x0, 0x7fffffff)
   TEST_R1(427, ctzw, 0x1f, 0x80000000)
   TEST_R1(428, ctzw, 0x0, 0xffffffff)
-  TEST_R1(429, ctzw, 0x20, 0x100000000)
-  TEST_R1(430, ctzw, 0x20, 0x8000000000000000)
   TEST_R1(431, ctzw, 0x0, 0x7fffffffffffffff)
   TEST_R1(432, ctzw, 0x0, 0xffffffffffffffff)
   TEST_R1(433, ctzw, 0x1, 0xfffffffffffffffe)
   TEST_R1(434, ctzw, 0x0, 0x123456789abcdef)
   TEST_R1(435, ctzw, 0x4, 0xfedcba9876543210)
-  TEST_R1(436, ctzw, 0x20, 0xff00ff00000000)
   TEST_R1(437, ctzw, 0x1f, 0x8000000080000000)
   TEST_R1(438, ctzw, 0x0, 0x5555555555555555)
   TEST_R1(439, ctzw, 0x0, 0x100000001)
@@ -464,9 +461,6 @@ TEST_BEGIN
   TEST_R1(445, ctzw, 0x0, 0x34cb993b30a1fb0b)
   TEST_R1(446, ctzw, 0x5, 0x20)
   TEST_R1(447, ctzw, 0x1f, 0x80000000)
-  TEST_R1(448, ctzw, 0x20, 0x100000000)
-  TEST_R1(449, ctzw, 0x20, 0x800000000000)
-  TEST_R1(450, ctzw, 0x20, 0x8000000000000000)
   /* cpopw */
   TEST_R1(451, cpopw, 0x0, 0x0)
   TEST_R1(452, cpopw, 0x1, 0x1)
