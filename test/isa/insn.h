@@ -6,6 +6,7 @@
  */
 #ifndef BONSAI_ISA_INSN_H
 #define BONSAI_ISA_INSN_H
+#ifdef __ASSEMBLER__ /* (harmless when included into C, as riscv-tests.sh does for every file it compiles) */
 
 .macro czero.eqz rd, rs1, rs2
   .insn r 0x33, 5, 7, \rd, \rs1, \rs2
@@ -28,4 +29,5 @@
 #define C_NOT(rd)    .half (0x9c75 | (ZCB_RP(rd) << 7))
 #define C_MUL(rd, rs2) .half (0x9c41 | (ZCB_RP(rd) << 7) | (ZCB_RP(rs2) << 2))
 
+#endif /* __ASSEMBLER__ */
 #endif
