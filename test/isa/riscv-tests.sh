@@ -4,7 +4,7 @@
 # qemu-system-riscv64 is installed. Nothing of riscv-tests is kept in this repository.
 # Usage: test/isa/riscv-tests.sh RISCV_TESTS_DIR [SUITE ...]
 #   SUITE: an isa/ folder such as rv64ui, rv64si, rv64mzicbo (default: rv64mi rv64si
-#   rv64ssvnapot rv64mzicbo rv64uzfh). Builds into $OUT (default: a temporary folder). Exit status: the failures on Bonsai.
+#   rv64ssvnapot rv64mzicbo rv64uzfh rv64uzba rv64uzbb rv64uzbs rv64uzbc rv64uzicond). Builds into $OUT (default: a temporary folder). Exit status: the failures on Bonsai.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 rt="${1:?usage: test/isa/riscv-tests.sh RISCV_TESTS_DIR [SUITE ...]}"
@@ -12,7 +12,7 @@ shift
 [ -f "$rt/isa/Makefile" ] && [ -f "$rt/env/p/link.ld" ] || {
   echo "riscv-tests.sh: $rt is not a riscv-tests checkout with env/ (git clone riscv-test-env into env)" >&2; exit 2; }
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(rv64mi rv64si rv64ssvnapot rv64mzicbo rv64uzfh)
+[ ${#suites[@]} -gt 0 ] || suites=(rv64mi rv64si rv64ssvnapot rv64mzicbo rv64uzfh rv64uzba rv64uzbb rv64uzbs rv64uzbc rv64uzicond)
 cc="${CROSS_COMPILE:-riscv64-linux-gnu-}gcc"
 command -v "$cc" >/dev/null || { echo "riscv-tests.sh: $cc not found (apt-get install gcc-riscv64-linux-gnu)" >&2; exit 2; }
 out="${OUT:-$(mktemp -d)}"

@@ -22,7 +22,7 @@ test('the board device tree is a valid FDT that dtc decodes without warnings', {
   assert.match(dts, /bootargs = "console=ttyS0 quiet"/);
   assert.match(dts, /linux,initrd-start = <0x00 0x88000000>/);
   assert.match(dts, /linux,initrd-end = <0x00 0x88100000>/);
-  assert.match(dts, /riscv,isa = "rv64imafdc_zicbom_zicbop_zicboz_zicntr_zicsr_zifencei_zihpm_zfa_zfh_zfhmin_sstc_svadu_svinval_svnapot_svpbmt"/);
+  assert.match(dts, /riscv,isa = "rv64imafdc_zicbom_zicbop_zicboz_zicntr_zicond_zicsr_zifencei_zihintpause_zihpm_zfa_zfh_zfhmin_zcb_zba_zbb_zbc_zbs_zkt_sstc_svadu_svinval_svnapot_svpbmt"/);
   assert.match(dts, /riscv,isa-base = "rv64i"/);
   assert.match(dts, /riscv,isa-extensions = "i\\0m\\0a\\0f\\0d\\0c\\0zicbom\\0[^;]*\\0svpbmt";/);
   assert.match(dts, /mmu-type = "riscv,sv57"/);

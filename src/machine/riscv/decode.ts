@@ -3,8 +3,11 @@
  *
  * The hart caches decoded instructions per physical page (see hart.ts); this module is pure.
  * Compressed instructions are expanded to the 32-bit instruction they stand for (RISC-V unprivileged
- * spec, chapter 16 "C" Standard Extension, table 16.5-16.7), so the executor knows only one form.
+ * spec, chapter 16 "C" Standard Extension, table 16.5-16.7; and Zcb, in slots RVC reserves), so the executor
+ * knows only one form.
  */
+
+import { Bm, BM_NONE, decodeBitmanip } from './bitmanip.js';
 
 // Internal operation numbers. 0 means "not decoded yet" in the cache.
 export const enum Op {
@@ -21,6 +24,22 @@ export const enum Op {
   FLW, FLD, FSW, FSD, FP,
   CBO, // Zicbom cbo.inval/clean/flush, Zicboz cbo.zero (immediate = funct12: 0, 1, 2, 4)
   FLH, FSH, // Zfhmin
+  BITMANIP, // Zba, Zbb, Zbs, Zbc, Zicond: the operation is in the slot's immediate (bitmanip.ts)
+  SHADD, SHADD_UW, // Zba's address arithmetic, run in the hart's loop: immediate = the shift (0-3)
+}
+
+/**
+ * An encoding RV64GC leaves illegal: a bit-manipulation/Zicond instruction (NOP for rd = x0), or illegal.
+ * shNadd and (shNadd|add).uw, frequent in code built for Zba (indexing), get ops of their own (measured: a
+ * loop of sh2add ran ~50% slower per instruction through execBitmanip than add).
+ */
+function bitmanipOr(i: number): Op {
+  const bm = decodeBitmanip(i);
+  if (bm === BM_NONE) return Op.ILLEGAL;
+  if (((i >>> 7) & 31) === 0) return Op.NOP;
+  if (bm === Bm.SH1ADD || bm === Bm.SH2ADD || bm === Bm.SH3ADD) return Op.SHADD;
+  if (bm === Bm.ADD_UW || bm === Bm.SH1ADD_UW || bm === Bm.SH2ADD_UW || bm === Bm.SH3ADD_UW) return Op.SHADD_UW;
+  return Op.BITMANIP;
 }
 
 const signExtend = (v: number, bits: number): number => (v << (32 - bits)) >> (32 - bits);
@@ -59,21 +78,21 @@ export function decodeOp(i: number): Op {
         case 4: return alu(Op.XORI);
         case 6: return alu(Op.ORI);
         case 7: return alu(Op.ANDI);
-        case 1: return (i >>> 26) === 0 ? alu(Op.SLLI) : Op.ILLEGAL;
+        case 1: return (i >>> 26) === 0 ? alu(Op.SLLI) : bitmanipOr(i);
         default: // 5
           if ((i >>> 26) === 0) return alu(Op.SRLI);
           if ((i >>> 26) === 0x10) return alu(Op.SRAI);
-          return Op.ILLEGAL;
+          return bitmanipOr(i);
       }
     case 0x33:
       if (f7 === 0) return alu([Op.ADD, Op.SLL, Op.SLT, Op.SLTU, Op.XOR, Op.SRL, Op.OR, Op.AND][f3]);
-      if (f7 === 0x20) return f3 === 0 ? alu(Op.SUB) : f3 === 5 ? alu(Op.SRA) : Op.ILLEGAL;
+      if (f7 === 0x20) return f3 === 0 ? alu(Op.SUB) : f3 === 5 ? alu(Op.SRA) : bitmanipOr(i);
       if (f7 === 1) return alu([Op.MUL, Op.MULH, Op.MULHSU, Op.MULHU, Op.DIV, Op.DIVU, Op.REM, Op.REMU][f3]);
-      return Op.ILLEGAL;
+      return bitmanipOr(i);
     case 0x1b:
       if (f3 === 0) return alu(Op.ADDIW);
-      if (f3 === 1) return f7 === 0 ? alu(Op.SLLIW) : Op.ILLEGAL;
-      if (f3 === 5) return f7 === 0 ? alu(Op.SRLIW) : f7 === 0x20 ? alu(Op.SRAIW) : Op.ILLEGAL;
+      if (f3 === 1) return f7 === 0 ? alu(Op.SLLIW) : bitmanipOr(i);
+      if (f3 === 5) return f7 === 0 ? alu(Op.SRLIW) : f7 === 0x20 ? alu(Op.SRAIW) : bitmanipOr(i);
       return Op.ILLEGAL;
     case 0x3b:
       if (f7 === 0) return f3 === 0 ? alu(Op.ADDW) : f3 === 1 ? alu(Op.SLLW) : f3 === 5 ? alu(Op.SRLW) : Op.ILLEGAL;
@@ -82,7 +101,7 @@ export function decodeOp(i: number): Op {
         const w = [Op.MULW, Op.ILLEGAL, Op.ILLEGAL, Op.ILLEGAL, Op.DIVW, Op.DIVUW, Op.REMW, Op.REMUW][f3];
         return w === Op.ILLEGAL ? w : alu(w);
       }
-      return Op.ILLEGAL;
+      return bitmanipOr(i);
     case 0x0f:
       if (f3 === 0) return Op.FENCE;
       if (f3 === 1) return Op.FENCE_I;
@@ -138,6 +157,8 @@ export function decodeImm(op: Op, i: number): number {
     case Op.SLLI: case Op.SRLI: case Op.SRAI: return (i >>> 20) & 63;
     case Op.SLLIW: case Op.SRLIW: case Op.SRAIW: return (i >>> 20) & 31;
     case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI: return i >>> 20;
+    case Op.BITMANIP: return decodeBitmanip(i);
+    case Op.SHADD: case Op.SHADD_UW: return (i >>> 13) & 3; // funct3 2, 4, 6 -> 1, 2, 3 (add.uw: 0)
     default: return immI(i);
   }
 }
@@ -201,7 +222,16 @@ export function expandCompressed(c: number): number {
         const imm = (((c >>> 10) & 7) << 3) | (((c >>> 5) & 3) << 6);
         return sType(imm, rdp, rs1p, 3, 0x23);
       }
-      default: return C_ILLEGAL; // 4: reserved
+      default: { // 4: Zcb loads and stores (1.0.0, "Zcb"); the rest of this funct3 is reserved
+        const f = (c >>> 10) & 7;
+        const b6 = (c >>> 6) & 1;
+        const uh = ((c >>> 5) & 1) << 1; // uimm[1]
+        if (f === 0) return iType(uh | b6, rs1p, 4, rdp, 0x03); // c.lbu
+        if (f === 1) return iType(uh, rs1p, b6 ? 1 : 5, rdp, 0x03); // c.lh / c.lhu
+        if (f === 2) return sType(uh | b6, rdp, rs1p, 0, 0x23); // c.sb
+        if (f === 3 && b6 === 0) return sType(uh, rdp, rs1p, 1, 0x23); // c.sh
+        return C_ILLEGAL;
+      }
     }
   }
   if (q === 1) {
@@ -236,7 +266,16 @@ export function expandCompressed(c: number): number {
         }
         if (f === 0) return rType(0x20, rdp, rs1p, 0, rs1p, 0x3b); // c.subw
         if (f === 1) return rType(0, rdp, rs1p, 0, rs1p, 0x3b); // c.addw
-        return C_ILLEGAL;
+        if (f === 2) return rType(1, rdp, rs1p, 0, rs1p, 0x33); // c.mul (Zcb)
+        switch ((c >>> 2) & 7) { // Zcb unary operations on rd'
+          case 0: return iType(0xff, rs1p, 7, rs1p, 0x13); // c.zext.b = andi rd', rd', 255
+          case 1: return iType(0x604, rs1p, 1, rs1p, 0x13); // c.sext.b
+          case 2: return rType(0x04, 0, rs1p, 4, rs1p, 0x3b); // c.zext.h
+          case 3: return iType(0x605, rs1p, 1, rs1p, 0x13); // c.sext.h
+          case 4: return rType(0x04, 0, rs1p, 0, rs1p, 0x3b); // c.zext.w = add.uw rd', rd', x0
+          case 5: return iType(-1, rs1p, 4, rs1p, 0x13); // c.not = xori rd', rd', -1
+          default: return C_ILLEGAL;
+        }
       }
       case 5: { // c.j
         const imm = signExtend((((c >>> 12) & 1) << 11) | (((c >>> 8) & 1) << 10) | (((c >>> 9) & 3) << 8) |

@@ -17,6 +17,7 @@ import {
   MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_SUM, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, MSTATUS_WRITABLE, Priv,
   S_INTERRUPTS, SSTATUS_MASK, ENVCFG_CBCFE, ENVCFG_CBIE, ENVCFG_CBZE, MENVCFG_HI_PBMTE, MENVCFG_WRITABLE_HI, MENVCFG_WRITABLE_LO, SENVCFG_WRITABLE,
 } from './csr.js';
+import { execBitmanip } from './bitmanip.js';
 import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.js';
 import { createFpu, FP_ILLEGAL } from './fpu.js';
 import { div64, divu64, divuw, divw, mul64, mulh, mulhsu, mulhu, rem64, remu64, remuw, remw, res } from './int64.js';
@@ -656,6 +657,25 @@ export class Hart implements Stateful {
           const v = op === Op.DIVW ? divw(a, b) : op === Op.REMW ? remw(a, b) : op === Op.DIVUW ? divuw(a, b) : remuw(a, b);
           const rd = (ins >> 6) & 62;
           x[rd] = v; x[rd + 1] = v >> 31;
+          break;
+        }
+        case Op.BITMANIP: execBitmanip(x, ins, imms[slot]); break;
+        case Op.SHADD: { // sh1add, sh2add, sh3add: rd = (rs1 << n) + rs2
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62, n = imms[slot];
+          const a = x[rs1];
+          const slo = a << n;
+          const lo = (slo + x[rs2]) | 0;
+          x[rd + 1] = (((x[rs1 + 1] << n) | (a >>> (32 - n))) + x[rs2 + 1] + ((lo >>> 0) < (slo >>> 0) ? 1 : 0)) | 0;
+          x[rd] = lo;
+          break;
+        }
+        case Op.SHADD_UW: { // add.uw, sh1add.uw, sh2add.uw, sh3add.uw: rd = (zext32(rs1) << n) + rs2
+          const rs1 = (ins >> 14) & 62, rs2 = (ins >> 19) & 62, rd = (ins >> 6) & 62, n = imms[slot];
+          const a = x[rs1];
+          const slo = a << n;
+          const lo = (slo + x[rs2]) | 0;
+          x[rd + 1] = ((n === 0 ? 0 : a >>> (32 - n)) + x[rs2 + 1] + ((lo >>> 0) < (slo >>> 0) ? 1 : 0)) | 0;
+          x[rd] = lo;
           break;
         }
         // --- control transfer ---

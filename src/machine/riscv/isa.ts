@@ -16,10 +16,13 @@ const MISA_MODES: readonly string[] = ['s', 'u'];
  * Zicbom/Zicbop/Zicboz: cache-block operations with CACHE_BLOCK_BYTES blocks; Zihpm: hpmcounter3-31
  * (counting nothing); Sv57, Svpbmt, Svnapot, Svinval: the MMU (mmu.ts); Svadu: hardware A/D updates.
  * Zfh (and Zfhmin, which it implies; both named, as QEMU does), Zfa: the FPU (fpu.ts, fp16.ts).
+ * Zba, Zbb, Zbc, Zbs, Zicond: bitmanip.ts; Zcb: decode.ts's compressed expansion;
+ * Zihintpause: pause runs as the FENCE hint it is; Zkt: the interpreter's timing never depends on data.
  */
 export const ISA_EXTENSIONS: readonly string[] = [
   'zicbom', 'zicbop', 'zicboz', 'zicntr', 'zicsr', 'zifencei', 'zihpm',
   'zfa', 'zfh', 'zfhmin',
+  'zicond', 'zihintpause', 'zcb', 'zba', 'zbb', 'zbc', 'zbs', 'zkt',
   'sstc', 'svadu', 'svinval', 'svnapot', 'svpbmt',
 ];
 

@@ -44,15 +44,15 @@ TEST_BEGIN
   TRAP_LAND(2)
   li t6, 0x001c
   bne s11, t6, fail
-  /* quadrant 0, funct3 100: reserved */
+  /* quadrant 0, funct3 100, bits 12:10 = 100: reserved (Zcb uses 000-011) */
   .balign 4
   TRAP_ARM(6)
   .balign 4
-97: .half 0x8000; .half 0x0001
+97: .half 0x9000; .half 0x0001
   TRAP_LAND(2)
-  li t6, 0x8000
+  li t6, 0x9000
   bne s11, t6, fail
-  /* quadrant 0, funct3 100, other bits set */
+  /* quadrant 0, funct3 100, bits 12:10 = 111, other bits set */
   .balign 4
   TRAP_ARM(7)
   .balign 4
@@ -116,21 +116,21 @@ TEST_BEGIN
   TRAP_LAND(2)
   li t6, 0x6001
   bne s11, t6, fail
-  /* quadrant 1, 100 1 11 .. 10: reserved on RV64 */
+  /* quadrant 1, 100 1 11 11 110: reserved (Zcb's c.mul is 100 1 11 10, its unary ops 100 1 11 11 000-101) */
   .balign 4
   TRAP_ARM(15)
   .balign 4
-97: .half 0x9c41; .half 0x0001
+97: .half 0x9c79; .half 0x0001
   TRAP_LAND(2)
-  li t6, 0x9c41
+  li t6, 0x9c79
   bne s11, t6, fail
-  /* quadrant 1, 100 1 11 .. 11: reserved on RV64 */
+  /* quadrant 1, 100 1 11 11 111, rd' = x8: reserved */
   .balign 4
   TRAP_ARM(16)
   .balign 4
-97: .half 0x9c61; .half 0x0001
+97: .half 0x9c7d; .half 0x0001
   TRAP_LAND(2)
-  li t6, 0x9c61
+  li t6, 0x9c7d
   bne s11, t6, fail
   /* quadrant 1, 100 1 11 111 11 111 */
   .balign 4
@@ -140,13 +140,13 @@ TEST_BEGIN
   TRAP_LAND(2)
   li t6, 0x9ffd
   bne s11, t6, fail
-  /* quadrant 1, 100 1 11 111 10 111 */
+  /* quadrant 1, 100 1 11 111 11 110 */
   .balign 4
   TRAP_ARM(18)
   .balign 4
-97: .half 0x9fdd; .half 0x0001
+97: .half 0x9ff9; .half 0x0001
   TRAP_LAND(2)
-  li t6, 0x9fdd
+  li t6, 0x9ff9
   bne s11, t6, fail
   /* c.lwsp x0, 0(sp): rd = x0 reserved */
   .balign 4
@@ -225,16 +225,16 @@ TEST_BEGIN
   TRAP_LAND(2)
   li t6, 0x001c
   bne s11, t6, fail
-  /* quadrant 0, funct3 100: reserved */
+  /* quadrant 0, funct3 100, bits 12:10 = 100: reserved (Zcb uses 000-011) */
   .balign 4
   TRAP_ARM(28)
   .balign 4
   c.nop
-97: .half 0x8000; .half 0x0001
+97: .half 0x9000; .half 0x0001
   TRAP_LAND(2)
-  li t6, 0x8000
+  li t6, 0x9000
   bne s11, t6, fail
-  /* quadrant 0, funct3 100, other bits set */
+  /* quadrant 0, funct3 100, bits 12:10 = 111, other bits set */
   .balign 4
   TRAP_ARM(29)
   .balign 4
@@ -306,23 +306,23 @@ TEST_BEGIN
   TRAP_LAND(2)
   li t6, 0x6001
   bne s11, t6, fail
-  /* quadrant 1, 100 1 11 .. 10: reserved on RV64 */
+  /* quadrant 1, 100 1 11 11 110: reserved (Zcb's c.mul is 100 1 11 10, its unary ops 100 1 11 11 000-101) */
   .balign 4
   TRAP_ARM(37)
   .balign 4
   c.nop
-97: .half 0x9c41; .half 0x0001
+97: .half 0x9c79; .half 0x0001
   TRAP_LAND(2)
-  li t6, 0x9c41
+  li t6, 0x9c79
   bne s11, t6, fail
-  /* quadrant 1, 100 1 11 .. 11: reserved on RV64 */
+  /* quadrant 1, 100 1 11 11 111, rd' = x8: reserved */
   .balign 4
   TRAP_ARM(38)
   .balign 4
   c.nop
-97: .half 0x9c61; .half 0x0001
+97: .half 0x9c7d; .half 0x0001
   TRAP_LAND(2)
-  li t6, 0x9c61
+  li t6, 0x9c7d
   bne s11, t6, fail
   /* quadrant 1, 100 1 11 111 11 111 */
   .balign 4
@@ -333,14 +333,14 @@ TEST_BEGIN
   TRAP_LAND(2)
   li t6, 0x9ffd
   bne s11, t6, fail
-  /* quadrant 1, 100 1 11 111 10 111 */
+  /* quadrant 1, 100 1 11 111 11 110 */
   .balign 4
   TRAP_ARM(40)
   .balign 4
   c.nop
-97: .half 0x9fdd; .half 0x0001
+97: .half 0x9ff9; .half 0x0001
   TRAP_LAND(2)
-  li t6, 0x9fdd
+  li t6, 0x9ff9
   bne s11, t6, fail
   /* c.lwsp x0, 0(sp): rd = x0 reserved */
   .balign 4
