@@ -326,6 +326,7 @@ export class Qcow2Backend implements BlockBackend {
   private snapshots: SnapshotEntry[] = [];
   private snapshotsBytes = 0;
   private onClose: (() => Promise<void>) | undefined;
+  private openBacking: Qcow2OpenOptions['openBacking'] = null;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -567,7 +568,42 @@ export class Qcow2Backend implements BlockBackend {
     img.snapshots = snapshots;
     img.snapshotsBytes = snapshotsBytes;
     img.onClose = opts.onClose;
+    img.openBacking = opts.openBacking;
     return img;
+  }
+
+  /**
+   * The same image read again from its file, which another writer changed while this backend was open and
+   * idle (a live migration puts the last pieces of a copied image into place before the guest runs): a new
+   * backend over the same file handle and lock, its metadata read afresh (and checked, as at open), keeping
+   * the backing chain unless the header now names another file. This backend is spent afterwards: neither
+   * used nor closed again. Only an image nothing was written through may be reloaded.
+   */
+  async reload(): Promise<Qcow2Backend> {
+    this.live();
+    if (this.unsynced || this.l1DirtyHi >= 0 || this.rtDirtyHi >= 0 || this.pendingFrees.length > 0 ||
+      [...this.l2Cache.values(), ...this.rbCache.values()].some((t) => t.dirty)) {
+      throw new Error(`${this.path}: reload of an image written through`);
+    }
+    const keep = this.backing, keptPath = this.backingPath, openBacking = this.openBacking, onClose = this.onClose;
+    this.closed = true;
+    let kept = false;
+    try {
+      const fresh = await Qcow2Backend.open(this.fh, this.path, {
+        readOnly: this.readOnly, onClose,
+        openBacking: openBacking === null ? null : async (p, f) => {
+          if (keep !== null && p === keptPath) { kept = true; return keep; }
+          return openBacking(p, f);
+        },
+      });
+      if (!kept) await keep?.close();
+      return fresh;
+    } catch (e) {
+      await this.fh.close().catch(() => undefined);
+      await keep?.close().catch(() => undefined); // ours whether or not the failed open took it
+      await onClose?.();
+      throw e;
+    }
   }
 
   // ---- BlockBackend ----

@@ -10,7 +10,9 @@ import { boot, type BootConfig, type GuestFile } from '../machine/boot.js';
 import { parseElf } from '../machine/elf.js';
 import { Machine, type MachineExit } from '../machine/machine.js';
 import type { GuestAgent } from './agent.js';
-import { openDevices, type DiskSpec, type ShareSpec } from './devices.js';
+import { openDevices, type DiskSpec, type MachineDevices, type ShareSpec } from './devices.js';
+import { VirtioBlk } from '../devices/virtio/blk.js';
+import { Qcow2Backend } from '../storage/qcow2.js';
 import { readGuestFile } from './files.js';
 import { configArchive, type GuestConfig } from './config-archive.js';
 import { openNetworks, type NetworkOptions, type Networks } from './network.js';
@@ -46,8 +48,11 @@ export interface RunOptions {
    * has told the source and heard its go.
    */
   incoming?: {
-    /** `warm` is run once while the guest still runs on the source, to take cold work out of the pause. */
-    receive(memoryBytes: number, warm: () => Promise<void>): Promise<{ memory: WebAssembly.Memory; state: State }>;
+    /**
+     * Resolves once the state is in (the guest paused on the source). `prepare` is run once before that,
+     * while the guest still runs there, with the memory RAM is being received into.
+     */
+    receive(memoryBytes: number, prepare: (memory: WebAssembly.Memory) => Promise<void>): Promise<{ memory: WebAssembly.Memory; state: State }>;
     ready(): Promise<void>;
   };
   traceTraps?: boolean;
@@ -123,20 +128,42 @@ export async function runMachine(opts: RunOptions): Promise<RunResult> {
   }
 }
 
+/** A machine built, with its devices, before its state is in. */
+interface Built { devs: MachineDevices; machine: Machine }
+
+function openAll(opts: RunOptions, out: (b: Uint8Array) => void, networks: Networks, fork: boolean): Promise<MachineDevices> {
+  return openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.nics,
+    { agentChannel: opts.agent !== undefined, powerButton: opts.powerButton !== undefined, newMacs: fork });
+}
+
 /**
- * Builds a throwaway machine like the one a live migration brings in, with the disks opened read-only as
- * they are so far, and drops it: the first open of an image and the first machine built in a process run
- * cold (V8 compiles their code then), and doing that once before the guest pauses halves the pause.
- * Anything it cannot open is left to the real build, which reports it.
+ * A live migration's machine, built while the guest still runs on the source (RAM and disks have come over
+ * once): opening the disks and building the machine then takes them out of the guest's pause. Null when
+ * that cannot be done now (a disk still held by the source on this host, say): the machine is then built
+ * once the state is in, as for any other start.
  */
-async function warmUp(opts: RunOptions): Promise<void> {
-  const disks = (opts.disks ?? []).map((d) => ({ ...d, readOnly: true }));
-  const devs = await openDevices(disks, [], null, [], { agentChannel: opts.agent !== undefined, powerButton: opts.powerButton !== undefined }).catch(() => null);
-  if (devs === null) return;
+async function buildEarly(opts: RunOptions, out: (b: Uint8Array) => void, networks: Networks, memory: WebAssembly.Memory): Promise<Built | null> {
+  const devs = await openAll(opts, out, networks, false).catch(() => null);
+  if (devs === null) return null;
   try {
-    new Machine({ memoryBytes: 2 * 1024 * 1024, log: () => undefined, console: () => undefined, virtio: devs.devices });
-  } catch { /* the real build reports it */ } finally {
+    return { devs, machine: new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory }) };
+  } catch {
     await devs.close();
+    return null;
+  }
+}
+
+/**
+ * The early machine's writable qcow2 disks read their metadata again: the migration wrote the images' last
+ * pieces into the files after they were opened.
+ */
+async function reloadDisks(devs: MachineDevices): Promise<void> {
+  const blks = devs.devices.filter((d): d is VirtioBlk => d instanceof VirtioBlk);
+  for (const [i, b] of devs.disks.entries()) {
+    if (!(b instanceof Qcow2Backend) || b.readOnly) continue;
+    const nb = await b.reload();
+    devs.disks[i] = nb;
+    blks[i].replaceBackend(nb);
   }
 }
 
@@ -146,14 +173,18 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
   const start = performance.now();
   let instructions = 0;
   let restoring = opts.restore;
-  let incoming = opts.incoming === undefined ? undefined : await opts.incoming.receive(opts.memoryBytes, () => warmUp(opts));
+  const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
+  const early: { built: Built | null } = { built: null };
+  let incoming = opts.incoming === undefined ? undefined
+    : await opts.incoming.receive(opts.memoryBytes, async (memory) => { early.built = await buildEarly(opts, out, networks, memory); });
   for (;;) {
-    const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
-    const devs = await openDevices(opts.disks ?? [], opts.shares ?? [], opts.virtioConsole ? out : null, networks.nics,
-      { agentChannel: opts.agent !== undefined, powerButton: opts.powerButton !== undefined, newMacs: restoring !== undefined && opts.fork === true });
+    const built = early.built;
+    early.built = null;
+    const devs = built?.devs ?? await openAll(opts, out, networks, restoring !== undefined && opts.fork === true);
     let machine: Machine;
     try {
-      machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory: incoming?.memory });
+      if (built !== null) await reloadDisks(devs);
+      machine = built?.machine ?? new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory: incoming?.memory });
       if (incoming !== undefined) machine.restoreInPlace(incoming.state);
       else if (restoring !== undefined) machine.restore(restoring.state, restoring.ram);
       else boot(machine, cfg);

@@ -107,7 +107,7 @@ test('the HTTP API: every endpoint against a real store and a real VM, good and 
     await api('POST', '/api/vms', '/api/vms', 400, '[1]', {});
     await api('POST', '/api/vms', '/api/vms', 400, {});
     await api('POST', '/api/vms', '/api/vms', 400, { name: 'bad name' });
-    await api('POST', '/api/vms', '/api/vms', 400, { name: 'x', memory: '3G' });
+    await api('POST', '/api/vms', '/api/vms', 400, { name: 'x', memory: '5G' });
     await api('POST', '/api/vms', '/api/vms', 400, { name: 'x', memory: true });
     await api('POST', '/api/vms', '/api/vms', 400, { name: 'x', colour: 'red' });
     await api('POST', '/api/vms', '/api/vms', 400, { name: 'x', forwards: ['tcp:nonsense'] });

@@ -103,7 +103,7 @@ export class VirtioBlk implements VirtioDevice {
   private running = 0;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(readonly backend: BlockBackend, opts: VirtioBlkOptions = {}) {
+  constructor(private backend: BlockBackend, opts: VirtioBlkOptions = {}) {
     const f = [VIRTIO_BLK_F_SIZE_MAX, VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_F_FLUSH];
     if (backend.readOnly) f.push(VIRTIO_BLK_F_RO);
     else f.push(VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES);
@@ -124,6 +124,16 @@ export class VirtioBlk implements VirtioDevice {
       c.setU32(CFG_MAX_WRITE_ZEROES_SEG, BLK_MAX_WRITE_ZEROES_SEG);
       // write_zeroes_may_unmap stays 0: writeZeroes() decides for itself whether space is freed.
     }
+  }
+
+  /**
+   * Puts another backend for the same image in place (Qcow2Backend.reload() after a live migration wrote
+   * the image's last pieces): same size and read-only-ness, since the guest was offered those; before the
+   * machine runs, with no request in flight.
+   */
+  replaceBackend(b: BlockBackend): void {
+    if (b.size !== this.backend.size || b.readOnly !== this.backend.readOnly) throw new Error('replaceBackend: another disk');
+    this.backend = b;
   }
 
   /** Capacity in 512-byte sectors; a partial last sector counts (the backend accepts it). */

@@ -191,7 +191,7 @@ export class Incoming {
     sock.resume();
   }
 
-  async receive(memoryBytes: number, warm: () => Promise<void>): Promise<{ memory: WebAssembly.Memory; state: State }> {
+  async receive(memoryBytes: number, prepare: (memory: WebAssembly.Memory) => Promise<void>): Promise<{ memory: WebAssembly.Memory; state: State }> {
     const { offer } = this.h;
     await this.writer.send(Frame.Accept, { proof: this.h.token === null ? null : proofOf(this.h.token, offer.challenge) });
     const dir = this.store.vmDir(this.spec.name);
@@ -204,6 +204,15 @@ export class Incoming {
         this.placed.push(to);
         handles.push(await open(to, 'wx', 0o600));
       }
+      /** Files whose first piece (the header) came since their backing file's name was last set. */
+      const headerAgain = new Set<number>(offer.files.map((_, i) => i));
+      let backingsSet = false;
+      const setBackings = async (): Promise<void> => {
+        for (const [i, file] of offer.files.entries()) {
+          if (file.backing === null || !headerAgain.delete(i)) continue;
+          await setBackingName(this.placed[i], relative(dirname(this.placed[i]), this.placed[file.backing]));
+        }
+      };
       const memory = guestMemoryFor(memoryBytes);
       const ram = new Uint8Array(memory.buffer, RAM_OFFSET, memoryBytes);
       const pages = memoryBytes / PAGE;
@@ -229,12 +238,17 @@ export class Incoming {
           const fi = p.readUInt32LE(0), pos = p.readDoubleLE(4);
           if (fi >= handles.length || !Number.isSafeInteger(pos) || pos < 0 || p.length - 12 > FILE_CHUNK) throw new BonsaiError('the source sent damaged disk data');
           await handles[fi].write(p, 12, p.length - 12, pos);
+          if (pos === 0) headerAgain.add(fi);
         } else if (f.type === Frame.Round) {
           // Everything before it is in place: the source measures the link end to end by this answer.
           const r = JSON.parse(p.toString()) as { round?: unknown };
+          // The disks have come once: copied images name their copied backing files from now on (again at
+          // the end for any whose header came over again).
+          if (r.round === -1 || (r.round === 0 && !backingsSet)) { await setBackings(); backingsSet = true; }
+          // RAM too: the machine is built now, while the guest runs on, and before this round is answered,
+          // so that the source never pauses the guest while this is still under way.
+          if (r.round === 0) await prepare(memory);
           await this.writer.send(Frame.Round, r);
-          // RAM and disks have come once: a good time to warm up (frames wait in the socket meanwhile).
-          if (r.round === 0) await warm();
         } else if (f.type === Frame.Final) {
           this.finalAt = performance.now();
           const fin = JSON.parse(p.toString()) as { state: State; sizes: number[] };
@@ -242,10 +256,8 @@ export class Incoming {
           // Made durable once the guest runs (ready()): an fsync here would lengthen the pause.
           for (const [i, fh] of handles.entries()) await fh.truncate(fin.sizes[i]);
           for (const fh of handles.splice(0)) await fh.close();
-          for (const [i, file] of offer.files.entries()) {
-            if (file.backing !== null) await setBackingName(this.placed[i], relative(dirname(this.placed[i]), this.placed[file.backing]));
-            if (file.kind === 'layer') chmodSync(this.placed[i], 0o444);
-          }
+          await setBackings();
+          for (const [i, file] of offer.files.entries()) if (file.kind === 'layer') chmodSync(this.placed[i], 0o444);
           saveTree(dir, parseTree(offer.tree, 'the snapshot tree'));
           return { memory, state: fin.state };
         } else {

@@ -60,7 +60,10 @@ export interface MigrateOptions {
 }
 
 export interface Progress { phase: 'disks' | 'ram' | 'stop'; round: number; sentBytes: number; dirtyPages: number; expectedDowntimeMs: number; throttle: number }
-/** Where the guest's pause went, in ms: taking the state here, sending the rest, the destination building its machine, the final handshake. */
+/**
+ * Where the guest's pause went, in ms: taking the state here, sending the rest until it reached the
+ * destination, the destination putting it in place and restoring the machine, the final handshake.
+ */
 export interface DowntimePhases { stateMs: number; sendMs: number; buildMs: number; goMs: number }
 export interface MigrateResult { downtimeMs: number; totalMs: number; bytes: number; rounds: number; phases: DowntimePhases }
 
@@ -298,7 +301,7 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     await reader.json(Frame.Running);
     const end = performance.now();
     const buildMs = typeof ready.buildMs === 'number' ? ready.buildMs : readyAt - sentAt;
-    const phases = { stateMs: stateAt - stopAt, sendMs: sentAt - stateAt, buildMs, goMs: end - readyAt };
+    const phases = { stateMs: stateAt - stopAt, sendMs: Math.max(0, readyAt - stateAt - buildMs), buildMs, goMs: end - readyAt };
     return { downtimeMs: end - stopAt, totalMs: end - started, bytes: writer.bytes, rounds: round, phases };
   } catch (e) {
     if (committed) {
