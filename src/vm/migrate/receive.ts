@@ -213,6 +213,8 @@ export class Incoming {
           await setBackingName(this.placed[i], relative(dirname(this.placed[i]), this.placed[file.backing]));
         }
       };
+      // The snapshot tree now (it is an atomic, flushed write): not in the pause. A failure removes the folder.
+      saveTree(dir, parseTree(offer.tree, 'the snapshot tree'));
       const memory = guestMemoryFor(memoryBytes);
       const ram = new Uint8Array(memory.buffer, RAM_OFFSET, memoryBytes);
       const pages = memoryBytes / PAGE;
@@ -254,11 +256,10 @@ export class Incoming {
           const fin = JSON.parse(p.toString()) as { state: State; sizes: number[] };
           if (!Array.isArray(fin.sizes) || fin.sizes.length !== handles.length) throw new BonsaiError('the source sent a damaged final section');
           // Made durable once the guest runs (ready()): an fsync here would lengthen the pause.
-          for (const [i, fh] of handles.entries()) await fh.truncate(fin.sizes[i]);
+          for (const [i, fh] of handles.entries()) if ((await fh.stat()).size !== fin.sizes[i]) await fh.truncate(fin.sizes[i]);
           for (const fh of handles.splice(0)) await fh.close();
           await setBackings();
           for (const [i, file] of offer.files.entries()) if (file.kind === 'layer') chmodSync(this.placed[i], 0o444);
-          saveTree(dir, parseTree(offer.tree, 'the snapshot tree'));
           return { memory, state: fin.state };
         } else {
           throw new BonsaiError(`the source sent frame ${f.type} out of order`);
