@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cliStore } from './cli-store.js';
@@ -18,6 +19,16 @@ const src = cliStore('bonsai-mig-src-');
 const dst = cliStore('bonsai-mig-dst-');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let nextPort = 20000 + (process.pid % 20000);
+
+/** A migration stream frame: u32 type, u32 length, u32 CRC-32, then the JSON payload (docs/migration.md). */
+function frame(type: number, payload: object): Buffer {
+  const body = Buffer.from(JSON.stringify(payload));
+  const head = Buffer.alloc(12);
+  head.writeUInt32LE(type, 0);
+  head.writeUInt32LE(body.length, 4);
+  head.writeUInt32LE(crc32(body), 8);
+  return Buffer.concat([head, body]);
+}
 
 /** The first line a TCP server on the port says, retried while the port is closed (20 s at most). */
 async function banner(port: number): Promise<string> {
@@ -71,6 +82,23 @@ test('live migration: a running VM moves with its disks and carries on; refusals
     spawnSync('pkill', ['-f', `receive --listen ${port}`]);
     await recv;
     dstEmpty();
+  });
+
+  await t.test('a destination of another stream version, or not a Bonsai at all, is refused in the handshake', async () => {
+    for (const [hello, said] of [
+      [frame(1, { magic: 'BONSAI-MIGRATE', version: 99, challenge: 'x' }), /^bonsai: .*the destination speaks migration version 99; this Bonsai speaks 1\n$/],
+      [Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n'), /^bonsai: .*not a Bonsai migration stream\n$/],
+    ] as const) {
+      const server = createServer((sock) => { sock.on('error', () => undefined); sock.write(hello); });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as AddressInfo).port;
+      const r = await src.bonsai(['migrate', 'mv', '--to', `127.0.0.1:${port}`, '--with-disks']);
+      server.close();
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, said);
+      assert.match((await src.ok(['list'])), /^mv\s+running/m);
+    }
+    assert.ok(await countsOn(src), 'the guest runs on');
   });
 
   await t.test('an address not in --allow is refused', async () => {
