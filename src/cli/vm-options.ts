@@ -2,7 +2,6 @@
  * The machine options of `bonsai create` and `bonsai set`, checked as `run` checks them and turned into
  * the settings a VM's spec keeps (host paths made absolute: the VM's process runs elsewhere).
  */
-import { MAX_MEMORY_BYTES, MEMORY_LIMITS } from '../machine/riscv/layout.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
 import { BonsaiError } from '../errors.js';

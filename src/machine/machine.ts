@@ -25,9 +25,8 @@ import { applyRam, captureRam, checkRamImage, type RamImage } from './ram-image.
 import { VIRT } from './layout.js';
 import { IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI } from './riscv/csr.js';
 import { Hart } from './riscv/hart.js';
-import { MAX_MEMORY_BYTES, MEMORY_LIMITS, RAM_OFFSET, WASM_PAGE } from './riscv/layout.js';
+import { MEMORY_LIMITS, RAM_OFFSET, WASM_PAGE, memorySupported } from './riscv/layout.js';
 
-export { MAX_MEMORY_BYTES, MEMORY_LIMITS };
 import type { PhysRam } from './riscv/mmu.js';
 
 export const RAM_BASE = VIRT.ram;
@@ -141,7 +140,7 @@ export class Machine {
 
   constructor(opts: MachineOptions) {
     const size = opts.memoryBytes;
-    if (!Number.isInteger(size) || size < 1 << 20 || size > MAX_MEMORY_BYTES || size % 4096 !== 0) {
+    if (!memorySupported(size)) {
       throw new BonsaiError(`memory size ${size} bytes is not supported (${MEMORY_LIMITS})`);
     }
     const pages = Math.ceil((RAM_OFFSET + size) / WASM_PAGE);

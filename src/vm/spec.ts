@@ -5,7 +5,7 @@
  */
 import { BonsaiError } from '../errors.js';
 import type { DiskFormat } from '../storage/backend.js';
-import { MAX_MEMORY_BYTES, MEMORY_LIMITS } from '../machine/riscv/layout.js';
+import { MEMORY_LIMITS, memorySupported } from '../machine/riscv/layout.js';
 
 export const SPEC_VERSION = 1;
 
@@ -212,11 +212,9 @@ export function formatSpec(spec: VmSpec | TemplateSpec): string {
   return `${JSON.stringify(spec, null, 2)}\n`;
 }
 
-const MiB = 1024 * 1024;
-
 /** Guest RAM the machine supports (riscv/layout.ts): 1 MiB to 4 GiB - 64 KiB, a multiple of 4 KiB. */
 export function checkMemory(bytes: number): number {
-  if (!Number.isSafeInteger(bytes) || bytes < MiB || bytes > MAX_MEMORY_BYTES || bytes % 4096 !== 0) {
+  if (!memorySupported(bytes)) {
     throw new BonsaiError(`guest RAM is ${MEMORY_LIMITS}`);
   }
   return bytes;

@@ -21,3 +21,7 @@ export const WASM_PAGE = 65536;
 export const MAX_MEMORY_BYTES = 65536 * WASM_PAGE - RAM_OFFSET;
 /** The limits of a machine's RAM, in words, for error messages. */
 export const MEMORY_LIMITS = '1 MiB to 4 GiB - 64 KiB, a multiple of 4 KiB';
+/** Whether a machine can have this many bytes of RAM (MEMORY_LIMITS). */
+export function memorySupported(bytes: number): boolean {
+  return Number.isSafeInteger(bytes) && bytes >= 1 << 20 && bytes <= MAX_MEMORY_BYTES && bytes % 4096 === 0;
+}

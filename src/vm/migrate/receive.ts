@@ -206,7 +206,6 @@ export class Incoming {
       }
       /** Files whose first piece (the header) came since their backing file's name was last set. */
       const headerAgain = new Set<number>(offer.files.map((_, i) => i));
-      let backingsSet = false;
       const setBackings = async (): Promise<void> => {
         for (const [i, file] of offer.files.entries()) {
           if (file.backing === null || !headerAgain.delete(i)) continue;
@@ -244,9 +243,9 @@ export class Incoming {
         } else if (f.type === Frame.Round) {
           // Everything before it is in place: the source measures the link end to end by this answer.
           const r = JSON.parse(p.toString()) as { round?: unknown };
-          // The disks have come once: copied images name their copied backing files from now on (again at
-          // the end for any whose header came over again).
-          if (r.round === -1 || (r.round === 0 && !backingsSet)) { await setBackings(); backingsSet = true; }
+          // Copied images name their copied backing files from the first round on (the disks have come
+          // once by then), and again whenever a header came over again; a no-op otherwise.
+          await setBackings();
           // RAM too: the machine is built now, while the guest runs on, and before this round is answered,
           // so that the source never pauses the guest while this is still under way.
           if (r.round === 0) await prepare(memory);
