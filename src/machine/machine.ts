@@ -473,6 +473,15 @@ export class Machine {
     return { config: this.config(), parts: this.saveParts() };
   }
 
+  /**
+   * Takes every part's state and drops it, the machine running or not: a migration does this before the
+   * pause, so that the save() in it runs code V8 has compiled (cold, it took ~5 ms there; warm, under 1).
+   * Safe at any time: every part's save() only reads.
+   */
+  warmSave(): void {
+    JSON.stringify(this.saveParts());
+  }
+
   private saveParts(): { [name: string]: State } {
     const parts: { [name: string]: State } = {
       hart: this.hart.save(), clock: this.clock.save(), clint: this.clint.save(), plic: this.plic.save(),

@@ -8,7 +8,8 @@ import { open } from 'node:fs/promises';
 import { BonsaiError } from '../errors.js';
 import { MAX_BACKING_NAME, parseHeader, QCOW2_MAGIC } from './qcow2-header.js';
 
-export async function setBackingName(path: string, name: string): Promise<void> {
+/** Renames; the file is flushed after, unless `sync` is false (a caller that syncs it later itself). */
+export async function setBackingName(path: string, name: string, opts: { sync: boolean } = { sync: true }): Promise<void> {
   const bytes = new TextEncoder().encode(name);
   if (bytes.length === 0 || bytes.length > MAX_BACKING_NAME) throw new BonsaiError(`${path}: a backing file name of ${bytes.length} bytes is not allowed (1-${MAX_BACKING_NAME})`);
   const fh = await open(path, 'r+');
@@ -28,7 +29,7 @@ export async function setBackingName(path: string, name: string): Promise<void> 
     const size = new Uint8Array(4);
     new DataView(size.buffer).setUint32(0, bytes.length);
     await fh.write(size, 0, 4, 16);
-    await fh.sync();
+    if (opts.sync) await fh.sync();
   } finally {
     await fh.close();
   }

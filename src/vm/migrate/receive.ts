@@ -180,8 +180,11 @@ export class Incoming {
   private readonly writer: FrameWriter;
   private readonly placed: string[] = [];
   private readonly layerDir: string;
-  /** When the final section came in: the destination's part of the pause runs from here to ready(). */
+  /** When the final section came in: the destination's part of the pause runs from here to built(). */
   private finalAt = 0;
+  /** Whether the early machine was built (prepare ran), and the files written into after that. */
+  private prepared = false;
+  private readonly writtenAfterPrepare = new Set<string>();
 
   constructor(private readonly store: Store, private readonly spec: VmSpec, private readonly sock: Socket, private readonly h: IncomingHandoff) {
     this.reader = new FrameReader(sock, 'the source');
@@ -196,6 +199,8 @@ export class Incoming {
     await this.writer.send(Frame.Accept, { proof: this.h.token === null ? null : proofOf(this.h.token, offer.challenge) });
     const dir = this.store.vmDir(this.spec.name);
     const handles: FileHandle[] = [];
+    /** Each file's size as written so far (they start empty): no fstat in the pause. */
+    const ends: number[] = [];
     try {
       if (offer.files.some((f) => f.kind === 'layer')) mkdirSync(this.layerDir, { recursive: true });
       if (offer.files.some((f) => f.kind === 'state')) this.store.ensureDir(stateDir(dir));
@@ -203,13 +208,15 @@ export class Incoming {
         const to = f.kind === 'disk' ? join(dir, f.name) : f.kind === 'layer' ? join(this.layerDir, `${i}-${f.name}`) : statePath(dir, f.name);
         this.placed.push(to);
         handles.push(await open(to, 'wx', 0o600));
+        ends.push(0);
       }
       /** Files whose first piece (the header) came since their backing file's name was last set. */
       const headerAgain = new Set<number>(offer.files.map((_, i) => i));
       const setBackings = async (): Promise<void> => {
         for (const [i, file] of offer.files.entries()) {
           if (file.backing === null || !headerAgain.delete(i)) continue;
-          await setBackingName(this.placed[i], relative(dirname(this.placed[i]), this.placed[file.backing]));
+          // No fsync (~4 ms, in the pause when a header came again): ready() syncs every received file.
+          await setBackingName(this.placed[i], relative(dirname(this.placed[i]), this.placed[file.backing]), { sync: false });
         }
       };
       // The snapshot tree now (it is an atomic, flushed write): not in the pause. A failure removes the folder.
@@ -239,7 +246,9 @@ export class Incoming {
           const fi = p.readUInt32LE(0), pos = p.readDoubleLE(4);
           if (fi >= handles.length || !Number.isSafeInteger(pos) || pos < 0 || p.length - 12 > FILE_CHUNK) throw new BonsaiError('the source sent damaged disk data');
           await handles[fi].write(p, 12, p.length - 12, pos);
+          ends[fi] = Math.max(ends[fi], pos + p.length - 12);
           if (pos === 0) headerAgain.add(fi);
+          if (this.prepared) this.writtenAfterPrepare.add(this.placed[fi]);
         } else if (f.type === Frame.Round) {
           // Everything before it is in place: the source measures the link end to end by this answer.
           const r = JSON.parse(p.toString()) as { round?: unknown };
@@ -248,15 +257,16 @@ export class Incoming {
           await setBackings();
           // RAM too: the machine is built now, while the guest runs on, and before this round is answered,
           // so that the source never pauses the guest while this is still under way.
-          if (r.round === 0) await prepare(memory);
+          if (r.round === 0) { await prepare(memory); this.prepared = true; }
           await this.writer.send(Frame.Round, r);
         } else if (f.type === Frame.Final) {
           this.finalAt = performance.now();
           const fin = JSON.parse(p.toString()) as { state: State; sizes: number[] };
           if (!Array.isArray(fin.sizes) || fin.sizes.length !== handles.length) throw new BonsaiError('the source sent a damaged final section');
           // Made durable once the guest runs (ready()): an fsync here would lengthen the pause.
-          for (const [i, fh] of handles.entries()) if ((await fh.stat()).size !== fin.sizes[i]) await fh.truncate(fin.sizes[i]);
-          for (const fh of handles.splice(0)) await fh.close();
+          for (const [i, fh] of handles.entries()) if (ends[i] !== fin.sizes[i]) await fh.truncate(fin.sizes[i]);
+          // Kept open: ready() makes them durable through these once the guest runs, discard() closes them.
+          this.files = handles.splice(0);
           await setBackings();
           for (const [i, file] of offer.files.entries()) if (file.kind === 'layer') chmodSync(this.placed[i], 0o444);
           return { memory, state: fin.state };
@@ -269,15 +279,32 @@ export class Incoming {
     }
   }
 
-  /** The machine is built and restored: tell the source, wait for Go, confirm. */
+  /**
+   * Whether the file at `path` (placed here) was written into after the early machine was built, so that
+   * a backend opened then must read it again. Backing names set since count: setBackingName writes there.
+   */
+  changedSinceBuild(path: string): boolean {
+    return !this.prepared || this.writtenAfterPrepare.has(path);
+  }
+
+  private readySent: Promise<void> | null = null;
+  /** The received files, open from the final section until they are synced (ready) or removed (discard). */
+  private files: FileHandle[] = [];
+
+  /** The machine is built and restored: tells the source (once), without waiting for its answer. */
+  built(): void {
+    this.readySent ??= this.writer.send(Frame.Ready, { buildMs: performance.now() - this.finalAt });
+  }
+
+  /** Tells the source the machine is ready (unless built() did), waits for Go, confirms. */
   async ready(): Promise<void> {
-    await this.writer.send(Frame.Ready, { buildMs: performance.now() - this.finalAt });
+    this.built();
+    await this.readySent;
     await withTimeout(this.reader.json(Frame.Go), 30_000, 'the source did not say go');
     this.running = true;
     await this.writer.send(Frame.Running, {}).catch(() => undefined); // the source's to lose now
     this.sock.destroy();
-    for (const p of this.placed) {
-      const fh = await open(p, 'r');
+    for (const fh of this.files.splice(0)) {
       try { await fh.sync(); } finally { await fh.close(); }
     }
     report({ done: { name: this.spec.name } });
@@ -290,6 +317,7 @@ export class Incoming {
   discard(e: Error): void {
     void this.writer.send(Frame.Error, { message: `the destination failed: ${e.message}` }).catch(() => undefined);
     this.sock.destroy();
+    for (const fh of this.files.splice(0)) void fh.close().catch(() => undefined);
     for (const p of this.placed) rmSync(p, { force: true });
     rmSync(this.layerDir, { recursive: true, force: true });
   }
