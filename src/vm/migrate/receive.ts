@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join, relative } from 'node:path';
@@ -245,7 +245,8 @@ export class Incoming {
         } else if (f.type === Frame.FileData) {
           const fi = p.readUInt32LE(0), pos = p.readDoubleLE(4);
           if (fi >= handles.length || !Number.isSafeInteger(pos) || pos < 0 || p.length - 12 > FILE_CHUNK) throw new BonsaiError('the source sent damaged disk data');
-          await handles[fi].write(p, 12, p.length - 12, pos);
+          // A blocking write (into the page cache): an asynchronous one waits in libuv's thread pool, in the pause too.
+          writeSync(handles[fi].fd, p, 12, p.length - 12, pos);
           ends[fi] = Math.max(ends[fi], pos + p.length - 12);
           if (pos === 0) headerAgain.add(fi);
           if (this.prepared) this.writtenAfterPrepare.add(this.placed[fi]);
