@@ -3,7 +3,8 @@
  * with a loop writing a counter to its disk every 0.1 s moves with its disks and carries on (the same
  * process, its uptime continuing, the file written during the move on the destination's disk); a wrong
  * token and an address not allowed are refused with the source running on; a destination killed in the
- * middle, at several points, leaves the source running and the destination's store empty.
+ * middle, at several points, or whose disk is full, leaves the source running and the destination's store
+ * empty.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -144,6 +145,31 @@ test('live migration: a running VM moves with its disks and carries on; refusals
         assert.equal(rr.stderr.trimEnd().split('\n').filter((l) => l.startsWith('bonsai:')).length, 1, rr.stderr);
         dstEmpty();
       }
+    }
+  });
+
+  await t.test('a destination whose disk is full says so; the source runs on and nothing is left there', async (tt) => {
+    // A store on a 2 MiB tmpfs (the VM's disk is several MiB): needs root and a kernel that lets us mount.
+    const full = cliStore('bonsai-mig-full-');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', full.home]);
+    if (mounted.status !== 0) { tt.skip(`cannot mount a small tmpfs here (${mounted.stderr.toString().trim() || 'not root'})`); return; }
+    try {
+      const port = nextPort++;
+      const recv = full.bonsai(['receive', '--listen', String(port)]);
+      await sleep(1500);
+      const r = await src.bonsai(['migrate', 'mv', '--to', `127.0.0.1:${port}`, '--with-disks']);
+      const rr = await recv;
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /^bonsai: .*root\.qcow2: receiving the VM's disk: no space left on the device\n$/);
+      assert.equal(rr.status, 1);
+      assert.match(rr.stderr, /^bonsai: .*no space left on the device$/m);
+      assert.match(await src.ok(['list']), /^mv\s+running/m);
+      assert.ok(await countsOn(src), 'the guest runs on at the source');
+      const vms = join(full.home, 'vms');
+      assert.deepEqual(existsSync(vms) ? readdirSync(vms) : [], [], 'no VM left on the full destination');
+    } finally {
+      killStore(full.home);
+      spawnSync('umount', ['-l', full.home]);
     }
   });
 

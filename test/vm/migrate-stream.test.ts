@@ -77,6 +77,20 @@ test('an Error frame from the peer becomes the reader\'s error; a frame of the w
   } finally { close(); }
 });
 
+test('the peer\'s Error frame is known at once, before it is read in turn, and a damaged one is said so', async () => {
+  const { a, b, close } = await pair();
+  try {
+    const r = new FrameReader(b, 'the destination');
+    assert.equal(r.peerError(), null);
+    a.write(rawFrame(Frame.Pages, Buffer.alloc(16)));
+    a.write(rawFrame(Frame.Error, Buffer.from('{"message":"disk full"')));
+    for (let i = 0; i < 100 && r.peerError() === null; i++) await new Promise((res) => setTimeout(res, 10));
+    assert.equal(r.peerError()?.message, 'the destination: failed (its message was damaged)');
+    assert.equal((await r.next()).type, Frame.Pages);
+    await assert.rejects(r.next(), /^BonsaiError: the destination: failed \(its message was damaged\)$/);
+  } finally { close(); }
+});
+
 test('the peer closing ends a waiting reader; writing to a connection that is gone fails instead of hanging', async () => {
   const { a, b, close } = await pair();
   try {

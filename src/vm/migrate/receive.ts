@@ -20,6 +20,7 @@ import { refuseExisting } from '../manage.js';
 import { files as runtimeFiles } from '../process/runtime.js';
 import { parseSpec, type VmSpec } from '../spec.js';
 import { checkVmName, type Store } from '../store/store.js';
+import { storeError } from '../store/errors.js';
 import { parseTree, saveTree, stateDir, statePath } from '../snapshot/tree.js';
 import type { State } from '../../devices/stateful.js';
 import { BIN } from '../process/launch.js';
@@ -138,7 +139,12 @@ async function handOver(store: Store, sock: Socket, h: Handshake, opts: ReceiveO
       child.send(handoff, sock);
     });
   } catch (e) {
-    // The process cleans up after itself; one that died without doing so leaves its folder: remove it.
+    // The process cleans up after itself and ends: a kill at once would cut its word to the source (the
+    // Error frame) off with the connection. One that does not end within 3 s, or died without cleaning
+    // up, is killed and its folder removed.
+    if (child.exitCode === null && child.signalCode === null) {
+      await new Promise<void>((r) => { const t = setTimeout(r, 3000); child.once('exit', () => { clearTimeout(t); r(); }); });
+    }
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     rmSync(layerDir, { recursive: true, force: true });
@@ -207,7 +213,7 @@ export class Incoming {
       for (const [i, f] of offer.files.entries()) {
         const to = f.kind === 'disk' ? join(dir, f.name) : f.kind === 'layer' ? join(this.layerDir, `${i}-${f.name}`) : statePath(dir, f.name);
         this.placed.push(to);
-        handles.push(await open(to, 'wx', 0o600));
+        handles.push(await open(to, 'wx', 0o600).catch((e: unknown) => { throw storeError(e, to, 'receiving the VM\'s file'); }));
         ends.push(0);
       }
       /** Files whose first piece (the header) came since their backing file's name was last set. */
@@ -246,7 +252,11 @@ export class Incoming {
           const fi = p.readUInt32LE(0), pos = p.readDoubleLE(4);
           if (fi >= handles.length || !Number.isSafeInteger(pos) || pos < 0 || p.length - 12 > FILE_CHUNK) throw new BonsaiError('the source sent damaged disk data');
           // A blocking write (into the page cache): an asynchronous one waits in libuv's thread pool, in the pause too.
-          writeSync(handles[fi].fd, p, 12, p.length - 12, pos);
+          try {
+            writeSync(handles[fi].fd, p, 12, p.length - 12, pos);
+          } catch (e) {
+            throw storeError(e, this.placed[fi], 'receiving the VM\'s disk');
+          }
           ends[fi] = Math.max(ends[fi], pos + p.length - 12);
           if (pos === 0) headerAgain.add(fi);
           if (this.prepared) this.writtenAfterPrepare.add(this.placed[fi]);
@@ -317,7 +327,11 @@ export class Incoming {
   /** Removes what was received (the caller removes the VM's folder). */
   discard(e: Error): void {
     void this.writer.send(Frame.Error, { message: `the destination failed: ${e.message}` }).catch(() => undefined);
-    this.sock.destroy();
+    // end(), not destroy(): the frame just queued goes out first (destroy dropped it, and the source then
+    // only knew that the connection closed). A source that stopped reading is cut off after 2 s.
+    this.reader.drain();
+    this.sock.end();
+    setTimeout(() => this.sock.destroy(), 2000).unref();
     for (const fh of this.files.splice(0)) void fh.close().catch(() => undefined);
     for (const p of this.placed) rmSync(p, { force: true });
     rmSync(this.layerDir, { recursive: true, force: true });

@@ -316,7 +316,9 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     const buildMs = typeof ready.buildMs === 'number' ? ready.buildMs : readyAt - sentAt;
     const phases = { stateMs: stateAt - stopAt, sendMs: Math.max(0, readyAt - stateAt - buildMs), buildMs, goMs: end - readyAt };
     return { downtimeMs: end - stopAt, totalMs: end - started, bytes: writer.bytes, rounds: round, phases };
-  } catch (e) {
+  } catch (caught) {
+    // The destination's own word on what went wrong, when it said it before the connection went.
+    const e = reader.peerError() ?? caught;
     if (committed) {
       throw new BonsaiError(`the destination was told to run the VM but did not confirm (${(e as Error).message}); the VM is left paused here: bonsai resume ${spec.name} if the destination does not have it`);
     }

@@ -74,6 +74,16 @@ export class FrameWriter {
   }
 }
 
+/** The message of an Error frame (a peer's damaged one said as much: never an exception in the socket's handler). */
+function errorMessage(payload: Buffer): string {
+  try {
+    const m = (JSON.parse(payload.toString()) as { message?: unknown } | null)?.message;
+    return typeof m === 'string' ? m : 'failed (its message was not text)';
+  } catch {
+    return 'failed (its message was damaged)';
+  }
+}
+
 /** Reads frames: next() resolves with the next whole, checked frame, or rejects when the connection ends. */
 export class FrameReader {
   private buf: Buffer = Buffer.alloc(0);
@@ -109,6 +119,18 @@ export class FrameReader {
     if (this.buf.length > 0 || this.pendingBytes > 0 || this.queue.length > 0) throw new BonsaiError(`${this.peer} sent more than its offer before the answer`);
   }
 
+  /** What the peer said went wrong (an Error frame), once one came: the cause, whatever else failed after it. */
+  private failure: BonsaiError | null = null;
+  peerError(): BonsaiError | null { return this.failure; }
+
+  /**
+   * From now on what arrives is read and dropped: a socket closed with data unread sends a reset, which can
+   * take the Error frame just written with it (the peer then only learns that the connection closed).
+   */
+  drain(): void {
+    this.sock.off('data', this.onData).on('data', () => undefined);
+  }
+
   private end(e: Error): void {
     this.ended ??= e;
     this.wake?.();
@@ -123,6 +145,7 @@ export class FrameReader {
       this.buf = this.buf.subarray(12 + len);
       if (crc32(payload) !== sum) { this.end(new BonsaiError(`the stream from ${this.peer} is damaged (a frame's checksum does not match)`)); return; }
       this.bytes += 12 + len;
+      if (type === Frame.Error) this.failure ??= new BonsaiError(`${this.peer}: ${errorMessage(payload)}`);
       this.queue.push({ type: type as Frame, payload: Buffer.from(payload) });
     }
     this.wake?.();
@@ -132,7 +155,7 @@ export class FrameReader {
     for (;;) {
       const f = this.queue.shift();
       if (f !== undefined) {
-        if (f.type === Frame.Error) throw new BonsaiError(`${this.peer}: ${String((JSON.parse(f.payload.toString()) as { message?: unknown }).message)}`);
+        if (f.type === Frame.Error) throw this.failure ?? new BonsaiError(`${this.peer} failed`);
         return f;
       }
       if (this.ended !== null) throw this.ended;
