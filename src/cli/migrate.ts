@@ -4,7 +4,7 @@ import { BonsaiError } from '../errors.js';
 import { formatSize, parseSize } from '../storage/image-ops.js';
 import { migrateVm, parseHostPort } from '../vm/migrate/client.js';
 import { receiveVm } from '../vm/migrate/receive.js';
-import type { MigrateResult, Progress } from '../vm/migrate/send.js';
+import { parseCompression, type MigrateResult, type Progress } from '../vm/migrate/send.js';
 import type { Store } from '../vm/store/store.js';
 
 function progressLine(p: Progress): string {
@@ -41,24 +41,26 @@ export function registerMigrateCommands(program: Command, store: () => Store): v
     .option('--token <TOKEN>', 'the token the destination was given')
     .option('--max-downtime <MS>', 'the longest pause the guest may see, in ms', '100')
     .option('--bandwidth <RATE>', 'bytes per second at most, e.g. 50M (default: as fast as the link goes)')
+    .option('--compress <WHEN>', 'deflate RAM pages: auto (where the link is slower than compressing), always, never', 'auto')
     .option('--keep-source', 'leave the VM here, stopped, instead of removing it')
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, o: { to: string; withDisks?: boolean; token?: string; maxDowntime: string; bandwidth?: string; keepSource?: boolean; json?: boolean }) => {
+    .action(async (name: string, o: { to: string; withDisks?: boolean; token?: string; maxDowntime: string; bandwidth?: string; compress: string; keepSource?: boolean; json?: boolean }) => {
       const { host, port } = parseHostPort(o.to, '--to');
       const maxDowntimeMs = Number(o.maxDowntime);
       if (!Number.isFinite(maxDowntimeMs) || maxDowntimeMs < 1) throw new BonsaiError(`--max-downtime ${o.maxDowntime}: expected a number of milliseconds, 1 or more`);
       const bandwidth = o.bandwidth === undefined ? undefined : parseSize(o.bandwidth);
+      const compress = parseCompression(o.compress, '--compress');
       const tty = process.stderr.isTTY && o.json !== true;
       let r: MigrateResult;
       try {
         r = await migrateVm(store(), name, {
-          host, port, withDisks: o.withDisks === true, maxDowntimeMs, bandwidth,
+          host, port, withDisks: o.withDisks === true, maxDowntimeMs, bandwidth, compress,
           token: o.token ?? process.env.BONSAI_MIGRATE_TOKEN, keepSource: o.keepSource === true,
         }, tty ? (p) => process.stderr.write(`\r\x1b[K${progressLine(p)}`) : undefined);
       } finally {
         if (tty) process.stderr.write('\r\x1b[K');
       }
       if (o.json === true) { process.stdout.write(`${JSON.stringify(r)}\n`); return; }
-      process.stdout.write(`migrated ${name} to ${host}:${port}: downtime ${r.downtimeMs.toFixed(1)} ms, ${(r.totalMs / 1000).toFixed(2)} s in all, ${formatSize(r.bytes)} sent in ${r.rounds} rounds\n`);
+      process.stdout.write(`migrated ${name} to ${host}:${port}: downtime ${r.downtimeMs.toFixed(1)} ms, ${(r.totalMs / 1000).toFixed(2)} s in all, ${formatSize(r.bytes)} sent in ${r.rounds} rounds${r.compressedPages > 0 ? ` (${r.compressedPages} pages compressed)` : ''}\n`);
     });
 }

@@ -13,6 +13,7 @@ import { ControlError } from '../vm/control/client.js';
 import type { JsonObject, JsonValue } from '../vm/control/protocol.js';
 import { cloneVm, createTemplate, createVm, DEFAULT_TEMPLATE, ensureDefaultTemplate, removeTemplate, removeVm } from '../vm/manage.js';
 import { migrateVm, parseHostPort } from '../vm/migrate/client.js';
+import { parseCompression } from '../vm/migrate/send.js';
 import { checkNetwork, parseForward, parseNet } from '../vm/network.js';
 import { readConsoleLog } from '../vm/process/console-log.js';
 import { connectVm, killVm, startVm, stopVm } from '../vm/process/launch.js';
@@ -316,14 +317,16 @@ export const routes: Route[] = [
     method: 'POST', path: '/api/vms/{name}/migrate', changes: true,
     handler: async (ctx) => {
       const name = vm(ctx);
-      onlyKeys(ctx.body, new Set(['to', 'withDisks', 'token', 'maxDowntimeMs', 'bandwidth', 'keepSource']));
+      onlyKeys(ctx.body, new Set(['to', 'withDisks', 'token', 'maxDowntimeMs', 'bandwidth', 'compress', 'keepSource']));
       const { host, port } = checked(() => parseHostPort(str(ctx.body, 'to', true), "'to'"));
       const withDisks = bool(ctx.body, 'withDisks'), keepSource = bool(ctx.body, 'keepSource');
       const maxDowntimeMs = num(ctx.body, 'maxDowntimeMs', 1) ?? 100;
       const bandwidth = size(ctx.body, 'bandwidth');
       const token = str(ctx.body, 'token');
+      const c = str(ctx.body, 'compress');
+      const compress = c === undefined ? undefined : checked(() => parseCompression(c, "'compress'"));
       needRunning(ctx.store, name);
-      return ok(json(await migrateVm(ctx.store, name, { host, port, withDisks, maxDowntimeMs, bandwidth, token, keepSource })));
+      return ok(json(await migrateVm(ctx.store, name, { host, port, withDisks, maxDowntimeMs, bandwidth, compress, token, keepSource })));
     },
   },
   {

@@ -115,7 +115,7 @@ export const openapi: JsonObject = {
     '/api/vms/{name}/migrate': {
       post: op('move a running VM to another host (bonsai migrate)', {
         params: [nameParam],
-        body: obj({ to: { type: 'string', description: 'HOST:PORT of bonsai receive' }, withDisks: bool, token: str, maxDowntimeMs: num, bandwidth: size, keepSource: bool }, ['to'], false),
+        body: obj({ to: { type: 'string', description: 'HOST:PORT of bonsai receive' }, withDisks: bool, token: str, maxDowntimeMs: num, bandwidth: size, compress: { type: 'string', enum: ['auto', 'always', 'never'] }, keepSource: bool }, ['to'], false),
         ok: obj({ downtimeMs: num, totalMs: num, bytes: int, rounds: int }, ['downtimeMs', 'totalMs', 'bytes', 'rounds']), errs: [400, 404, 409, 503],
       }),
     },

@@ -9,7 +9,7 @@ import { removeVm } from '../manage.js';
 import { connectVm, waitGone } from '../process/launch.js';
 import { readPidFile } from '../process/runtime.js';
 import type { Store } from '../store/store.js';
-import type { MigrateResult, Progress } from './send.js';
+import type { Compression, MigrateResult, Progress } from './send.js';
 
 /** `[ADDR:]PORT` or `HOST:PORT`; port 0 (any free port) only where `anyPort` says so. */
 export function parseHostPort(text: string, what: string, defaultHost?: string, anyPort = false): { host: string; port: number } {
@@ -22,7 +22,7 @@ export function parseHostPort(text: string, what: string, defaultHost?: string, 
 
 export interface MigrateVmOptions {
   host: string; port: number; withDisks: boolean; maxDowntimeMs: number;
-  bandwidth?: number; token?: string;
+  bandwidth?: number; token?: string; compress?: Compression;
   /** Leave the VM here, stopped, instead of removing it. */
   keepSource: boolean;
 }
@@ -34,6 +34,7 @@ export async function migrateVm(store: Store, name: string, o: MigrateVmOptions,
   const args: JsonObject = { host: o.host, port: o.port, withDisks: o.withDisks, maxDowntimeMs: o.maxDowntimeMs };
   if (o.token !== undefined) args.token = o.token;
   if (o.bandwidth !== undefined) args.bandwidth = o.bandwidth;
+  if (o.compress !== undefined) args.compress = o.compress;
   let r: MigrateResult;
   try {
     r = await c.request('migrate', args) as unknown as MigrateResult;

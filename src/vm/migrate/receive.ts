@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { inflateRawSync } from 'node:zlib';
 import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BonsaiError } from '../../errors.js';
@@ -25,7 +26,7 @@ import { parseTree, saveTree, stateDir, statePath } from '../snapshot/tree.js';
 import type { State } from '../../devices/stateful.js';
 import { BIN } from '../process/launch.js';
 import { FILE_CHUNK, PAGE, proofOf, type Offer, type Progress } from './send.js';
-import { Frame, FrameReader, FrameWriter, MIGRATE_MAGIC, MIGRATE_VERSION } from './stream.js';
+import { Frame, FrameReader, FrameWriter, MAX_FRAME, MIGRATE_MAGIC, MIGRATE_VERSION } from './stream.js';
 
 export interface ReceiveOptions {
   host: string;
@@ -240,6 +241,21 @@ export class Incoming {
             const at = 4 + i * (4 + PAGE), page = p.readUInt32LE(at);
             if (page >= pages) throw new BonsaiError('the source sent a page past the end of RAM');
             ram.set(p.subarray(at + 4, at + 4 + PAGE), page * PAGE);
+          }
+        } else if (f.type === Frame.CompressedPages) {
+          const n = p.length >= 4 ? p.readUInt32LE(0) : 0;
+          if (n === 0 || p.length < 4 + n * 4 || n * PAGE > MAX_FRAME) throw new BonsaiError('the source sent a damaged page batch');
+          let raw: Buffer;
+          try {
+            raw = inflateRawSync(p.subarray(4 + n * 4), { maxOutputLength: n * PAGE });
+          } catch {
+            throw new BonsaiError('the source sent a damaged compressed page batch');
+          }
+          if (raw.length !== n * PAGE) throw new BonsaiError('the source sent a damaged compressed page batch');
+          for (let i = 0; i < n; i++) {
+            const page = p.readUInt32LE(4 + i * 4);
+            if (page >= pages) throw new BonsaiError('the source sent a page past the end of RAM');
+            ram.set(raw.subarray(i * PAGE, (i + 1) * PAGE), page * PAGE);
           }
         } else if (f.type === Frame.ZeroPages) {
           const n = p.readUInt32LE(0);

@@ -9,7 +9,8 @@ import type { Socket } from 'node:net';
 import { BonsaiError } from '../../errors.js';
 
 export const MIGRATE_MAGIC = 'BONSAI-MIGRATE';
-export const MIGRATE_VERSION = 1;
+/** 2: CompressedPages. */
+export const MIGRATE_VERSION = 2;
 /** The largest frame: a batch of RAM pages or a piece of a disk. */
 export const MAX_FRAME = 64 * 1024 * 1024;
 
@@ -38,6 +39,8 @@ export const enum Frame {
   Go = 11,
   /** destination → source: {}: the guest runs on the destination */
   Running = 12,
+  /** source → destination: u32 count, count × u32 page, then the pages' 4096 × count bytes, deflate-raw compressed */
+  CompressedPages = 13,
 }
 
 export interface Received { type: Frame; payload: Buffer }

@@ -25,7 +25,7 @@ import { deleteDiskSnapshots, liveDisks } from '../snapshot/disks.js';
 import { afterRestore, restoreSnapshot, takeSnapshot, type NewIdentity } from '../snapshot/live.js';
 import { readStateFile } from '../snapshot/state-file.js';
 import { checkSnapshotName, stateDir, statePath } from '../snapshot/tree.js';
-import { migrateOut, type MigrateResult } from '../migrate/send.js';
+import { migrateOut, parseCompression, type Compression, type MigrateResult } from '../migrate/send.js';
 import type { Incoming } from '../migrate/receive.js';
 import { pidAlive } from '../store/lock.js';
 import type { Store } from '../store/store.js';
@@ -257,12 +257,18 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
       if (state !== 'running') throw new CommandError('WrongState', `VM '${name}' is ${state}; only a running VM migrates`);
       if (typeof args.host !== 'string' || typeof args.port !== 'number') throw new CommandError('BadRequest', "'host' and 'port' are required");
       const num = (k: string): number | undefined => (typeof args[k] === 'number' ? args[k] as number : undefined);
+      let compress: Compression | undefined;
+      try {
+        compress = args.compress === undefined ? undefined : parseCompression(String(args.compress), "'compress'");
+      } catch (e) {
+        throw new CommandError('BadRequest', (e as Error).message);
+      }
       log(`migrating to ${args.host}:${args.port}`);
       let r: MigrateResult;
       try {
         r = await migrateOut(m, store, spec, disks, {
           host: args.host, port: args.port, token: typeof args.token === 'string' ? args.token : undefined,
-          withDisks: args.withDisks === true, maxDowntimeMs: num('maxDowntimeMs') ?? 100, bandwidth: num('bandwidth'),
+          withDisks: args.withDisks === true, maxDowntimeMs: num('maxDowntimeMs') ?? 100, bandwidth: num('bandwidth'), compress,
         }, (p) => server?.emit('MIGRATE', { ...p }));
       } catch (e) {
         log(`migration failed: ${(e as Error).message}`);
