@@ -41,6 +41,11 @@ export interface Qcow2OpenOptions {
   openBacking: ((path: string, format: DiskFormat | undefined) => Promise<BlockBackend>) | null;
   /** Called once the image is closed (releases its lock). */
   onClose?: () => Promise<void>;
+  /**
+   * Skip the refcount check a writable open makes (reload only: the image was checked when it was first
+   * opened, and written since only by a Bonsai keeping it consistent, its pieces checksummed on the way).
+   */
+  trusted?: boolean;
 }
 
 /** What the user reads once an image has been found inconsistent (QEMU's corrupt bit, qcow2.txt bit 1). */
@@ -538,7 +543,7 @@ export class Qcow2Backend implements BlockBackend {
     }
 
     // Before anything can be written: refcounts that undercount would let new clusters land on live ones.
-    if (!opts.readOnly) {
+    if (!opts.readOnly && opts.trusted !== true) {
       const problem = await checkRefcounts({
         fh, header: h, fileSize, l1: l1v, rt: rtv,
         snapshotL1s, snapshotTable: { offset: h.snapshotsOffset, bytes: snapshotsBytes },
@@ -575,7 +580,9 @@ export class Qcow2Backend implements BlockBackend {
   /**
    * The same image read again from its file, which another writer changed while this backend was open and
    * idle (a live migration puts the last pieces of a copied image into place before the guest runs): a new
-   * backend over the same file handle and lock, its metadata read afresh (and checked, as at open), keeping
+   * backend over the same file handle and lock, its metadata read afresh and checked as at open, but for
+   * the refcounts (the walk over every table that took most of a reload's time, in the guest's pause:
+   * the image passed it when first opened, and only a Bonsai keeping it consistent wrote it since), keeping
    * the backing chain unless the header now names another file. This backend is spent afterwards: neither
    * used nor closed again. Only an image nothing was written through may be reloaded.
    */
@@ -590,7 +597,7 @@ export class Qcow2Backend implements BlockBackend {
     let kept = false;
     try {
       const fresh = await Qcow2Backend.open(this.fh, this.path, {
-        readOnly: this.readOnly, onClose,
+        readOnly: this.readOnly, onClose, trusted: true,
         openBacking: openBacking === null ? null : async (p, f) => {
           if (keep !== null && p === keptPath) { kept = true; return keep; }
           return openBacking(p, f);

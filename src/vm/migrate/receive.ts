@@ -41,7 +41,8 @@ export interface ReceiveOptions {
 }
 
 /** What the VMM reports to `bonsai receive` over its IPC channel. */
-export type IncomingMessage = { progress: Progress } | { done: { name: string } } | { failed: string };
+/** `done.warning`: the VM runs here, but its received files could not all be made durable (fsync failed). */
+export type IncomingMessage = { progress: Progress } | { done: { name: string; warning?: string } } | { failed: string };
 
 const LOOPBACK = ['127.0.0.1', '::1'];
 const plain = (a: string | undefined): string => (a ?? '').replace(/^::ffff:/, '');
@@ -133,7 +134,10 @@ async function handOver(store: Store, sock: Socket, h: Handshake, opts: ReceiveO
       child.once('exit', (code) => reject(new BonsaiError(`the VM's process ended (status ${code ?? 'killed'}) before it ran; see nothing: it was removed`)));
       child.on('message', (m: IncomingMessage) => {
         if ('progress' in m) opts.onProgress?.(m.progress);
-        else if ('done' in m) resolve(m.done.name);
+        else if ('done' in m) {
+          if (m.done.warning !== undefined) opts.log(`bonsai: warning: ${m.done.warning}`);
+          resolve(m.done.name);
+        }
         else if ('failed' in m) reject(new BonsaiError(m.failed));
       });
       const handoff: IncomingHandoff = { offer: h.offer, challenge: h.challenge, token: opts.token ?? null, layerDir };
@@ -330,11 +334,26 @@ export class Incoming {
     await withTimeout(this.reader.json(Frame.Go), 30_000, 'the source did not say go');
     this.running = true;
     await this.writer.send(Frame.Running, {}).catch(() => undefined); // the source's to lose now
-    this.sock.destroy();
-    for (const fh of this.files.splice(0)) {
-      try { await fh.sync(); } finally { await fh.close(); }
+    this.sock.end(); // not destroy(): Running may still be queued
+    setTimeout(() => this.sock.destroy(), 2000).unref();
+    // Durable in the background: the guest runs as soon as this returns (it used to wait for the fsyncs,
+    // tens of ms of a pause that the downtime, measured to Running, did not show).
+    void this.makeDurable();
+  }
+
+  /** Syncs and closes the received files, then tells bonsai receive the VM is here. */
+  private async makeDurable(): Promise<void> {
+    let problem: string | undefined;
+    for (const [i, fh] of this.files.splice(0).entries()) {
+      try {
+        await fh.sync();
+      } catch (e) {
+        problem ??= `${this.placed[i]}: not made durable: ${(e as Error).message}`;
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
     }
-    report({ done: { name: this.spec.name } });
+    report({ done: { name: this.spec.name, ...(problem === undefined ? {} : { warning: problem }) } });
   }
 
   /** Whether the guest runs here (the source was told so): from then on a failure is the VM's own. */

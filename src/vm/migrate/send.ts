@@ -387,6 +387,9 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
       rate = Math.max(1, (writer.bytes - b0) / Math.max(1, performance.now() - t));
     }
 
+    // The disks' cached metadata written back once while the guest still runs, so the settle in the pause
+    // has only what changed since (a guest writing its disk left tens of ms of write-back there).
+    for (const b of hooked) await b.settle();
     // Stop and copy: the guest pauses, devices finish what is in flight, the rest goes over.
     const stopAt = performance.now();
     m.pause();
