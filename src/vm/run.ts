@@ -9,6 +9,7 @@ import { BonsaiError } from '../errors.js';
 import { boot, type BootConfig, type GuestFile } from '../machine/boot.js';
 import { parseElf } from '../machine/elf.js';
 import { Machine, type MachineExit } from '../machine/machine.js';
+import type { Engine } from '../machine/riscv/hart.js';
 import type { GuestAgent } from './agent.js';
 import { openDevices, type DiskSpec, type MachineDevices, type ShareSpec } from './devices.js';
 import { VirtioBlk } from '../devices/virtio/blk.js';
@@ -56,6 +57,8 @@ export interface RunOptions {
     ready(): Promise<void>;
   };
   traceTraps?: boolean;
+  /** The engine that runs guest code (MachineOptions.engine). */
+  engine?: Engine;
   disks?: DiskSpec[];
   shares?: ShareSpec[];
   /** The guest's console is virtio-console (hvc1: hvc0 is the SBI console) instead of the UART. */
@@ -146,7 +149,7 @@ async function buildEarly(opts: RunOptions, out: (b: Uint8Array) => void, networ
   const devs = await openAll(opts, out, networks, false).catch(() => null);
   if (devs === null) return null;
   try {
-    return { devs, machine: new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory }) };
+    return { devs, machine: new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory, engine: opts.engine }) };
   } catch {
     await devs.close();
     return null;
@@ -184,7 +187,7 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
     let machine: Machine;
     try {
       if (built !== null) await reloadDisks(devs);
-      machine = built?.machine ?? new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory: incoming?.memory });
+      machine = built?.machine ?? new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory: incoming?.memory, engine: opts.engine });
       if (incoming !== undefined) machine.restoreInPlace(incoming.state);
       else if (restoring !== undefined) machine.restore(restoring.state, restoring.ram);
       else boot(machine, cfg);

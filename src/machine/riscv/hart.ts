@@ -22,7 +22,8 @@ import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.j
 import { createFpu, FP_ILLEGAL } from './fpu.js';
 import { div64, divu64, divuw, divw, mul64, mulh, mulhsu, mulhu, rem64, remu64, remuw, remw, res } from './int64.js';
 import { CACHE_BLOCK_BYTES } from './isa.js';
-import { STATE_F, STATE_X } from './layout.js';
+import { STATE_F, STATE_PC, STATE_X } from './layout.js';
+import { Jit, type CompiledBlock } from './jit/jit.js';
 import { badState, bool, int32, int32s, pair, record, uint, uints } from '../../devices/state.js';
 import type { State, Stateful } from '../../devices/stateful.js';
 import { Access, Mmu, MMU_M, MMU_S, MMU_S_SUM, MMU_U, PMP_ENTRIES, TLB_MASK, TLB_SIZE, type PhysRam } from './mmu.js';
@@ -50,7 +51,21 @@ class DecodedPage {
   readonly ops = new Uint8Array(PAGE_SLOTS);
   readonly ins = new Int32Array(PAGE_SLOTS);
   readonly imm = new Int32Array(PAGE_SLOTS);
+  /** JIT: entries counted per slot (HOT_UNTRANSLATABLE: none to compile), and the blocks compiled; lazily made. */
+  hot: Uint8Array | null = null;
+  blocks: (CompiledBlock | undefined)[] | null = null;
 }
+
+/**
+ * JIT: a block is compiled on its HOT_THRESHOLD-th entry (docs/performance.md has the figures), and the
+ * cache holds at most MAX_LIVE_BLOCKS before it is flushed whole (QEMU's TCG flushes its buffer the same way).
+ */
+export const HOT_THRESHOLD = 32;
+const HOT_UNTRANSLATABLE = 255;
+const MAX_LIVE_BLOCKS = 16384;
+
+/** Which engine runs guest code: the interpreter alone, or the interpreter plus compiled blocks. */
+export type Engine = 'interp' | 'jit';
 
 const TWO32 = 4294967296;
 const u64 = (lo: number, hi: number): number => (hi >>> 0) * TWO32 + (lo >>> 0);
@@ -67,6 +82,13 @@ export class Hart implements Stateful {
   private readonly m32: Int32Array;
   private readonly pages: (DecodedPage | undefined)[];
   private readonly crossPage = new DecodedPage();
+  /** The JIT, when the engine is 'jit'. */
+  readonly jit: Jit | null;
+  /** The interpreter leaves at every taken branch and page change, so each block entry is seen (the JIT counts them). */
+  private readonly stepBlocks: boolean;
+  /** Entries before a block is compiled (0..254); tests lower it to compile everything at once. */
+  hotThreshold = HOT_THRESHOLD;
+  private readonly m32pc: number;
 
   pcLo = 0;
   pcHi = 0;
@@ -147,6 +169,7 @@ export class Hart implements Stateful {
     private readonly bus: HartBus,
     private readonly clock: HartClock,
     readonly hartId = 0,
+    engine: Engine = 'interp',
   ) {
     const buf = memory.buffer;
     this.x = new Int32Array(buf, STATE_X, 64);
@@ -156,11 +179,14 @@ export class Hart implements Stateful {
     this.m16 = new Uint16Array(buf);
     this.s16 = new Int16Array(buf);
     this.m32 = new Int32Array(buf);
-    this.mmu = new Mmu(ram);
+    this.mmu = new Mmu(ram, buf);
     this.mmu.onPteWrite = (pa) => this.ramWritten(pa);
     this.fpExec = createFpu(this.x, this.f);
     this.pages = new Array<DecodedPage | undefined>(Math.ceil(ram.size / 4096));
     this.crossPage.ops.fill(Op.CROSS);
+    this.jit = engine === 'jit' ? new Jit(memory) : null;
+    this.stepBlocks = this.jit !== null;
+    this.m32pc = STATE_PC >> 2;
     this.reset(0x80000000, 0);
   }
 
@@ -328,7 +354,9 @@ export class Hart implements Stateful {
   /** Forgets every decoded instruction (after DMA into guest RAM, or on reset and restore). */
   invalidateAllCode(): void {
     for (let i = 0; i < this.pages.length; i++) {
-      if (this.pages[i] !== undefined) {
+      const p = this.pages[i];
+      if (p !== undefined) {
+        if (p.blocks !== null) this.dropBlocks(p);
         this.pages[i] = undefined;
         this.ram.pageFlags[i] &= ~1;
       }
@@ -353,10 +381,23 @@ export class Hart implements Stateful {
     const page = Math.floor((pa - this.ram.base) / 4096);
     if (page < 0 || page >= this.pages.length) return;
     if (this.ram.pageFlags[page] & 4) this.logWrite(page);
-    if (this.pages[page] !== undefined) {
+    const p = this.pages[page];
+    if (p !== undefined) {
+      if (p.blocks !== null) this.dropBlocks(p);
       this.pages[page] = undefined;
       this.ram.pageFlags[page] &= ~1;
     }
+  }
+
+  /** A decoded page with compiled blocks goes: the blocks no longer count against the cache bound. */
+  private dropBlocks(p: DecodedPage): void {
+    const jit = this.jit;
+    if (jit === null || p.blocks === null) return;
+    jit.stats.invalidations++;
+    let live = 0;
+    for (const b of p.blocks) if (b !== undefined) live++;
+    jit.live -= live;
+    p.blocks = null;
   }
 
   private decodedPage(base: number): DecodedPage {
@@ -405,6 +446,7 @@ export class Hart implements Stateful {
    * Interrupts are checked before every block, so a caller running short slices sees timely delivery.
    */
   run(budget: number): number {
+    const jit = this.jit;
     let left = budget;
     while (left > 0) {
       if (this.wfi) {
@@ -413,12 +455,64 @@ export class Hart implements Stateful {
       }
       if ((this.mip & this.mie) !== 0) this.checkInterrupts();
       const before = left;
-      left = this.execute(left);
+      left = jit === null ? this.execute(left) : this.dispatch(left, jit);
       // A trap before anything retired (a handler that faults at once) still uses budget, or run() never returns.
       if (left === before) left--;
       if (this.wfi || this.halted) break;
     }
     return budget - left;
+  }
+
+  /**
+   * One step at pc: the compiled block there (compiling it on its HOT_THRESHOLD-th entry), or the interpreter
+   * up to the next block boundary. Keyed by the physical page, found through the fetch TLB as execute() finds
+   * it, so satp, sfence.vma and privilege changes are honoured by the translation, not by the cache.
+   */
+  private dispatch(left: number, jit: Jit): number {
+    const mmu = this.mmu;
+    const lo = this.pcLo, hi = this.pcHi;
+    const fi = this.fetchSet + ((lo >>> 12) & TLB_MASK);
+    if (mmu.tagX[fi] !== (lo & -4096) || mmu.tagXHi[fi] !== hi) return this.execute(left);
+    const base = mmu.baseX[fi];
+    const page = this.pages[(base - this.ram.offset) >>> 12];
+    if (page === undefined) return this.execute(left);
+    const off = lo & 0xfff, slot = off >> 1;
+    let blk = page.blocks === null ? undefined : page.blocks[slot];
+    if (blk === undefined) {
+      const hot = page.hot ??= new Uint8Array(PAGE_SLOTS);
+      const h = hot[slot];
+      const threshold = this.hotThreshold;
+      if (h < threshold) { hot[slot] = h + 1; return this.execute(left); }
+      if (h !== threshold) return this.execute(left);
+      if (jit.live >= MAX_LIVE_BLOCKS) this.flushBlocks(jit);
+      const made = jit.compile(page, off, (o) => this.decodeSlot(page, base, o));
+      if (made === null) { hot[slot] = HOT_UNTRANSLATABLE; return this.execute(left); }
+      (page.blocks ??= new Array<CompiledBlock | undefined>(PAGE_SLOTS))[slot] = made;
+      blk = made;
+    }
+    if (blk.length > left) return this.execute(left);
+    const t0 = jit.timing ? performance.now() : 0;
+    const r = blk.fn(left, this.dataSet, this.resv, lo, hi);
+    if (jit.timing) jit.stats.jitMs += performance.now() - t0;
+    const m32 = this.m32;
+    this.pcLo = m32[this.m32pc]; this.pcHi = m32[this.m32pc + 1];
+    const n = r >>> 1;
+    this.instret += n;
+    jit.stats.blockRuns++;
+    jit.stats.jitInstructions += n;
+    left -= n;
+    // It stopped before an instruction it leaves to the interpreter (a TLB miss, a CSR): that one, then on.
+    if ((r & 1) !== 0 && left > 0) left = left - 1 + this.execute(1);
+    return left;
+  }
+
+  /** The cache is full: every compiled block goes (and is compiled again when it is hot again). */
+  private flushBlocks(jit: Jit): void {
+    for (const p of this.pages) {
+      if (p !== undefined && p.blocks !== null) { p.blocks = null; p.hot = null; }
+    }
+    jit.live = 0;
+    jit.stats.flushes++;
   }
 
   /** Executes from pc within one page; returns the budget left. */
@@ -460,6 +554,8 @@ export class Hart implements Stateful {
     const m8 = this.m8, s8 = this.s8, m16 = this.m16, s16 = this.s16, m32 = this.m32;
     const tagR = mmu.tagR, tagW = mmu.tagW, tagRHi = mmu.tagRHi, tagWHi = mmu.tagWHi, baseR = mmu.baseR, baseW = mmu.baseW;
     const dset = this.dataSet;
+    // With the JIT, taken branches and page changes leave, so the dispatcher sees every block entry.
+    const stay = !this.stepBlocks;
     this.trapped = false;
     let n = budget;
     for (;;) {
@@ -700,7 +796,7 @@ export class Hart implements Stateful {
             x[rd] = link;
             x[rd + 1] = (pch + ((link >>> 0) < (pc >>> 0) ? 1 : 0)) | 0;
           }
-          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base !== -1) { off = tLo & 0xfff; continue; }
+          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base !== -1 && stay) { off = tLo & 0xfff; continue; }
           break dispatch;
         }
         case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
@@ -717,7 +813,7 @@ export class Hart implements Stateful {
           }
           if (!taken) break;
           const t = off + imms[slot];
-          if (t >= 0 && t < 4096 && base !== -1) { off = t; continue; }
+          if (t >= 0 && t < 4096 && base !== -1 && stay) { off = t; continue; }
           const pc = (pLo + off) | 0, imm = imms[slot];
           const pch = (pHi + ((pc >>> 0) < (pLo >>> 0) ? 1 : 0)) | 0;
           tLo = (pc + imm) | 0;
@@ -934,7 +1030,7 @@ export class Hart implements Stateful {
       } // dispatch
       // Control left the page: go on in the target page when the fetch TLB knows it, without leaving
       // this function (calls between pages are frequent); otherwise let run() translate it.
-      const next = base !== -1 && n > 0 ? this.chain(tLo, tHi) : null;
+      const next = base !== -1 && n > 0 && stay ? this.chain(tLo, tHi) : null;
       if (next === null) {
         this.pcLo = tLo; this.pcHi = tHi;
         this.instret += budget - n;

@@ -1,0 +1,69 @@
+/**
+ * The JIT's compiler side: translated blocks become WebAssembly instances over the machine's Memory, and
+ * the figures `--stats` reports are kept here. Which blocks to compile, where they are cached and when they
+ * are dropped is the hart's business (hart.ts runJit): they hang off its decoded pages, so every path that
+ * drops decoded code (stores to a code page, DMA through ramWritten, fence.i, reset, restore) drops the
+ * compiled code with it.
+ */
+import { BLOCK_PARAMS, BLOCK_RESULTS, translate, type CodePage } from './translate.js';
+import { moduleBytes } from './wasm.js';
+
+/** A compiled block: (budget, dataSet, resv, pcLo, pcHi) -> 2 * instructions retired + stop-before-next. */
+export type BlockFn = (budget: number, dataSet: number, resv: number, pcLo: number, pcHi: number) => number;
+
+export interface CompiledBlock {
+  readonly fn: BlockFn;
+  /** Instructions one pass retires: the block is entered only with at least this much budget. */
+  readonly length: number;
+}
+
+/** What `bonsai run --stats` prints about the JIT. */
+export interface JitStats {
+  blocksCompiled: number;
+  /** Milliseconds spent translating and compiling. */
+  compileMs: number;
+  /** Blocks whose entry could not be translated (its first instruction is the interpreter's). */
+  untranslatable: number;
+  /** Calls into compiled code, and the instructions they retired. */
+  blockRuns: number;
+  jitInstructions: number;
+  /** Milliseconds in compiled code (measured only when `timing` is on: a clock read per call costs). */
+  jitMs: number;
+  /** Decoded pages with compiled code dropped because they were written (or everything flushed). */
+  invalidations: number;
+  /** Times the cache reached its bound and every compiled block was dropped. */
+  flushes: number;
+}
+
+export class Jit {
+  readonly stats: JitStats = {
+    blocksCompiled: 0, compileMs: 0, untranslatable: 0, blockRuns: 0, jitInstructions: 0, jitMs: 0, invalidations: 0, flushes: 0,
+  };
+  /** Blocks compiled since the last flush (the cache bound counts these). */
+  live = 0;
+  /** Measure time in compiled code (for --stats). */
+  timing = false;
+  private readonly imports: WebAssembly.Imports;
+
+  constructor(memory: WebAssembly.Memory) {
+    this.imports = { env: { memory } };
+  }
+
+  /** Compiles the block at byte `start` of `page`, or null when it has none. */
+  compile(page: CodePage, start: number, decode: (off: number) => number): CompiledBlock | null {
+    const t0 = performance.now();
+    const tr = translate(page, start, decode);
+    if (tr === null) {
+      this.stats.untranslatable++;
+      this.stats.compileMs += performance.now() - t0;
+      return null;
+    }
+    const mod = new WebAssembly.Module(moduleBytes(BLOCK_PARAMS, BLOCK_RESULTS, [tr.code]));
+    const inst = new WebAssembly.Instance(mod, this.imports);
+    const fn = inst.exports.f0 as BlockFn;
+    this.stats.blocksCompiled++;
+    this.live++;
+    this.stats.compileMs += performance.now() - t0;
+    return { fn, length: tr.length };
+  }
+}
