@@ -63,6 +63,7 @@ class DecodedPage {
 export const HOT_THRESHOLD = 32;
 const HOT_UNTRANSLATABLE = 255;
 const MAX_LIVE_BLOCKS = 16384;
+const JIT_SAMPLE = 64;
 
 /** Which engine runs guest code: the interpreter alone, or the interpreter plus compiled blocks. */
 export type Engine = 'interp' | 'jit';
@@ -149,6 +150,9 @@ export class Hart implements Stateful {
   private dataSet = MMU_M * TLB_SIZE;
   private lastMxr = false;
 
+  /** Traps taken, and instret after the step that took the last one (run()'s livelock rule). */
+  private traps = 0;
+  private instretAtTrap = -1;
   /** Set by a trap taken in a slow path, so the interpreter loop leaves. */
   private trapped = false;
   /** High half of a 64-bit load done by the slow path. */
@@ -291,6 +295,7 @@ export class Hart implements Stateful {
     this.onTrap?.(cause, interrupt, u64(epcLo, epcHi), u64(tvalLo, tvalHi), this.priv);
     this.resv = -1;
     this.trapped = true;
+    this.traps++;
     let st = this.mstatus;
     if (this.priv <= Priv.S && ((deleg >>> cause) & 1) !== 0) {
       this.scauseLo = cause; this.scauseHi = interrupt ? 0x80000000 | 0 : 0;
@@ -453,11 +458,16 @@ export class Hart implements Stateful {
         if ((this.mip & this.mie) === 0) break;
         this.wfi = false;
       }
+      const before = left, traps = this.traps;
       if ((this.mip & this.mie) !== 0) this.checkInterrupts();
-      const before = left;
       left = jit === null ? this.execute(left) : this.dispatch(left, jit);
-      // A trap before anything retired (a handler that faults at once) still uses budget, or run() never returns.
-      if (left === before) left--;
+      // A trap with nothing retired since the last one (a handler that faults at once) still uses budget, or
+      // run() never returns. Counted by instructions, not by steps, so the charge is the same whichever engine
+      // ran (their steps end at different places).
+      if (this.traps !== traps) {
+        if (this.instret === this.instretAtTrap) left--;
+        this.instretAtTrap = this.instret;
+      } else if (left === before) left--;
       if (this.wfi || this.halted) break;
     }
     return budget - left;
@@ -491,9 +501,11 @@ export class Hart implements Stateful {
       blk = made;
     }
     if (blk.length > left) return this.execute(left);
-    const t0 = jit.timing ? performance.now() : 0;
+    // Time in compiled code, sampled: a clock read costs more than a short block (one call in JIT_SAMPLE).
+    const timed = jit.timing && (jit.stats.blockRuns & (JIT_SAMPLE - 1)) === 0;
+    const t0 = timed ? performance.now() : 0;
     const r = blk.fn(left, this.dataSet, this.resv, lo, hi);
-    if (jit.timing) jit.stats.jitMs += performance.now() - t0;
+    if (timed) jit.stats.jitMs += (performance.now() - t0) * JIT_SAMPLE;
     const m32 = this.m32;
     this.pcLo = m32[this.m32pc]; this.pcHi = m32[this.m32pc + 1];
     const n = r >>> 1;

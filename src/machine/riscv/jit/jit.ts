@@ -27,7 +27,7 @@ export interface JitStats {
   /** Calls into compiled code, and the instructions they retired. */
   blockRuns: number;
   jitInstructions: number;
-  /** Milliseconds in compiled code (measured only when `timing` is on: a clock read per call costs). */
+  /** Milliseconds in compiled code, estimated from a sample of the calls (only when `timing` is on). */
   jitMs: number;
   /** Decoded pages with compiled code dropped because they were written (or everything flushed). */
   invalidations: number;
