@@ -188,7 +188,9 @@ export class Hart implements Stateful {
     this.fpExec = createFpu(this.x, this.f);
     this.pages = new Array<DecodedPage | undefined>(Math.ceil(ram.size / 4096));
     this.crossPage.ops.fill(Op.CROSS);
-    this.jit = engine === 'jit' ? new Jit(memory) : null;
+    const jit = engine === 'jit' ? new Jit(memory) : null;
+    this.jit = jit;
+    if (jit !== null) this.mmu.onFlush = () => jit.invalidateJumps();
     this.stepBlocks = this.jit !== null;
     this.m32pc = STATE_PC >> 2;
     this.reset(0x80000000, 0);
@@ -340,7 +342,10 @@ export class Hart implements Stateful {
     const st = this.mstatus;
     const mxr = (st & MSTATUS_MXR) !== 0;
     if (mxr !== this.lastMxr) { this.lastMxr = mxr; this.mmu.flushAll(); }
-    this.fetchSet = (this.priv === Priv.M ? MMU_M : this.priv === Priv.S ? MMU_S : MMU_U) * TLB_SIZE;
+    const fetchSet = (this.priv === Priv.M ? MMU_M : this.priv === Priv.S ? MMU_S : MMU_U) * TLB_SIZE;
+    // The jump cache maps virtual pcs as the old privilege fetched them.
+    if (fetchSet !== this.fetchSet) this.jit?.invalidateJumps();
+    this.fetchSet = fetchSet;
     const dp = this.dataPriv();
     this.dataSet = (dp === Priv.M ? MMU_M : dp === Priv.U ? MMU_U : (st & MSTATUS_SUM) ? MMU_S_SUM : MMU_S) * TLB_SIZE;
   }
@@ -399,6 +404,7 @@ export class Hart implements Stateful {
     const jit = this.jit;
     if (jit === null || p.blocks === null) return;
     jit.stats.invalidations++;
+    jit.invalidateJumps();
     let live = 0;
     for (const b of p.blocks) if (b !== undefined) live++;
     jit.live -= live;
@@ -494,7 +500,7 @@ export class Hart implements Stateful {
       const threshold = this.hotThreshold;
       if (h < threshold) { hot[slot] = h + 1; return this.execute(left); }
       if (h !== threshold) return this.execute(left);
-      if (jit.live >= MAX_LIVE_BLOCKS) this.flushBlocks(jit);
+      if (jit.live >= MAX_LIVE_BLOCKS || jit.full) this.flushBlocks(jit);
       const made = jit.compile(page, off, (o) => this.decodeSlot(page, base, o));
       if (made === null) { hot[slot] = HOT_UNTRANSLATABLE; return this.execute(left); }
       (page.blocks ??= new Array<CompiledBlock | undefined>(PAGE_SLOTS))[slot] = made;
@@ -504,7 +510,8 @@ export class Hart implements Stateful {
     // Time in compiled code, sampled: a clock read costs more than a short block (one call in JIT_SAMPLE).
     const timed = jit.timing && (jit.stats.blockRuns & (JIT_SAMPLE - 1)) === 0;
     const t0 = timed ? performance.now() : 0;
-    const r = blk.fn(left, this.dataSet, this.resv, lo, hi);
+    jit.noteJump(lo, hi, blk);
+    const r = jit.run(left, this.dataSet, this.resv, lo, hi);
     if (timed) jit.stats.jitMs += (performance.now() - t0) * JIT_SAMPLE;
     const m32 = this.m32;
     this.pcLo = m32[this.m32pc]; this.pcHi = m32[this.m32pc + 1];
@@ -514,7 +521,7 @@ export class Hart implements Stateful {
     jit.stats.jitInstructions += n;
     left -= n;
     // It stopped before an instruction it leaves to the interpreter (a TLB miss, a CSR): that one, then on.
-    if ((r & 1) !== 0 && left > 0) left = left - 1 + this.execute(1);
+    if ((r & 1) !== 0 && left > 0) { jit.stats.stops++; left = left - 1 + this.execute(1); }
     return left;
   }
 
@@ -524,6 +531,8 @@ export class Hart implements Stateful {
       if (p !== undefined && p.blocks !== null) { p.blocks = null; p.hot = null; }
     }
     jit.live = 0;
+    jit.slots = 0;
+    jit.invalidateJumps();
     jit.stats.flushes++;
   }
 

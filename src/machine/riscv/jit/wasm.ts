@@ -14,13 +14,14 @@ export const VOID = 0x40;
 /** Opcodes used by the translator (5.4). */
 export const enum W {
   block = 0x02, loop = 0x03, if = 0x04, else = 0x05, end = 0x0b, br = 0x0c, br_if = 0x0d, return = 0x0f,
+  call_indirect = 0x11,
   drop = 0x1a, select = 0x1b,
   local_get = 0x20, local_set = 0x21, local_tee = 0x22,
   i32_load = 0x28, i64_load = 0x29,
   i64_load8_s = 0x30, i64_load8_u = 0x31, i64_load16_s = 0x32, i64_load16_u = 0x33, i64_load32_s = 0x34, i64_load32_u = 0x35,
   i32_store = 0x36, i64_store = 0x37, i64_store8 = 0x3c, i64_store16 = 0x3d, i64_store32 = 0x3e,
   i32_const = 0x41, i64_const = 0x42,
-  i32_eqz = 0x45, i32_eq = 0x46, i32_ne = 0x47, i32_lt_s = 0x48, i32_le_s = 0x4c,
+  i32_eqz = 0x45, i32_eq = 0x46, i32_ne = 0x47, i32_lt_s = 0x48, i32_gt_s = 0x4a, i32_le_s = 0x4c,
   i64_eqz = 0x50, i64_eq = 0x51, i64_ne = 0x52, i64_lt_s = 0x53, i64_lt_u = 0x54, i64_ge_s = 0x59, i64_ge_u = 0x5a,
   i32_add = 0x6a, i32_sub = 0x6b, i32_mul = 0x6c, i32_div_s = 0x6d, i32_div_u = 0x6e, i32_rem_s = 0x6f, i32_rem_u = 0x70,
   i32_and = 0x71, i32_or = 0x72, i32_xor = 0x73, i32_shl = 0x74, i32_shr_s = 0x75, i32_shr_u = 0x76,
@@ -113,18 +114,20 @@ function name(out: number[], s: string): void {
 }
 
 /**
- * A module importing memory `env.memory` (at least one page) and exporting `bodies` as f0, f1, ...,
- * all of type (params) -> results.
+ * A module importing memory `env.memory` (at least one page), and with `table` a funcref table `env.table`
+ * whose functions call_indirect reaches with type 0, exporting `bodies` as f0, f1, ..., all of type 0:
+ * (params) -> results.
  */
-export function moduleBytes(params: readonly T[], results: readonly T[], bodies: readonly Code[]): Uint8Array<ArrayBuffer> {
+export function moduleBytes(params: readonly T[], results: readonly T[], bodies: readonly Code[], table = false): Uint8Array<ArrayBuffer> {
   const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   const type: number[] = [1, 0x60];
   uleb(type, params.length); for (const p of params) type.push(p);
   uleb(type, results.length); for (const r of results) type.push(r);
   section(out, 1, type);
-  const imp: number[] = [1];
+  const imp: number[] = [table ? 2 : 1];
   name(imp, 'env'); name(imp, 'memory');
   imp.push(0x02, 0x00, 0x01); // memory, limits: min only, 1 page
+  if (table) { name(imp, 'env'); name(imp, 'table'); imp.push(0x01, 0x70, 0x00, 0x01); } // funcref, min 1
   section(out, 2, imp);
   const funcs: number[] = [];
   uleb(funcs, bodies.length);
