@@ -62,6 +62,8 @@ class DecodedPage {
  */
 export const HOT_THRESHOLD = 32;
 const HOT_UNTRANSLATABLE = 255;
+const HOT_QUEUED = 254;
+const HOT_COMPILED = 253;
 const MAX_LIVE_BLOCKS = 16384;
 const JIT_SAMPLE = 64;
 
@@ -87,7 +89,7 @@ export class Hart implements Stateful {
   readonly jit: Jit | null;
   /** The interpreter leaves at every taken branch and page change, so each block entry is seen (the JIT counts them). */
   private readonly stepBlocks: boolean;
-  /** Entries before a block is compiled (0..254); tests lower it to compile everything at once. */
+  /** Entries before a block is compiled (0..252); tests lower it to compile everything at once. */
   hotThreshold = HOT_THRESHOLD;
   private readonly m32pc: number;
 
@@ -190,7 +192,11 @@ export class Hart implements Stateful {
     this.crossPage.ops.fill(Op.CROSS);
     const jit = engine === 'jit' ? new Jit(memory) : null;
     this.jit = jit;
-    if (jit !== null) this.mmu.onFlush = () => jit.invalidateJumps();
+    jit?.setFetchIndex(this.fetchSet / TLB_SIZE);
+    if (jit !== null) {
+      this.mmu.onFlush = () => jit.invalidateJumps();
+      this.mmu.onFlushPage = (lo, hi) => jit.dropJumpsIn(lo, hi);
+    }
     this.stepBlocks = this.jit !== null;
     this.m32pc = STATE_PC >> 2;
     this.reset(0x80000000, 0);
@@ -344,7 +350,7 @@ export class Hart implements Stateful {
     if (mxr !== this.lastMxr) { this.lastMxr = mxr; this.mmu.flushAll(); }
     const fetchSet = (this.priv === Priv.M ? MMU_M : this.priv === Priv.S ? MMU_S : MMU_U) * TLB_SIZE;
     // The jump cache maps virtual pcs as the old privilege fetched them.
-    if (fetchSet !== this.fetchSet) this.jit?.invalidateJumps();
+    if (fetchSet !== this.fetchSet) this.jit?.setFetchIndex(fetchSet / TLB_SIZE);
     this.fetchSet = fetchSet;
     const dp = this.dataPriv();
     this.dataSet = (dp === Priv.M ? MMU_M : dp === Priv.U ? MMU_U : (st & MSTATUS_SUM) ? MMU_S_SUM : MMU_S) * TLB_SIZE;
@@ -476,6 +482,7 @@ export class Hart implements Stateful {
       } else if (left === before) left--;
       if (this.wfi || this.halted) break;
     }
+    if (jit !== null && jit.queued > 0 && this.instret - jit.queuedSince >= jit.batchAge) jit.compileQueued();
     return budget - left;
   }
 
@@ -500,11 +507,19 @@ export class Hart implements Stateful {
       const threshold = this.hotThreshold;
       if (h < threshold) { hot[slot] = h + 1; return this.execute(left); }
       if (h !== threshold) return this.execute(left);
-      if (jit.live >= MAX_LIVE_BLOCKS || jit.full) this.flushBlocks(jit);
-      const made = jit.compile(page, off, (o) => this.decodeSlot(page, base, o));
-      if (made === null) { hot[slot] = HOT_UNTRANSLATABLE; return this.execute(left); }
-      (page.blocks ??= new Array<CompiledBlock | undefined>(PAGE_SLOTS))[slot] = made;
-      blk = made;
+      if (jit.live + jit.queued >= MAX_LIVE_BLOCKS || jit.full) this.flushBlocks(jit);
+      const index = (base - this.ram.offset) >>> 12;
+      const install = (b: CompiledBlock): boolean => {
+        if (this.pages[index] !== page) return false; // written (or flushed) since: the translation is stale
+        (page.blocks ??= new Array<CompiledBlock | undefined>(PAGE_SLOTS))[slot] = b;
+        if (page.hot !== null) page.hot[slot] = HOT_COMPILED;
+        return true;
+      };
+      const queued = jit.enqueue(page, off, (o) => this.decodeSlot(page, base, o), install, this.instret);
+      hot[slot] = queued ? HOT_QUEUED : HOT_UNTRANSLATABLE;
+      if (jit.queued >= jit.batch) jit.compileQueued();
+      blk = page.blocks === null ? undefined : page.blocks[slot];
+      if (blk === undefined) return this.execute(left);
     }
     if (blk.length > left) return this.execute(left);
     // Time in compiled code, sampled: a clock read costs more than a short block (one call in JIT_SAMPLE).
@@ -817,7 +832,7 @@ export class Hart implements Stateful {
             x[rd] = link;
             x[rd + 1] = (pch + ((link >>> 0) < (pc >>> 0) ? 1 : 0)) | 0;
           }
-          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base !== -1 && stay) { off = tLo & 0xfff; continue; }
+          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base !== -1 && (stay || this.coldTarget(page, tLo & 0xfff))) { off = tLo & 0xfff; continue; }
           break dispatch;
         }
         case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
@@ -834,7 +849,7 @@ export class Hart implements Stateful {
           }
           if (!taken) break;
           const t = off + imms[slot];
-          if (t >= 0 && t < 4096 && base !== -1 && stay) { off = t; continue; }
+          if (t >= 0 && t < 4096 && base !== -1 && (stay || this.coldTarget(page, t))) { off = t; continue; }
           const pc = (pLo + off) | 0, imm = imms[slot];
           const pch = (pHi + ((pc >>> 0) < (pLo >>> 0) ? 1 : 0)) | 0;
           tLo = (pc + imm) | 0;
@@ -1069,6 +1084,19 @@ export class Hart implements Stateful {
   }
 
   private chainBase = 0;
+
+  /**
+   * JIT: whether the interpreter goes on at `off` of `page` after a taken branch (counting the entry), or
+   * leaves for the dispatcher: the block there is compiled, or due to be. Cold code is interpreted without
+   * a return to the dispatcher at every branch (measured: that return cost more than the block).
+   */
+  private coldTarget(page: DecodedPage, off: number): boolean {
+    const hot = page.hot;
+    if (hot === null) return false;
+    const s = off >> 1, h = hot[s];
+    if (h < this.hotThreshold) { hot[s] = h + 1; return true; }
+    return h >= HOT_QUEUED;
+  }
 
   /**
    * The decoded page to go on with at pc (lo, hi), when the fetch TLB maps it and nothing needs the

@@ -32,7 +32,7 @@ export const TLB_TAGHI_W = STATE_TLB + 4 * TLB_TABLE;
 export const TLB_BASE_W = STATE_TLB + 5 * TLB_TABLE;
 export const STATE_TLB_END = STATE_TLB + 6 * TLB_TABLE;
 /**
- * The JIT's jump cache: virtual pc to compiled block, direct-mapped by pc >> 1, so compiled code goes from
+ * The JIT's jump cache: virtual pc to compiled block, direct-mapped by (pc >> 1) ^ (pc >> 11), so compiled code goes from
  * block to block without returning to JS (jit/dispatch.ts). JC_ENTRIES of four int32: pcLo, pcHi, the
  * generation it was filled in, and (table index << 8 | block length).
  */

@@ -22,7 +22,7 @@ export function dispatcherBytes(): Uint8Array<ArrayBuffer> {
   c.begin(W.block); // $miss: pc back to STATE_PC
   c.begin(W.loop); // $next
   // e = the entry's byte offset (from STATE_JC)
-  c.get(lo).i32(1).op(W.i32_shr_u).i32(JC_ENTRIES - 1).op(W.i32_and).i32(4).op(W.i32_shl).tee(e);
+  c.get(lo).i32(1).op(W.i32_shr_u).get(lo).i32(11).op(W.i32_shr_u).op(W.i32_xor).i32(JC_ENTRIES - 1).op(W.i32_and).i32(4).op(W.i32_shl).tee(e);
   c.mem(W.i32_load, 2, STATE_JC).get(lo).op(W.i32_ne);
   c.get(e).mem(W.i32_load, 2, STATE_JC + 4).get(hi).op(W.i32_ne).op(W.i32_or);
   c.get(e).mem(W.i32_load, 2, STATE_JC + 8).i32(0).mem(W.i32_load, 2, STATE_CODE_GEN).op(W.i32_ne).op(W.i32_or);

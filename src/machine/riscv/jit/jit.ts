@@ -6,7 +6,7 @@
  * compiled code with it.
  */
 import { BLOCK_PARAMS, BLOCK_RESULTS, translate, type CodePage } from './translate.js';
-import { moduleBytes } from './wasm.js';
+import { moduleBytes, type Code } from './wasm.js';
 import { dispatcherBytes } from './dispatch.js';
 import { JC_ENTRIES, STATE_CODE_GEN, STATE_JC } from '../layout.js';
 
@@ -72,35 +72,82 @@ export class Jit {
   /** Whether the table has room for another block (else the caller flushes the cache first). */
   get full(): boolean { return this.slots >= TABLE_SLOTS; }
 
-  /** Forgets every jump cache entry at once (a new generation): what a pc runs may have changed. */
+  /**
+   * The jump cache's tag: (generation << 2) | the fetch MMU index. A new generation forgets every entry at
+   * once (what a pc runs may have changed); a privilege change only selects other entries, so the kernel's
+   * and a process's survive the traps between them (measured: bumping the generation on each trap sent
+   * most block-to-block transitions of a Linux shell loop back to JS).
+   */
+  private gen = 0;
+  private fetchIndex = 0;
+  private writeTag(): void { this.m32[STATE_CODE_GEN >> 2] = (this.gen << 2) | this.fetchIndex; }
+
   invalidateJumps(): void {
-    this.m32[STATE_CODE_GEN >> 2]++;
+    this.gen = (this.gen + 1) & 0x3fffffff;
+    this.writeTag();
+  }
+
+  /** The hart fetches with another MMU index (privilege) now. */
+  setFetchIndex(index: number): void {
+    this.fetchIndex = index;
+    this.writeTag();
+  }
+
+  /** sfence.vma of one page: the jump cache entries for pcs in it go. */
+  dropJumpsIn(lo: number, hi: number): void {
+    const m32 = this.m32, page = lo & -4096;
+    for (let e = STATE_JC >> 2; e < (STATE_JC >> 2) + 4 * JC_ENTRIES; e += 4) {
+      if ((m32[e] & -4096) === page && m32[e + 1] === hi) m32[e] = 1; // no pc is odd
+    }
   }
 
   /** Notes in the jump cache that virtual pc (lo, hi) runs `b`, until the generation changes. */
   noteJump(lo: number, hi: number, b: CompiledBlock): void {
     const m32 = this.m32;
-    const e = (STATE_JC >> 2) + (((lo >>> 1) & (JC_ENTRIES - 1)) << 2);
+    const e = (STATE_JC >> 2) + ((((lo >>> 1) ^ (lo >>> 11)) & (JC_ENTRIES - 1)) << 2);
     m32[e] = lo; m32[e + 1] = hi; m32[e + 2] = m32[STATE_CODE_GEN >> 2]; m32[e + 3] = (b.index << 8) | b.length;
   }
 
-  /** Compiles the block at byte `start` of `page`, or null when it has none. */
-  compile(page: CodePage, start: number, decode: (off: number) => number): CompiledBlock | null {
+  /**
+   * Blocks per module: compiling and instantiating a module costs ~0.2 ms whatever it holds, so hot blocks
+   * wait (interpreted) until `batch` of them are queued, or `batchAge` instructions have passed since the
+   * first was (docs/performance.md).
+   */
+  batch = 16;
+  batchAge = 200_000;
+  private readonly queue: { code: Code; length: number; install: (b: CompiledBlock) => boolean }[] = [];
+  /** instret when the oldest queued block was queued. */
+  queuedSince = 0;
+  get queued(): number { return this.queue.length; }
+
+  /**
+   * Translates the block at byte `start` of `page` and queues it; false when it has none. `install` puts the
+   * compiled block in place, or says false when its page has gone meanwhile.
+   */
+  enqueue(page: CodePage, start: number, decode: (off: number) => number, install: (b: CompiledBlock) => boolean, now: number): boolean {
     const t0 = performance.now();
     const tr = translate(page, start, decode);
-    if (tr === null) {
-      this.stats.untranslatable++;
-      this.stats.compileMs += performance.now() - t0;
-      return null;
-    }
-    const mod = new WebAssembly.Module(moduleBytes(BLOCK_PARAMS, BLOCK_RESULTS, [tr.code]));
-    const inst = new WebAssembly.Instance(mod, this.imports);
-    const fn = inst.exports.f0 as BlockFn;
-    const index = this.slots++;
-    this.table.set(index, fn);
-    this.stats.blocksCompiled++;
-    this.live++;
     this.stats.compileMs += performance.now() - t0;
-    return { fn, index, length: tr.length };
+    if (tr === null) { this.stats.untranslatable++; return false; }
+    if (this.queue.length === 0) this.queuedSince = now;
+    this.queue.push({ code: tr.code, length: tr.length, install });
+    return true;
+  }
+
+  /** Compiles every queued block into one module and installs them. */
+  compileQueued(): void {
+    const q = this.queue;
+    if (q.length === 0) return;
+    const t0 = performance.now();
+    const mod = new WebAssembly.Module(moduleBytes(BLOCK_PARAMS, BLOCK_RESULTS, q.map((e) => e.code)));
+    const exports = new WebAssembly.Instance(mod, this.imports).exports;
+    for (let i = 0; i < q.length && this.slots < TABLE_SLOTS; i++) {
+      const fn = exports[`f${i}`] as BlockFn;
+      const index = this.slots++;
+      this.table.set(index, fn);
+      if (q[i].install({ fn, index, length: q[i].length })) { this.live++; this.stats.blocksCompiled++; }
+    }
+    q.length = 0;
+    this.stats.compileMs += performance.now() - t0;
   }
 }
