@@ -22,7 +22,7 @@ import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.j
 import { createFpu, FP_ILLEGAL } from './fpu.js';
 import { div64, divu64, divuw, divw, mul64, mulh, mulhsu, mulhu, rem64, remu64, remuw, remw, res } from './int64.js';
 import { CACHE_BLOCK_BYTES } from './isa.js';
-import { STATE_F, STATE_PC, STATE_X } from './layout.js';
+import { STATE_F, STATE_X } from './layout.js';
 import { Jit, type CompiledBlock } from './jit/jit.js';
 import { badState, bool, int32, int32s, pair, record, uint, uints } from '../../devices/state.js';
 import type { State, Stateful } from '../../devices/stateful.js';
@@ -91,7 +91,6 @@ export class Hart implements Stateful {
   private readonly stepBlocks: boolean;
   /** Entries before a block is compiled (0..252); tests lower it to compile everything at once. */
   hotThreshold = HOT_THRESHOLD;
-  private readonly m32pc: number;
 
   pcLo = 0;
   pcHi = 0;
@@ -195,10 +194,8 @@ export class Hart implements Stateful {
     jit?.setFetchIndex(this.fetchSet / TLB_SIZE);
     if (jit !== null) {
       this.mmu.onFlush = () => jit.invalidateJumps();
-      this.mmu.onFlushPage = (lo, hi) => jit.dropJumpsIn(lo, hi);
     }
     this.stepBlocks = this.jit !== null;
-    this.m32pc = STATE_PC >> 2;
     this.reset(0x80000000, 0);
   }
 
@@ -528,8 +525,7 @@ export class Hart implements Stateful {
     jit.noteJump(lo, hi, blk);
     const r = jit.run(left, this.dataSet, this.resv, lo, hi);
     if (timed) jit.stats.jitMs += (performance.now() - t0) * JIT_SAMPLE;
-    const m32 = this.m32;
-    this.pcLo = m32[this.m32pc]; this.pcHi = m32[this.m32pc + 1];
+    this.pcLo = jit.pcLo; this.pcHi = jit.pcHi;
     const n = r >>> 1;
     this.instret += n;
     jit.stats.blockRuns++;

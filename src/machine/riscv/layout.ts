@@ -9,12 +9,6 @@
 export const STATE_X = 0; // 32 integer registers, 8 bytes each
 export const STATE_F = 256; // 32 floating-point registers, 8 bytes each (NaN-boxed singles)
 export const STATE_PC = 512; // pc, 8 bytes
-/**
- * The JIT's jump cache generation (int32): entries of the jump cache (STATE_JC) are valid only while it is
- * unchanged; anything that changes what code a virtual pc runs (a TLB flush, a privilege change, compiled
- * code dropped) bumps it.
- */
-export const STATE_CODE_GEN = 520;
 export const STATE_BYTES = 4096;
 /**
  * The data TLB (mmu.ts: load and store tables, 4 sets of TLB_SIZE entries, int32 each), so that compiled code
@@ -31,17 +25,9 @@ export const TLB_TAG_W = STATE_TLB + 3 * TLB_TABLE;
 export const TLB_TAGHI_W = STATE_TLB + 4 * TLB_TABLE;
 export const TLB_BASE_W = STATE_TLB + 5 * TLB_TABLE;
 export const STATE_TLB_END = STATE_TLB + 6 * TLB_TABLE;
-/**
- * The JIT's jump cache: virtual pc to compiled block, direct-mapped by (pc >> 1) ^ (pc >> 11), so compiled code goes from
- * block to block without returning to JS (jit/dispatch.ts). JC_ENTRIES of four int32: pcLo, pcHi, the
- * generation it was filled in, and (table index << 8 | block length).
- */
-export const STATE_JC = STATE_TLB_END;
-export const JC_ENTRIES = 512;
-export const STATE_JC_END = STATE_JC + JC_ENTRIES * 16;
 /** Guest RAM starts at this byte offset of the memory (one WebAssembly page, 64 KiB, keeps RAM page-aligned). */
 export const RAM_OFFSET = 65536;
-if (STATE_JC_END > RAM_OFFSET) throw new Error('layout.ts: the architectural state overlaps RAM');
+if (STATE_TLB_END > RAM_OFFSET) throw new Error('layout.ts: the architectural state overlaps RAM');
 export const WASM_PAGE = 65536;
 /**
  * The most guest RAM a machine can have: RAM lives in one WebAssembly.Memory behind the architectural state

@@ -91,7 +91,6 @@ export class Mmu {
 
   /** Called when a fetch translation may go (the JIT's jump cache holds virtual pcs). */
   onFlush: (() => void) | null = null;
-  onFlushPage: ((lo: number, hi: number) => void) | null = null;
 
   flushAll(): void {
     this.onFlush?.();
@@ -117,7 +116,7 @@ export class Mmu {
     const vpn = hi * 1048576 + (lo >>> 12);
     // In a superpage, the leaf PTE also maps the other 4 KiB pages cached from it (spec 4.2.1).
     if (vpn >= this.superFirst && vpn <= this.superLast) { this.flushAll(); return; }
-    this.onFlushPage?.(lo, hi);
+    this.onFlush?.();
     const key = lo & -4096;
     const idx = (lo >>> 12) & TLB_MASK;
     for (let set = 0; set < 4; set++) {

@@ -6,18 +6,16 @@
  * compiled code with it.
  */
 import { BLOCK_PARAMS, BLOCK_RESULTS, translate, type CodePage } from './translate.js';
-import { moduleBytes, type Code } from './wasm.js';
-import { dispatcherBytes } from './dispatch.js';
-import { JC_ENTRIES, STATE_CODE_GEN, STATE_JC } from '../layout.js';
+import { moduleOf, type Code } from './wasm.js';
+import { dispatcherBytes, jcIndex, JC_TAG, OUT_PC } from './dispatch.js';
 
 /** Slots of the function table compiled blocks are called through; a full table flushes the cache. */
 export const TABLE_SLOTS = 32768;
 
-/** A compiled block: (budget, dataSet, resv, pcLo, pcHi) -> 2 * instructions retired + stop-before-next. */
+/** The dispatcher: (budget, dataSet, resv, pcLo, pcHi) -> 2 * instructions retired + stop-before-next. */
 export type BlockFn = (budget: number, dataSet: number, resv: number, pcLo: number, pcHi: number) => number;
 
 export interface CompiledBlock {
-  readonly fn: BlockFn;
   /** Its slot in the function table (the jump cache names it by this). */
   readonly index: number;
   /** Instructions one pass retires: the block is entered only with at least this much budget. */
@@ -56,18 +54,24 @@ export class Jit {
   private readonly table: WebAssembly.Table;
   /** The next free table slot. */
   slots = 0;
-  /** Runs compiled blocks from pc on, through the jump cache (dispatch.ts). */
+  /** Runs compiled blocks from pc on, through the jump cache (dispatch.ts); the next pc is then at outPc. */
   readonly run: BlockFn;
+  /** The dispatcher's memory: the jump cache, its tag and the pc it returns. */
   private readonly m32: Int32Array;
+  readonly outPc = OUT_PC >> 2;
 
   constructor(memory: WebAssembly.Memory) {
     this.imports = { env: { memory } };
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: TABLE_SLOTS });
-    const dispatcher = new WebAssembly.Instance(new WebAssembly.Module(dispatcherBytes()), { env: { memory, table: this.table } });
+    const dispatcher = new WebAssembly.Instance(new WebAssembly.Module(dispatcherBytes()), { env: { table: this.table } });
     this.run = dispatcher.exports.f0 as BlockFn;
-    this.m32 = new Int32Array(memory.buffer);
+    this.m32 = new Int32Array((dispatcher.exports.memory as WebAssembly.Memory).buffer);
     this.invalidateJumps();
   }
+
+  /** The pc the dispatcher returned with (lo, hi). */
+  get pcLo(): number { return this.m32[this.outPc]; }
+  get pcHi(): number { return this.m32[this.outPc + 1]; }
 
   /** Whether the table has room for another block (else the caller flushes the cache first). */
   get full(): boolean { return this.slots >= TABLE_SLOTS; }
@@ -80,7 +84,7 @@ export class Jit {
    */
   private gen = 0;
   private fetchIndex = 0;
-  private writeTag(): void { this.m32[STATE_CODE_GEN >> 2] = (this.gen << 2) | this.fetchIndex; }
+  private writeTag(): void { this.m32[JC_TAG >> 2] = (this.gen << 2) | this.fetchIndex; }
 
   invalidateJumps(): void {
     this.gen = (this.gen + 1) & 0x3fffffff;
@@ -93,19 +97,12 @@ export class Jit {
     this.writeTag();
   }
 
-  /** sfence.vma of one page: the jump cache entries for pcs in it go. */
-  dropJumpsIn(lo: number, hi: number): void {
-    const m32 = this.m32, page = lo & -4096;
-    for (let e = STATE_JC >> 2; e < (STATE_JC >> 2) + 4 * JC_ENTRIES; e += 4) {
-      if ((m32[e] & -4096) === page && m32[e + 1] === hi) m32[e] = 1; // no pc is odd
-    }
-  }
 
   /** Notes in the jump cache that virtual pc (lo, hi) runs `b`, until the generation changes. */
   noteJump(lo: number, hi: number, b: CompiledBlock): void {
     const m32 = this.m32;
-    const e = (STATE_JC >> 2) + ((((lo >>> 1) ^ (lo >>> 11)) & (JC_ENTRIES - 1)) << 2);
-    m32[e] = lo; m32[e + 1] = hi; m32[e + 2] = m32[STATE_CODE_GEN >> 2]; m32[e + 3] = (b.index << 8) | b.length;
+    const e = jcIndex(lo) << 2;
+    m32[e] = lo; m32[e + 1] = hi; m32[e + 2] = m32[JC_TAG >> 2]; m32[e + 3] = (b.index << 8) | b.length;
   }
 
   /**
@@ -139,13 +136,15 @@ export class Jit {
     const q = this.queue;
     if (q.length === 0) return;
     const t0 = performance.now();
-    const mod = new WebAssembly.Module(moduleBytes(BLOCK_PARAMS, BLOCK_RESULTS, q.map((e) => e.code)));
+    const mod = new WebAssembly.Module(moduleOf({
+      types: [{ params: BLOCK_PARAMS, results: BLOCK_RESULTS }], importMemory: true, funcs: q.map((e) => ({ type: 0, code: e.code })),
+    }));
     const exports = new WebAssembly.Instance(mod, this.imports).exports;
     for (let i = 0; i < q.length && this.slots < TABLE_SLOTS; i++) {
       const fn = exports[`f${i}`] as BlockFn;
       const index = this.slots++;
       this.table.set(index, fn);
-      if (q[i].install({ fn, index, length: q[i].length })) { this.live++; this.stats.blocksCompiled++; }
+      if (q[i].install({ index, length: q[i].length })) { this.live++; this.stats.blocksCompiled++; }
     }
     q.length = 0;
     this.stats.compileMs += performance.now() - t0;

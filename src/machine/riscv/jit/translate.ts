@@ -6,18 +6,18 @@
  * does not translate (CSRs, FP, atomics, system instructions, a 32-bit instruction crossing the page), at the
  * end of the page, or at MAX_BLOCK instructions. The function is
  *
- *   (budget, dataSet, resv, pcLo, pcHi) -> 2 * retired + stop
+ *   (budget, dataSet, resv, pcLo, pcHi) -> (2 * retired + stop, next pcLo, next pcHi)
  *
  * with the virtual pc of the entry given (the block is keyed by physical address: the same code mapped at
  * two virtual addresses runs with either). It keeps the registers it uses in wasm locals, writes the ones it
- * changed back at every exit, and leaves the next pc at STATE_PC. A load or store whose translation is not in
+ * changed back at every exit, and returns the next pc. A load or store whose translation is not in
  * the data TLB (layout.ts STATE_TLB), is misaligned, or would break the LR reservation, exits *before* the
  * access with stop = 1: the interpreter then runs that one instruction, through the slow path that takes
  * faults exactly as it always does, so pc, registers, instret and xtval are the interpreter's by construction.
  * A block whose last branch goes back to its own entry loops inside the function while the budget allows.
  */
 import { Op } from '../decode.js';
-import { STATE_PC, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
+import { STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
 import { TLB_MASK } from '../mmu.js';
 import { Code, T, W } from './wasm.js';
 
@@ -26,7 +26,7 @@ export const MAX_BLOCK = 64;
 
 /** The function type of every block. */
 export const BLOCK_PARAMS: readonly T[] = [T.i32, T.i32, T.i32, T.i32, T.i32];
-export const BLOCK_RESULTS: readonly T[] = [T.i32];
+export const BLOCK_RESULTS: readonly T[] = [T.i32, T.i32, T.i32];
 const P_BUDGET = 0, P_DSET = 1, P_RESV = 2, P_PCLO = 3, P_PCHI = 4;
 
 /** The decoded instructions of one page, as the hart caches them (one slot per halfword). */
@@ -267,10 +267,9 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
   if (loops) c.end();
   c.end(); // $done
 
-  // Epilogue: registers written back, the next pc stored.
+  // Epilogue: registers written back; the count and the next pc returned.
   for (let r = 1; r < 32; r++) if (written[r]) c.i32(0).get(reg[r]).mem(W.i64_store, 3, STATE_X + 8 * r);
-  c.i32(0).get(npc).mem(W.i64_store, 3, STATE_PC);
-  c.get(n);
+  c.get(n).get(npc).op(W.i32_wrap_i64).get(npc).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64);
   return { code: c, length: len };
 }
 

@@ -113,33 +113,49 @@ function name(out: number[], s: string): void {
   for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i));
 }
 
-/**
- * A module importing memory `env.memory` (at least one page), and with `table` a funcref table `env.table`
- * whose functions call_indirect reaches with type 0, exporting `bodies` as f0, f1, ..., all of type 0:
- * (params) -> results.
- */
-export function moduleBytes(params: readonly T[], results: readonly T[], bodies: readonly Code[], table = false): Uint8Array<ArrayBuffer> {
+/** A function type: parameters and results. */
+export interface FnType { params: readonly T[]; results: readonly T[] }
+
+/** What a module holds; every function is exported as f0, f1, ... */
+export interface ModuleSpec {
+  types: readonly FnType[];
+  /** Import the memory `env.memory` (at least one page). */
+  importMemory?: boolean;
+  /** Import the funcref table `env.table` (table 0, for call_indirect). */
+  importTable?: boolean;
+  /** Or define a memory of this many pages, exported as `memory`. */
+  memoryPages?: number;
+  funcs: readonly { type: number; code: Code }[];
+}
+
+export function moduleOf(m: ModuleSpec): Uint8Array<ArrayBuffer> {
   const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  const type: number[] = [1, 0x60];
-  uleb(type, params.length); for (const p of params) type.push(p);
-  uleb(type, results.length); for (const r of results) type.push(r);
-  section(out, 1, type);
-  const imp: number[] = [table ? 2 : 1];
-  name(imp, 'env'); name(imp, 'memory');
-  imp.push(0x02, 0x00, 0x01); // memory, limits: min only, 1 page
-  if (table) { name(imp, 'env'); name(imp, 'table'); imp.push(0x01, 0x70, 0x00, 0x01); } // funcref, min 1
-  section(out, 2, imp);
+  const types: number[] = [];
+  uleb(types, m.types.length);
+  for (const t of m.types) {
+    types.push(0x60);
+    uleb(types, t.params.length); for (const p of t.params) types.push(p);
+    uleb(types, t.results.length); for (const r of t.results) types.push(r);
+  }
+  section(out, 1, types);
+  const imp: number[] = [];
+  let imports = 0;
+  if (m.importMemory === true) { name(imp, 'env'); name(imp, 'memory'); imp.push(0x02, 0x00, 0x01); imports++; } // min 1 page
+  if (m.importTable === true) { name(imp, 'env'); name(imp, 'table'); imp.push(0x01, 0x70, 0x00, 0x01); imports++; } // funcref, min 1
+  if (imports > 0) { const sec: number[] = []; uleb(sec, imports); section(out, 2, [...sec, ...imp]); }
   const funcs: number[] = [];
-  uleb(funcs, bodies.length);
-  for (let i = 0; i < bodies.length; i++) funcs.push(0);
+  uleb(funcs, m.funcs.length);
+  for (const f of m.funcs) uleb(funcs, f.type);
   section(out, 3, funcs);
+  if (m.memoryPages !== undefined) { const mem: number[] = [1, 0x00]; uleb(mem, m.memoryPages); section(out, 5, mem); }
   const exp: number[] = [];
-  uleb(exp, bodies.length);
-  for (let i = 0; i < bodies.length; i++) { name(exp, `f${i}`); exp.push(0x00); uleb(exp, i); }
+  uleb(exp, m.funcs.length + (m.memoryPages !== undefined ? 1 : 0));
+  for (let i = 0; i < m.funcs.length; i++) { name(exp, `f${i}`); exp.push(0x00); uleb(exp, i); }
+  if (m.memoryPages !== undefined) { name(exp, 'memory'); exp.push(0x02, 0x00); }
   section(out, 7, exp);
   const code: number[] = [];
-  uleb(code, bodies.length);
-  for (const b of bodies) for (const byte of b.encode()) code.push(byte);
+  uleb(code, m.funcs.length);
+  for (const f of m.funcs) for (const byte of f.code.encode()) code.push(byte);
   section(out, 10, code);
   return new Uint8Array(out);
 }
