@@ -141,7 +141,7 @@ export class Jit {
     }));
     const exports = new WebAssembly.Instance(mod, this.imports).exports;
     for (let i = 0; i < q.length && this.slots < TABLE_SLOTS; i++) {
-      const fn = exports[`f${i}`] as BlockFn;
+      const fn = exports[`f${i}`];
       const index = this.slots++;
       this.table.set(index, fn);
       if (q[i].install({ index, length: q[i].length })) { this.live++; this.stats.blocksCompiled++; }
