@@ -82,8 +82,8 @@ function differential(setup: (m: Machine) => void, total: number, slices: () => 
 
 const DATA = RAM + 0x100000;
 
-/** A loop of random ALU, M, load/store and forward-branch instructions over x1..x9, x11..x15; x10 = data. */
-function randomProgram(rand: () => number, body: number): number[] {
+/** A loop of random ALU, M, load/store, AMO and forward-branch instructions over x1..x9, x11..x15; x10 = data. */
+function randomProgram(rand: () => number, body: number, amoHeavy = false): number[] {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const regs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15];
   const r = (): number => pick(regs);
@@ -92,10 +92,11 @@ function randomProgram(rand: () => number, body: number): number[] {
   for (const x of regs) { words.push(lui(x, Math.floor(rand() * 0x100000))); words.push(addi(x, x, imm12())); }
   words.push(lui(10, (DATA >>> 12) & 0xfffff)); // sign-extends to 0xffffffff80100000: fix the upper half
   words.push(I(0x13, 1, 10, 10, 32), I(0x13, 5, 10, 10, 32)); // slli/srli 32: zero-extend
+  words.push(addi(17, 10, 0)); // AMO address (a branch may skip the addi before an AMO)
   words.push(addi(16, 0, 40)); // loop counter
   const loop = words.length;
   for (let i = 0; i < body; i++) {
-    const k = rand();
+    const k = amoHeavy && rand() < 0.6 ? 0.93 : rand();
     if (k < 0.35) { // R-type ALU and M
       const [f3, f7, opc] = pick([[0, 0, 0x33], [0, 0x20, 0x33], [1, 0, 0x33], [2, 0, 0x33], [3, 0, 0x33], [4, 0, 0x33], [5, 0, 0x33],
         [5, 0x20, 0x33], [6, 0, 0x33], [7, 0, 0x33], [0, 1, 0x33], [1, 1, 0x33], [2, 1, 0x33], [3, 1, 0x33], [4, 1, 0x33],
@@ -113,8 +114,13 @@ function randomProgram(rand: () => number, body: number): number[] {
     else if (k < 0.85) { // loads, sometimes misaligned
       const f3 = pick([0, 1, 2, 3, 4, 5, 6]);
       words.push(I(0x03, f3, r(), 10, Math.floor(rand() * 256) * (rand() < 0.9 ? 8 : 1)));
-    } else if (k < 0.95) {
+    } else if (k < 0.92) {
       words.push(S(pick([0, 1, 2, 3]), 10, r(), Math.floor(rand() * 256) * (rand() < 0.9 ? 8 : 1)));
+    } else if (k < 0.95) { // an AMO (swap add xor and or min max minu maxu), .w or .d, at x17 = x10 + an aligned offset
+      const d = rand() < 0.5;
+      words.push(addi(17, 10, Math.floor(rand() * 256) * (d ? 8 : 4)));
+      const f5 = pick([1, 0, 4, 12, 8, 16, 20, 24, 28]);
+      words.push(((f5 << 27) | (r() << 20) | (17 << 15) | ((d ? 3 : 2) << 12) | (r() << 7) | 0x2f) >>> 0);
     } else if (i + 3 < body) { // a forward branch over 1-2 instructions
       words.push(B(pick([0, 1, 4, 5, 6, 7]), r(), r(), 4 * (2 + Math.floor(rand() * 2))));
     } else words.push(addi(r(), r(), imm12()));
@@ -130,7 +136,17 @@ test('random programs reach the same state on the JIT as on the interpreter at e
     const rand = prng(seed);
     const words = randomProgram(rand, 10 + Math.floor(rand() * 50));
     const [, b] = differential((m) => put(m, RAM, words), 20_000, () => 1 + Math.floor(rand() * 700), seed % 2 === 0);
-    assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 5_000, `seed ${seed}: compiled code ran ${b.hart.jit?.stats.jitInstructions} instructions`);
+    assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 5_000, `seed ${seed}: compiled code ran ${b.hart.jit?.stats.jitInstructions} instructions (pc ${(b.hart.pcLo >>> 0).toString(16)}, mcause ${b.hart.mcauseLo}, ${JSON.stringify(b.hart.jit?.stats)})`);
+  }
+});
+
+test('AMOs (each operation, .w and .d) give the same registers and memory on both engines', () => {
+  for (let seed = 20; seed < 26; seed++) {
+    const rand = prng(seed);
+    const words = randomProgram(rand, 40, true);
+    const [a, b] = differential((m) => put(m, RAM, words), 20_000, () => 1 + Math.floor(rand() * 2000));
+    assert.deepEqual(b.physMemory(DATA, 4096), a.physMemory(DATA, 4096));
+    assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 10_000);
   }
 });
 

@@ -111,7 +111,7 @@ export class Jit {
    * first was (docs/performance.md).
    */
   batch = 16;
-  batchAge = 200_000;
+  batchAge = 20_000;
   private readonly queue: { code: Code; length: number; install: (b: CompiledBlock) => boolean }[] = [];
   /** instret when the oldest queued block was queued. */
   queuedSince = 0;

@@ -1,9 +1,9 @@
 /**
- * The block translator: a run of decoded guest instructions (RV64I, M, Zba's shNadd) within one physical page
+ * The block translator: a run of decoded guest instructions (RV64I, M, A's AMOs, Zba's shNadd) within one physical page
  * becomes one WebAssembly function over the machine's Memory.
  *
  * A block starts at an entry offset and ends after the first branch or jump, before the first instruction it
- * does not translate (CSRs, FP, atomics, system instructions, a 32-bit instruction crossing the page), at the
+ * does not translate (CSRs, FP, LR/SC, system instructions, a 32-bit instruction crossing the page), at the
  * end of the page, or at MAX_BLOCK instructions. The function is
  *
  *   (budget, dataSet, resv, pcLo, pcHi) -> (2 * retired + stop, next pcLo, next pcHi)
@@ -39,7 +39,7 @@ export interface CodePage {
 /** A translated block: its function body and how many instructions one pass through it retires. */
 export interface Translation { code: Code; length: number }
 
-const enum Kind { Alu, Load, Store, Branch, Jal, Jalr, Stop }
+const enum Kind { Alu, Load, Store, Amo, Branch, Jal, Jalr, Stop }
 
 function kindOf(op: Op): Kind {
   switch (op) {
@@ -52,6 +52,7 @@ function kindOf(op: Op): Kind {
       return Kind.Alu;
     case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU: return Kind.Load;
     case Op.SB: case Op.SH: case Op.SW: case Op.SD: return Kind.Store;
+    case Op.AMO_W: case Op.AMO_D: return Kind.Amo; // LR/SC change the reservation, which is the interpreter's
     case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: return Kind.Branch;
     case Op.JAL: return Kind.Jal;
     case Op.JALR: return Kind.Jalr;
@@ -102,7 +103,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     const k = kindOf(op);
     if (op !== Op.LUI && op !== Op.AUIPC && op !== Op.JAL) use(RS1(ins));
     const opcode = (ins | 3) & 0x7f; // expanded compressed instructions have bit 0 clear
-    if (k === Kind.Store || k === Kind.Branch || (k === Kind.Alu && opcode !== 0x13 && opcode !== 0x1b &&
+    if (k === Kind.Store || k === Kind.Amo || k === Kind.Branch || (k === Kind.Alu && opcode !== 0x13 && opcode !== 0x1b &&
       op !== Op.LUI && op !== Op.AUIPC)) use(RS2(ins));
     if (k !== Kind.Store && k !== Kind.Branch && RD(ins) !== 0) { use(RD(ins)); written[RD(ins)] = 1; }
   }
@@ -233,6 +234,44 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
         c.end();
         c.get(o); get(rs2);
         c.mem(op === Op.SB ? W.i64_store8 : op === Op.SH ? W.i64_store16 : op === Op.SW ? W.i64_store32 : W.i64_store, Math.log2(size), 0);
+        break;
+      }
+      case Op.AMO_W: case Op.AMO_D: {
+        // One hart: a read, the operation and a write, through the store TLB (an AMO needs write access).
+        const size = op === Op.AMO_W ? 4 : 8;
+        tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], 0, size, TLB_TAG_W, TLB_TAGHI_W);
+        exit(delta, 2 * k + 1, 1);
+        c.end();
+        c.get(ti).mem(W.i32_load, 2, TLB_BASE_W).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
+        c.i32(-8).op(W.i32_and).get(P_RESV).op(W.i32_eq).begin(W.if);
+        exit(delta, 2 * k + 1, 1);
+        c.end();
+        // Both operands as the spec compares them: .W ones sign-extended from 32 bits (which keeps their
+        // unsigned order too, for minu/maxu).
+        c.get(o).mem(size === 4 ? W.i64_load32_s : W.i64_load, size === 4 ? 2 : 3, 0).set(t[0]);
+        get(rs2);
+        if (size === 4) c.op(W.i32_wrap_i64).op(W.i64_extend_i32_s);
+        c.set(t[1]);
+        c.get(o);
+        const f5 = ins >>> 27;
+        const sel = (cmp: W, pickA: boolean): void => { // select(a, b, cond): min/max
+          c.get(t[0]).get(t[1]).get(t[0]).get(t[1]).op(cmp);
+          if (!pickA) c.op(W.i32_eqz);
+          c.op(W.select);
+        };
+        switch (f5) {
+          case 1: c.get(t[1]); break; // swap
+          case 0: c.get(t[0]).get(t[1]).op(W.i64_add); break;
+          case 4: c.get(t[0]).get(t[1]).op(W.i64_xor); break;
+          case 12: c.get(t[0]).get(t[1]).op(W.i64_and); break;
+          case 8: c.get(t[0]).get(t[1]).op(W.i64_or); break;
+          case 16: sel(W.i64_lt_s, true); break; // min: a when a < b
+          case 20: sel(W.i64_lt_s, false); break; // max
+          case 24: sel(W.i64_lt_u, true); break; // minu
+          default: sel(W.i64_lt_u, false); break; // 28: maxu
+        }
+        c.mem(size === 4 ? W.i64_store32 : W.i64_store, size === 4 ? 2 : 3, 0);
+        c.get(t[0]); put(rd);
         break;
       }
       case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
