@@ -128,6 +128,19 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     c.opU(W.br, depth + extra);
   };
   const len = offs.length;
+  /**
+   * The memory offset of a store (or AMO) at rs1 + imm into local o, exiting before instruction k (at pc
+   * delta) when the store TLB misses or it would hit the LR reservation (whose clearing is the interpreter's).
+   */
+  const storeAddress = (rs1: number, imm: number, size: number, delta: number, k: number): void => {
+    tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, TLB_TAG_W, TLB_TAGHI_W);
+    exit(delta, 2 * k + 1, 1);
+    c.end();
+    c.get(ti).mem(W.i32_load, 2, TLB_BASE_W).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
+    c.i32(-8).op(W.i32_and).get(P_RESV).op(W.i32_eq).begin(W.if);
+    exit(delta, 2 * k + 1, 1);
+    c.end();
+  };
 
   for (let k = 0; k < len; k++) {
     const f = offs[k], slot = f >> 1;
@@ -224,14 +237,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
       }
       case Op.SB: case Op.SH: case Op.SW: case Op.SD: {
         const size = op === Op.SB ? 1 : op === Op.SH ? 2 : op === Op.SW ? 4 : 8;
-        tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, TLB_TAG_W, TLB_TAGHI_W);
-        exit(delta, 2 * k + 1, 1);
-        c.end();
-        c.get(ti).mem(W.i32_load, 2, TLB_BASE_W).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
-        // A store into the LR reservation clears it: the interpreter does that one.
-        c.i32(-8).op(W.i32_and).get(P_RESV).op(W.i32_eq).begin(W.if);
-        exit(delta, 2 * k + 1, 1);
-        c.end();
+        storeAddress(rs1, imm, size, delta, k);
         c.get(o); get(rs2);
         c.mem(op === Op.SB ? W.i64_store8 : op === Op.SH ? W.i64_store16 : op === Op.SW ? W.i64_store32 : W.i64_store, Math.log2(size), 0);
         break;
@@ -239,13 +245,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
       case Op.AMO_W: case Op.AMO_D: {
         // One hart: a read, the operation and a write, through the store TLB (an AMO needs write access).
         const size = op === Op.AMO_W ? 4 : 8;
-        tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], 0, size, TLB_TAG_W, TLB_TAGHI_W);
-        exit(delta, 2 * k + 1, 1);
-        c.end();
-        c.get(ti).mem(W.i32_load, 2, TLB_BASE_W).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
-        c.i32(-8).op(W.i32_and).get(P_RESV).op(W.i32_eq).begin(W.if);
-        exit(delta, 2 * k + 1, 1);
-        c.end();
+        storeAddress(rs1, 0, size, delta, k);
         // Both operands as the spec compares them: .W ones sign-extended from 32 bits (which keeps their
         // unsigned order too, for minu/maxu).
         c.get(o).mem(size === 4 ? W.i64_load32_s : W.i64_load, size === 4 ? 2 : 3, 0).set(t[0]);
