@@ -182,7 +182,7 @@ async function run(opts: RunCliOptions, hooks: RunHooks): Promise<void> {
         const pct = r.instructions === 0 ? 0 : (100 * jit.jitInstructions) / r.instructions;
         process.stderr.write(`bonsai: jit: ${jit.blocksCompiled} blocks compiled in ${jit.compileMs.toFixed(0)} ms ` +
           `(${jit.untranslatable} entries left to the interpreter), ${jit.jitInstructions} instructions (${pct.toFixed(1)} %) ` +
-          `in ${jit.blockRuns} runs of compiled code, ~${jit.jitMs.toFixed(0)} ms there; ` +
+          `in ${jit.blockRuns} runs of compiled code, ~${jit.jitMs.toFixed(0)} ms there, ${jit.stops} stops for the interpreter; ` +
           `${jit.invalidations} pages of compiled code invalidated, ${jit.flushes} cache flushes\n`);
       }
       for (const n of r.network ?? []) {
