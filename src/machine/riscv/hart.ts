@@ -8,6 +8,10 @@
  * through the TLB fast path (mmu.ts keeps such pages out of the store TLB), so self-modifying code drops the
  * page's decoded instructions on the slow path.
  *
+ * With the JIT (engine 'jit', jit/), run() dispatches at block boundaries: a block entered often enough is
+ * compiled to WebAssembly and from then on runs compiled, block to block, until it stops before something
+ * the interpreter does; compiled blocks hang off the decoded page they came from and go with it.
+ *
  * The hart sees physical memory through PhysRam and the HartBus; it never imports a device.
  */
 import {
@@ -191,11 +195,11 @@ export class Hart implements Stateful {
     this.crossPage.ops.fill(Op.CROSS);
     const jit = engine === 'jit' ? new Jit(memory) : null;
     this.jit = jit;
-    jit?.setFetchIndex(this.fetchSet / TLB_SIZE);
     if (jit !== null) {
-      this.mmu.onFlush = () => jit.invalidateJumps();
+      jit.setFetchIndex(this.fetchSet / TLB_SIZE);
+      this.mmu.onFlush = () => jit.invalidateJumps(); // the jump cache maps virtual pcs
     }
-    this.stepBlocks = this.jit !== null;
+    this.stepBlocks = jit !== null;
     this.reset(0x80000000, 0);
   }
 

@@ -131,8 +131,11 @@ function randomProgram(rand: () => number, body: number, amoHeavy = false): numb
   return words;
 }
 
+// JIT_HUNT=N runs N seeds instead of 12: the same test as a long-running hunt for divergences.
+const SEEDS = Number(process.env.JIT_HUNT ?? 12);
+
 test('random programs reach the same state on the JIT as on the interpreter at every run() boundary', () => {
-  for (let seed = 1; seed <= 12; seed++) {
+  for (let seed = 1; seed <= SEEDS; seed++) {
     const rand = prng(seed);
     const words = randomProgram(rand, 10 + Math.floor(rand() * 50));
     const [, b] = differential((m) => put(m, RAM, words), 20_000, () => 1 + Math.floor(rand() * 700), seed % 2 === 0);
@@ -148,6 +151,24 @@ test('AMOs (each operation, .w and .d) give the same registers and memory on bot
     assert.deepEqual(b.physMemory(DATA, 4096), a.physMemory(DATA, 4096));
     assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 10_000);
   }
+});
+
+test('a hart saved while running compiled code goes on, restored onto a fresh JIT machine, as the interpreter does', () => {
+  const rand = prng(77);
+  const words = randomProgram(rand, 30);
+  const a = machine('interp'), b = machine('jit');
+  put(a, RAM, words); put(b, RAM, words);
+  for (let i = 0; i < 10; i++) { a.hart.run(900); b.hart.run(900); }
+  assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 1000);
+  // The state and RAM into a fresh machine (compiled code, the TLB and the jump cache are caches: not saved).
+  const c = machine('jit');
+  c.hart.restore(JSON.parse(JSON.stringify(b.hart.save())) as State);
+  c.physMemory(RAM, 16 << 20)!.set(b.physMemory(RAM, 16 << 20)!);
+  for (let i = 0; i < 10; i++) {
+    a.hart.run(700); c.hart.run(700);
+    assert.deepEqual(c.hart.save() as State, a.hart.save() as State);
+  }
+  assert.deepEqual(c.physMemory(DATA, 4096), a.physMemory(DATA, 4096));
 });
 
 test('memory written by compiled stores is what the interpreter writes', () => {

@@ -1,7 +1,7 @@
 /**
  * The JIT's compiler side: translated blocks become WebAssembly instances over the machine's Memory, and
  * the figures `--stats` reports are kept here. Which blocks to compile, where they are cached and when they
- * are dropped is the hart's business (hart.ts runJit): they hang off its decoded pages, so every path that
+ * are dropped is the hart's business (hart.ts dispatch): they hang off its decoded pages, so every path that
  * drops decoded code (stores to a code page, DMA through ramWritten, fence.i, reset, restore) drops the
  * compiled code with it.
  */
@@ -13,7 +13,7 @@ import { dispatcherBytes, jcIndex, JC_TAG, OUT_PC } from './dispatch.js';
 export const TABLE_SLOTS = 32768;
 
 /** The dispatcher: (budget, dataSet, resv, pcLo, pcHi) -> 2 * instructions retired + stop-before-next. */
-export type BlockFn = (budget: number, dataSet: number, resv: number, pcLo: number, pcHi: number) => number;
+export type DispatchFn = (budget: number, dataSet: number, resv: number, pcLo: number, pcHi: number) => number;
 
 export interface CompiledBlock {
   /** Its slot in the function table (the jump cache names it by this). */
@@ -55,7 +55,7 @@ export class Jit {
   /** The next free table slot. */
   slots = 0;
   /** Runs compiled blocks from pc on, through the jump cache (dispatch.ts); the next pc is then at outPc. */
-  readonly run: BlockFn;
+  readonly run: DispatchFn;
   /** The dispatcher's memory: the jump cache, its tag and the pc it returns. */
   private readonly m32: Int32Array;
   readonly outPc = OUT_PC >> 2;
@@ -64,7 +64,7 @@ export class Jit {
     this.imports = { env: { memory } };
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: TABLE_SLOTS });
     const dispatcher = new WebAssembly.Instance(new WebAssembly.Module(dispatcherBytes()), { env: { table: this.table } });
-    this.run = dispatcher.exports.f0 as BlockFn;
+    this.run = dispatcher.exports.f0 as DispatchFn;
     this.m32 = new Int32Array((dispatcher.exports.memory as WebAssembly.Memory).buffer);
     this.invalidateJumps();
   }

@@ -21,7 +21,10 @@ import { STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB
 import { TLB_MASK } from '../mmu.js';
 import { Code, T, W } from './wasm.js';
 
-/** The most instructions in one block (docs/performance.md: longer blocks gained nothing measurable). */
+/**
+ * The most instructions in one block: it bounds compile time and the instructions between interrupt checks
+ * (blocks average 7 instructions in the CPU benchmark, so it rarely decides; docs/performance.md).
+ */
 export const MAX_BLOCK = 64;
 
 /** The function type of every block. */
