@@ -116,9 +116,9 @@ function randomProgram(rand: () => number, body: number, amoHeavy = false): numb
       words.push(I(0x03, f3, r(), 10, Math.floor(rand() * 256) * (rand() < 0.9 ? 8 : 1)));
     } else if (k < 0.92) {
       words.push(S(pick([0, 1, 2, 3]), 10, r(), Math.floor(rand() * 256) * (rand() < 0.9 ? 8 : 1)));
-    } else if (k < 0.95) { // an AMO (swap add xor and or min max minu maxu), .w or .d, at x17 = x10 + an aligned offset
+    } else if (k < 0.95) { // an AMO (swap add xor and or min max minu maxu), .w or .d, at x17 = x10 + an 8-aligned offset
       const d = rand() < 0.5;
-      words.push(addi(17, 10, Math.floor(rand() * 256) * (d ? 8 : 4)));
+      words.push(addi(17, 10, Math.floor(rand() * 256) * 8)); // 8-aligned: a branch may skip it before a .d
       const f5 = pick([1, 0, 4, 12, 8, 16, 20, 24, 28]);
       words.push(((f5 << 27) | (r() << 20) | (17 << 15) | ((d ? 3 : 2) << 12) | (r() << 7) | 0x2f) >>> 0);
     } else if (i + 3 < body) { // a forward branch over 1-2 instructions
