@@ -64,7 +64,7 @@ class DecodedPage {
  * JIT: a block is compiled on its HOT_THRESHOLD-th entry (docs/performance.md has the figures), and the
  * cache holds at most MAX_LIVE_BLOCKS before it is flushed whole (QEMU's TCG flushes its buffer the same way).
  */
-export const HOT_THRESHOLD = 32;
+export const HOT_THRESHOLD = 200;
 const HOT_UNTRANSLATABLE = 255;
 const HOT_QUEUED = 254;
 const HOT_COMPILED = 253;
