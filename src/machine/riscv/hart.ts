@@ -26,7 +26,7 @@ import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.j
 import { createFpu, FP_ILLEGAL } from './fpu.js';
 import { div64, divu64, divuw, divw, mul64, mulh, mulhsu, mulhu, rem64, remu64, remuw, remw, res } from './int64.js';
 import { CACHE_BLOCK_BYTES } from './isa.js';
-import { STATE_F, STATE_X } from './layout.js';
+import { STATE_F, STATE_FP_DIRTY, STATE_X } from './layout.js';
 import { Jit, type CompiledBlock } from './jit/jit.js';
 import { badState, bool, int32, int32s, pair, record, uint, uints } from '../../devices/state.js';
 import type { State, Stateful } from '../../devices/stateful.js';
@@ -523,6 +523,11 @@ export class Hart implements Stateful {
       if (blk === undefined) return this.execute(left);
     }
     if (blk.length > left) return this.execute(left);
+    // The jump cache's tag says whether FS is on, so blocks with FP accesses are reached only while it is
+    // (checked here, where compiled code is entered: firmware may set mstatus directly between runs).
+    const fpOn = (this.mstatus & MSTATUS_FS) !== 0;
+    if (fpOn !== jit.fpOn) jit.setFpOn(fpOn);
+    if (blk.fp && !fpOn) return this.execute(left);
     // Time in compiled code, sampled: a clock read costs more than a short block (one call in JIT_SAMPLE).
     const timed = jit.timing && (jit.stats.blockRuns & (JIT_SAMPLE - 1)) === 0;
     const t0 = timed ? performance.now() : 0;
@@ -530,6 +535,8 @@ export class Hart implements Stateful {
     const r = jit.run(left, this.dataSet, this.resv, lo, hi);
     if (timed) jit.stats.jitMs += (performance.now() - t0) * JIT_SAMPLE;
     this.pcLo = jit.pcLo; this.pcHi = jit.pcHi;
+    const m32 = this.m32;
+    if (m32[STATE_FP_DIRTY >> 2] !== 0) { m32[STATE_FP_DIRTY >> 2] = 0; this.setFsDirty(); }
     const n = r >>> 1;
     this.instret += n;
     jit.stats.blockRuns++;

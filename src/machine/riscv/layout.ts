@@ -9,6 +9,8 @@
 export const STATE_X = 0; // 32 integer registers, 8 bytes each
 export const STATE_F = 256; // 32 floating-point registers, 8 bytes each (NaN-boxed singles)
 export const STATE_PC = 512; // pc, 8 bytes
+/** Set (int32 1) by compiled code that loaded or stored an FP register: the hart then sets mstatus.FS dirty. */
+export const STATE_FP_DIRTY = 520;
 export const STATE_BYTES = 4096;
 /**
  * The data TLB (mmu.ts: load and store tables, 4 sets of TLB_SIZE entries, int32 each), so that compiled code

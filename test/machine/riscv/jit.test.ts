@@ -114,8 +114,11 @@ function randomProgram(rand: () => number, body: number, amoHeavy = false): numb
     else if (k < 0.85) { // loads, sometimes misaligned
       const f3 = pick([0, 1, 2, 3, 4, 5, 6]);
       words.push(I(0x03, f3, r(), 10, Math.floor(rand() * 256) * (rand() < 0.9 ? 8 : 1)));
-    } else if (k < 0.92) {
+    } else if (k < 0.89) {
       words.push(S(pick([0, 1, 2, 3]), 10, r(), Math.floor(rand() * 256) * (rand() < 0.9 ? 8 : 1)));
+    } else if (k < 0.92) { // FP loads and stores: flw fld fsw fsd, f0..f31, sometimes misaligned
+      const f = Math.floor(rand() * 32), off = Math.floor(rand() * 256) * (rand() < 0.9 ? 8 : 2), w = rand() < 0.5 ? 2 : 3;
+      words.push(rand() < 0.5 ? I(0x07, w, f, 10, off) : ((S(w, 10, f, off) & ~0x7f) | 0x27) >>> 0);
     } else if (k < 0.95) { // an AMO (swap add xor and or min max minu maxu), .w or .d, at x17 = x10 + an 8-aligned offset
       const d = rand() < 0.5;
       words.push(addi(17, 10, Math.floor(rand() * 256) * 8)); // 8-aligned: a branch may skip it before a .d
@@ -138,8 +141,12 @@ test('random programs reach the same state on the JIT as on the interpreter at e
   for (let seed = 1; seed <= SEEDS; seed++) {
     const rand = prng(seed);
     const words = randomProgram(rand, 10 + Math.floor(rand() * 50));
-    const [, b] = differential((m) => put(m, RAM, words), 20_000, () => 1 + Math.floor(rand() * 700), seed % 2 === 0);
-    assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 5_000, `seed ${seed}: compiled code ran ${b.hart.jit?.stats.jitInstructions} instructions (pc ${(b.hart.pcLo >>> 0).toString(16)}, mcause ${b.hart.mcauseLo}, ${JSON.stringify(b.hart.jit?.stats)})`);
+    // mstatus.FS Initial in two seeds of three (FP accesses then run, compiled, and make it Dirty), else Off
+    // (they trap as illegal instructions).
+    const fs = seed % 3 !== 0;
+    const [, b] = differential((m) => { put(m, RAM, words); if (fs) m.hart.mstatus |= 0x2000; }, 20_000,
+      () => 1 + Math.floor(rand() * 700), seed % 2 === 0);
+    if (fs) assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 5_000, `seed ${seed}: compiled code ran ${b.hart.jit?.stats.jitInstructions} instructions (pc ${(b.hart.pcLo >>> 0).toString(16)}, mcause ${b.hart.mcauseLo}, ${JSON.stringify(b.hart.jit?.stats)})`);
   }
 });
 
@@ -147,7 +154,7 @@ test('AMOs (each operation, .w and .d) give the same registers and memory on bot
   for (let seed = 20; seed < 26; seed++) {
     const rand = prng(seed);
     const words = randomProgram(rand, 40, true);
-    const [a, b] = differential((m) => put(m, RAM, words), 20_000, () => 1 + Math.floor(rand() * 2000));
+    const [a, b] = differential((m) => { put(m, RAM, words); m.hart.mstatus |= 0x2000; }, 20_000, () => 1 + Math.floor(rand() * 2000));
     assert.deepEqual(b.physMemory(DATA, 4096), a.physMemory(DATA, 4096));
     assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 10_000);
   }
@@ -158,6 +165,7 @@ test('a hart saved while running compiled code goes on, restored onto a fresh JI
   const words = randomProgram(rand, 30);
   const a = machine('interp'), b = machine('jit');
   put(a, RAM, words); put(b, RAM, words);
+  a.hart.mstatus |= 0x2000; b.hart.mstatus |= 0x2000;
   for (let i = 0; i < 10; i++) { a.hart.run(900); b.hart.run(900); }
   assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 1000);
   // The state and RAM into a fresh machine (compiled code, the TLB and the jump cache are caches: not saved).
@@ -171,10 +179,35 @@ test('a hart saved while running compiled code goes on, restored onto a fresh JI
   assert.deepEqual(c.physMemory(DATA, 4096), a.physMemory(DATA, 4096));
 });
 
+test('compiled FP loads make mstatus.FS dirty, and with FS off they trap as the interpreter\'s do', () => {
+  // loop: fld f3, 8(x10); flw f4, 16(x10); addi x5, x5, -1; bne x5, x0, loop; j .
+  const words = [lui(10, (DATA >>> 12) & 0xfffff), I(0x13, 1, 10, 10, 32), I(0x13, 5, 10, 10, 32), addi(5, 0, 500),
+    I(0x07, 3, 3, 10, 8), I(0x07, 2, 4, 10, 16), addi(5, 5, -1), bne(5, 0, -12), J(0, 0)];
+  for (const fs of [0x2000, 0]) {
+    const ms = [machine('interp'), machine('jit')];
+    for (const m of ms) {
+      put(m, RAM, words); put(m, DATA, [0, 0, 0x11223344, 0x55667788, 0x3f800000, 0]); m.hart.mstatus |= fs;
+      m.hart.mtvecLo = (RAM + 0x800) | 0; put(m, RAM + 0x800, [J(0, 0)]);
+      m.hart.run(4 + 4 * 24); // to the loop's entry
+      // FS back to Initial once the loop is compiled (the first pass, interpreted, made it Dirty); then
+      // budgets of whole passes (4 instructions), so no fld is left over for the interpreter.
+      if (fs !== 0) m.hart.mstatus = (m.hart.mstatus & ~0x6000) | 0x2000;
+      for (let i = 0; i < 5; i++) m.hart.run(96);
+    }
+    const [a, b] = ms;
+    assert.deepEqual(b.hart.save() as State, a.hart.save() as State);
+    if (fs !== 0) {
+      assert.equal(b.hart.mstatus & 0x6000, 0x6000, 'FS dirty');
+      assert.deepEqual([b.hart.f[6], b.hart.f[7], b.hart.f[8], b.hart.f[9]], [0x11223344, 0x55667788, 0x3f800000, -1]);
+      assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 300 && b.hart.jit.stats.stops === 0);
+    } else assert.equal(b.hart.mcauseLo, 2, 'illegal instruction');
+  }
+});
+
 test('memory written by compiled stores is what the interpreter writes', () => {
   const rand = prng(99);
   const words = randomProgram(rand, 40);
-  const [a, b] = differential((m) => put(m, RAM, words), 30_000, () => 4096);
+  const [a, b] = differential((m) => { put(m, RAM, words); m.hart.mstatus |= 0x2000; }, 30_000, () => 4096);
   assert.deepEqual(b.physMemory(DATA, 4096), a.physMemory(DATA, 4096));
 });
 

@@ -20,6 +20,8 @@ export interface CompiledBlock {
   readonly index: number;
   /** Instructions one pass retires: the block is entered only with at least this much budget. */
   readonly length: number;
+  /** It loads or stores FP registers: it may run only while mstatus.FS is on. */
+  readonly fp: boolean;
 }
 
 /** What `bonsai run --stats` prints about the JIT. */
@@ -84,10 +86,18 @@ export class Jit {
    */
   private gen = 0;
   private fetchIndex = 0;
-  private writeTag(): void { this.m32[JC_TAG >> 2] = (this.gen << 2) | this.fetchIndex; }
+  /** mstatus.FS is on: entries noted with it on are the only ones that may reach a block with FP accesses. */
+  fpOn = false;
+  private writeTag(): void { this.m32[JC_TAG >> 2] = (this.gen << 3) | (this.fpOn ? 4 : 0) | this.fetchIndex; }
 
   invalidateJumps(): void {
-    this.gen = (this.gen + 1) & 0x3fffffff;
+    this.gen = (this.gen + 1) & 0x1fffffff;
+    this.writeTag();
+  }
+
+  /** mstatus.FS went on or off. */
+  setFpOn(on: boolean): void {
+    this.fpOn = on;
     this.writeTag();
   }
 
@@ -112,7 +122,7 @@ export class Jit {
    */
   batch = 16;
   batchAge = 20_000;
-  private readonly queue: { code: Code; length: number; install: (b: CompiledBlock) => boolean }[] = [];
+  private readonly queue: { code: Code; length: number; fp: boolean; install: (b: CompiledBlock) => boolean }[] = [];
   /** instret when the oldest queued block was queued. */
   queuedSince = 0;
   get queued(): number { return this.queue.length; }
@@ -127,7 +137,7 @@ export class Jit {
     this.stats.compileMs += performance.now() - t0;
     if (tr === null) { this.stats.untranslatable++; return false; }
     if (this.queue.length === 0) this.queuedSince = now;
-    this.queue.push({ code: tr.code, length: tr.length, install });
+    this.queue.push({ code: tr.code, length: tr.length, fp: tr.fp, install });
     return true;
   }
 
@@ -144,7 +154,7 @@ export class Jit {
       const fn = exports[`f${i}`];
       const index = this.slots++;
       this.table.set(index, fn);
-      if (q[i].install({ index, length: q[i].length })) { this.live++; this.stats.blocksCompiled++; }
+      if (q[i].install({ index, length: q[i].length, fp: q[i].fp })) { this.live++; this.stats.blocksCompiled++; }
     }
     q.length = 0;
     this.stats.compileMs += performance.now() - t0;

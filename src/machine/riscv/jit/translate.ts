@@ -3,7 +3,7 @@
  * becomes one WebAssembly function over the machine's Memory.
  *
  * A block starts at an entry offset and ends after the first branch or jump, before the first instruction it
- * does not translate (CSRs, FP, LR/SC, system instructions, a 32-bit instruction crossing the page), at the
+ * does not translate (CSRs, FP arithmetic, LR/SC, system instructions, a 32-bit instruction crossing the page), at the
  * end of the page, or at MAX_BLOCK instructions. The function is
  *
  *   (budget, dataSet, resv, pcLo, pcHi) -> (2 * retired + stop, next pcLo, next pcHi)
@@ -17,7 +17,7 @@
  * A block whose last branch goes back to its own entry loops inside the function while the budget allows.
  */
 import { Op } from '../decode.js';
-import { STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
+import { STATE_F, STATE_FP_DIRTY, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
 import { TLB_MASK } from '../mmu.js';
 import { Code, T, W } from './wasm.js';
 
@@ -40,9 +40,9 @@ export interface CodePage {
 }
 
 /** A translated block: its function body and how many instructions one pass through it retires. */
-export interface Translation { code: Code; length: number }
+export interface Translation { code: Code; length: number; fp: boolean }
 
-const enum Kind { Alu, Load, Store, Amo, Branch, Jal, Jalr, Stop }
+const enum Kind { Alu, Load, Store, Amo, FpLoad, FpStore, Branch, Jal, Jalr, Stop }
 
 function kindOf(op: Op): Kind {
   switch (op) {
@@ -56,6 +56,9 @@ function kindOf(op: Op): Kind {
     case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU: return Kind.Load;
     case Op.SB: case Op.SH: case Op.SW: case Op.SD: return Kind.Store;
     case Op.AMO_W: case Op.AMO_D: return Kind.Amo; // LR/SC change the reservation, which is the interpreter's
+    // FP loads and stores (setjmp/longjmp move 24 FP registers): run only while mstatus.FS is on (hart.ts).
+    case Op.FLW: case Op.FLD: return Kind.FpLoad;
+    case Op.FSW: case Op.FSD: return Kind.FpStore;
     case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: return Kind.Branch;
     case Op.JAL: return Kind.Jal;
     case Op.JALR: return Kind.Jalr;
@@ -99,6 +102,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
   const u1 = c.local(T.i32), u2 = c.local(T.i32);
   const reg = new Int32Array(32).fill(-1);
   const written = new Uint8Array(32);
+  let fp = false;
   const use = (r: number): void => { if (r !== 0 && reg[r] < 0) reg[r] = c.local(T.i64); };
   for (const f of offs) {
     const op = page.ops[f >> 1] as Op, ins = page.ins[f >> 1];
@@ -106,6 +110,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     const k = kindOf(op);
     if (op !== Op.LUI && op !== Op.AUIPC && op !== Op.JAL) use(RS1(ins));
     const opcode = (ins | 3) & 0x7f; // expanded compressed instructions have bit 0 clear
+    if (k === Kind.FpLoad || k === Kind.FpStore) { fp = true; continue; } // rs2 and rd are f registers
     if (k === Kind.Store || k === Kind.Amo || k === Kind.Branch || (k === Kind.Alu && opcode !== 0x13 && opcode !== 0x1b &&
       op !== Op.LUI && op !== Op.AUIPC)) use(RS2(ins));
     if (k !== Kind.Store && k !== Kind.Branch && RD(ins) !== 0) { use(RD(ins)); written[RD(ins)] = 1; }
@@ -277,6 +282,27 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
         c.get(t[0]); put(rd);
         break;
       }
+      case Op.FLW: case Op.FLD: {
+        const size = op === Op.FLW ? 4 : 8;
+        tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, TLB_TAG_R, TLB_TAGHI_R);
+        exit(delta, 2 * k + 1, 1);
+        c.end();
+        c.i32(0);
+        c.get(ti).mem(W.i32_load, 2, TLB_BASE_R).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add);
+        if (size === 4) c.mem(W.i64_load32_u, 2, 0).i64(-1).i64(32).op(W.i64_shl).op(W.i64_or); // NaN-boxed
+        else c.mem(W.i64_load, 3, 0);
+        c.mem(W.i64_store, 3, STATE_F + 8 * rd);
+        c.i32(0).i32(1).mem(W.i32_store, 2, STATE_FP_DIRTY);
+        break;
+      }
+      case Op.FSW: case Op.FSD: {
+        const size = op === Op.FSW ? 4 : 8;
+        storeAddress(rs1, imm, size, delta, k);
+        c.get(o).i32(0).mem(W.i64_load, 3, STATE_F + 8 * rs2);
+        c.mem(size === 4 ? W.i64_store32 : W.i64_store, size === 4 ? 2 : 3, 0);
+        c.i32(0).i32(1).mem(W.i32_store, 2, STATE_FP_DIRTY); // as the interpreter, which sets FS dirty on stores too
+        break;
+      }
       case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
         get(rs1); get(rs2);
         c.op(op === Op.BEQ ? W.i64_eq : op === Op.BNE ? W.i64_ne : op === Op.BLT ? W.i64_lt_s : op === Op.BGE ? W.i64_ge_s
@@ -312,7 +338,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
   // Epilogue: registers written back; the count and the next pc returned.
   for (let r = 1; r < 32; r++) if (written[r]) c.i32(0).get(reg[r]).mem(W.i64_store, 3, STATE_X + 8 * r);
   c.get(n).get(npc).op(W.i32_wrap_i64).get(npc).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64);
-  return { code: c, length: len };
+  return { code: c, length: len, fp };
 }
 
 /**
