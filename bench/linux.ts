@@ -89,12 +89,12 @@ export function scratchDisk(): string {
   return path;
 }
 
-export async function bonsaiLinux(disk?: string): Promise<LinuxTimes> {
+export async function bonsaiLinux(disk?: string, engine: 'interp' | 'jit' = 'interp'): Promise<LinuxTimes> {
   let con: Console | null = null;
   const started = performance.now();
   let times: Promise<LinuxTimes> | null = null;
   const done = runMachine({
-    bios: 'builtin', memoryBytes: 256 * 1024 * 1024, log: () => {},
+    bios: 'builtin', memoryBytes: 256 * 1024 * 1024, log: () => {}, engine,
     disks: disk === undefined ? [] : [{ path: disk, readOnly: false, format: 'raw' }],
     console: (b) => con?.push(Buffer.from(b).toString('latin1')),
     onMachine: (m) => {
@@ -142,7 +142,7 @@ export async function qemuLinux(disk?: string): Promise<LinuxTimes> {
   }
 }
 
-/** `node dist/bench/linux.js bonsai`: one cold measurement in a fresh process, printed as JSON. */
+/** `node dist/bench/linux.js bonsai DISK [interp|jit]`: one cold measurement in a fresh process, printed as JSON. */
 if (process.argv[1]?.endsWith('linux.js') && process.argv[2] === 'bonsai') {
-  bonsaiLinux(process.argv[3]).then((t) => { process.stdout.write(`${JSON.stringify(t)}\n`); }, (e: Error) => { console.error(e.message); process.exit(1); });
+  bonsaiLinux(process.argv[3], process.argv[4] === 'jit' ? 'jit' : 'interp').then((t) => { process.stdout.write(`${JSON.stringify(t)}\n`); }, (e: Error) => { console.error(e.message); process.exit(1); });
 }

@@ -35,10 +35,7 @@ async function bestOf<T extends { seconds: number }>(runs: number, f: () => Prom
 
 async function cpuBench(rows: Row[]): Promise<void> {
   const elf = repoPath('test', 'isa', 'bench-program', 'bench.elf');
-  const b = await bestOf(3, () => runProgram(elf, { memoryBytes: 64 * 1024 * 1024 }));
-  if (b.status !== 0) throw new Error(`benchmark program failed on Bonsai (status ${b.status})`);
-  const mips = b.instructions / b.seconds / 1e6;
-  let qemu = 'not installed', ratio = '-';
+  let qemuSeconds: number | null = null;
   if (qemuAvailable()) {
     const q = await bestOf(3, async () => {
       const t0 = performance.now();
@@ -46,30 +43,39 @@ async function cpuBench(rows: Row[]): Promise<void> {
       if (r.status !== 0) throw new Error(`benchmark program failed on QEMU (status ${r.status})`);
       return { seconds: (performance.now() - t0) / 1000 };
     });
-    qemu = `${q.seconds.toFixed(2)} s (${(b.instructions / q.seconds / 1e6).toFixed(0)} MIPS)`;
-    ratio = `${(b.seconds / q.seconds).toFixed(1)}x`;
+    qemuSeconds = q.seconds;
   }
-  rows.push({ name: `CPU benchmark, ${(b.instructions / 1e6).toFixed(0)}M instructions`, bonsai: `${b.seconds.toFixed(2)} s (${mips.toFixed(1)} MIPS)`, qemu, ratio });
+  // Both engines, each in the same process (the interpreter first, as before the JIT existed).
+  for (const engine of ['interp', 'jit'] as const) {
+    const b = await bestOf(3, () => runProgram(elf, { memoryBytes: 64 * 1024 * 1024, engine }));
+    if (b.status !== 0) throw new Error(`benchmark program failed on Bonsai (${engine}, status ${b.status})`);
+    const mips = b.instructions / b.seconds / 1e6;
+    const qemu = qemuSeconds === null ? 'not installed' : `${qemuSeconds.toFixed(2)} s (${(b.instructions / qemuSeconds / 1e6).toFixed(0)} MIPS)`;
+    const ratio = qemuSeconds === null ? '-' : `${(b.seconds / qemuSeconds).toFixed(1)}x`;
+    rows.push({ name: `CPU benchmark (${engine}), ${(b.instructions / 1e6).toFixed(0)}M instructions`, bonsai: `${b.seconds.toFixed(2)} s (${mips.toFixed(1)} MIPS)`, qemu, ratio });
+  }
 }
 
 async function linuxBench(rows: Row[]): Promise<void> {
-  // In a fresh process, so Bonsai starts as cold as `bonsai run` does (the CPU benchmark warms V8's JIT).
-  const child = spawnSync(process.execPath, [repoPath('dist', 'bench', 'linux.js'), 'bonsai', scratchDisk()], { encoding: 'utf8', timeout: 900_000 });
-  if (child.status !== 0) throw new Error(`Linux benchmark on Bonsai failed: ${child.stderr}`);
-  const b = JSON.parse(child.stdout) as LinuxTimes;
   let q: LinuxTimes | null = null;
   if (qemuAvailable()) q = await qemuLinux(scratchDisk());
-  const cell = (s: number, qs: number | undefined): [string, string, string] =>
-    [`${s.toFixed(2)} s`, qs === undefined ? 'not installed' : `${qs.toFixed(2)} s`, qs === undefined ? '-' : `${(s / qs).toFixed(1)}x`];
-  const [bb, qb, rb] = cell(b.bootSeconds, q?.bootSeconds);
-  rows.push({ name: 'Linux boot to shell prompt', bonsai: bb, qemu: qb, ratio: rb });
-  const [bl, ql, rl] = cell(b.loopSeconds, q?.loopSeconds);
-  rows.push({ name: 'shell loop, 20000 iterations', bonsai: bl, qemu: ql, ratio: rl });
-  const mbs = (v: number | undefined): string => (v === undefined ? '-' : `${v.toFixed(1)} MiB/s`);
-  const slower = (bv: number | undefined, qv: number | undefined): string => (bv === undefined || qv === undefined ? '-' : `${(qv / bv).toFixed(1)}x`);
-  rows.push({ name: 'virtio-blk write, 64 MiB, O_DIRECT', bonsai: mbs(b.diskWriteMiBs), qemu: q === null ? 'not installed' : mbs(q.diskWriteMiBs), ratio: slower(b.diskWriteMiBs, q?.diskWriteMiBs) });
-  rows.push({ name: 'virtio-blk read, 64 MiB, O_DIRECT', bonsai: mbs(b.diskReadMiBs), qemu: q === null ? 'not installed' : mbs(q.diskReadMiBs), ratio: slower(b.diskReadMiBs, q?.diskReadMiBs) });
-  rows.push({ name: 'idle at the shell prompt (host CPU)', bonsai: `${b.idlePercent.toFixed(2)} %`, qemu: q === null ? 'not installed' : `${q.idlePercent.toFixed(2)} %`, ratio: '-' });
+  for (const engine of ['interp', 'jit'] as const) {
+    // In a fresh process, so Bonsai starts as cold as `bonsai run` does (the CPU benchmark warms V8's JIT).
+    const child = spawnSync(process.execPath, [repoPath('dist', 'bench', 'linux.js'), 'bonsai', scratchDisk(), engine], { encoding: 'utf8', timeout: 900_000 });
+    if (child.status !== 0) throw new Error(`Linux benchmark on Bonsai (${engine}) failed: ${child.stderr}`);
+    const b = JSON.parse(child.stdout) as LinuxTimes;
+    const cell = (s: number, qs: number | undefined): [string, string, string] =>
+      [`${s.toFixed(2)} s`, qs === undefined ? 'not installed' : `${qs.toFixed(2)} s`, qs === undefined ? '-' : `${(s / qs).toFixed(1)}x`];
+    const [bb, qb, rb] = cell(b.bootSeconds, q?.bootSeconds);
+    rows.push({ name: `Linux boot to shell prompt (${engine})`, bonsai: bb, qemu: qb, ratio: rb });
+    const [bl, ql, rl] = cell(b.loopSeconds, q?.loopSeconds);
+    rows.push({ name: `shell loop, 20000 iterations (${engine})`, bonsai: bl, qemu: ql, ratio: rl });
+    const mbs = (v: number | undefined): string => (v === undefined ? '-' : `${v.toFixed(1)} MiB/s`);
+    const slower = (bv: number | undefined, qv: number | undefined): string => (bv === undefined || qv === undefined ? '-' : `${(qv / bv).toFixed(1)}x`);
+    rows.push({ name: `virtio-blk write, 64 MiB, O_DIRECT (${engine})`, bonsai: mbs(b.diskWriteMiBs), qemu: q === null ? 'not installed' : mbs(q.diskWriteMiBs), ratio: slower(b.diskWriteMiBs, q?.diskWriteMiBs) });
+    rows.push({ name: `virtio-blk read, 64 MiB, O_DIRECT (${engine})`, bonsai: mbs(b.diskReadMiBs), qemu: q === null ? 'not installed' : mbs(q.diskReadMiBs), ratio: slower(b.diskReadMiBs, q?.diskReadMiBs) });
+    rows.push({ name: `idle at the shell prompt, host CPU (${engine})`, bonsai: `${b.idlePercent.toFixed(2)} %`, qemu: q === null ? 'not installed' : `${q.idlePercent.toFixed(2)} %`, ratio: '-' });
+  }
 }
 
 async function netBench(rows: Row[]): Promise<void> {

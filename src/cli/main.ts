@@ -12,6 +12,7 @@ import { DEFAULT_APPEND, runMachine } from '../vm/run.js';
 import { checkName, defaultSshKeys, readSshKeys } from '../vm/config-archive.js';
 import { parseForward, parseNet, type NetworkOptions } from '../vm/network.js';
 import { registerImageCommands } from './image.js';
+import { parseEngine } from './vm-options.js';
 import { Store } from '../vm/store/store.js';
 import { checkMemory } from '../vm/spec.js';
 import { registerSnapshotCommands } from './snapshot.js';
@@ -25,7 +26,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 interface RunCliOptions {
   disk: string[]; share: string[]; console: string;
   bios: string; kernel?: string; initrd?: string; append?: string; memory: number; dumpDtb?: string;
-  maxInstructions?: number; stats?: boolean; trace?: string;
+  maxInstructions?: number; stats?: boolean; trace?: string; engine: string;
   net: string; forward: string[]; tftp?: string; bootFile?: string; switch: string[]; sshKey?: string; name?: string;
 }
 
@@ -87,7 +88,8 @@ function buildProgram(): Command {
       return Number(v);
     })
     .option('--trace <WHAT>', "diagnostics: 'traps' logs every trap to stderr")
-    .option('--stats', 'print the instruction count and speed when the machine stops')
+    .option('--stats', 'print the instruction count and speed (and what the JIT did) when the machine stops')
+    .option('--engine <KIND>', "what runs guest code: 'interp' (the interpreter) or 'jit' (hot code compiled to WebAssembly)", 'interp')
     .action(async (opts: RunCliOptions) => {
       // A signal ends the run at every stage. Before the machine exists that is at once; a running machine
       // stops as at poweroff (its disks flushed, the terminal restored), with a deadline in case closing hangs.
@@ -127,6 +129,7 @@ interface RunHooks { setMachine(m: Machine): void; setTerminal(t: Terminal | nul
 /** `bonsai run`: checks and reads what the options name, runs the machine, reports. */
 async function run(opts: RunCliOptions, hooks: RunHooks): Promise<void> {
   if (opts.trace !== undefined && opts.trace !== 'traps') throw new BonsaiError(`--trace ${opts.trace}: only 'traps' is supported`);
+  const engine = parseEngine(opts.engine);
   if (opts.console !== 'serial' && opts.console !== 'virtio') throw new BonsaiError(`--console ${opts.console}: use 'serial' or 'virtio'`);
   // VMs on one switch need names (and so MACs and DNS names) of their own: without --name, a fresh one.
   const unnamed = opts.name === undefined && opts.switch.length > 0;
@@ -145,10 +148,11 @@ async function run(opts: RunCliOptions, hooks: RunHooks): Promise<void> {
     const r = await runMachine({
       bios: opts.bios, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,
       memoryBytes: opts.memory, maxInstructions: opts.maxInstructions, traceTraps: opts.trace === 'traps',
-      disks, shares, virtioConsole: opts.console === 'virtio',
+      disks, shares, virtioConsole: opts.console === 'virtio', engine,
       network, guestConfig: bundled || explicit ? { hostname, sshKeys } : undefined,
       onMachine: (m) => {
         hooks.setMachine(m);
+        if (opts.stats && m.hart.jit !== null) m.hart.jit.timing = true;
         if (dtbOut !== null) {
           dtb = m.dtb ?? new Uint8Array(0);
           m.stop({ status: 0, reason: 'stop' });
@@ -173,6 +177,14 @@ async function run(opts: RunCliOptions, hooks: RunHooks): Promise<void> {
     if (opts.stats) {
       process.stderr.write(`bonsai: ${r.instructions} instructions in ${r.seconds.toFixed(3)} s ` +
         `(${(r.instructions / r.seconds / 1e6).toFixed(1)} MIPS overall; ${r.machine.idleSeconds.toFixed(3)} s idle in WFI)\n`);
+      const jit = r.machine.hart.jit?.stats;
+      if (jit !== undefined) {
+        const pct = r.instructions === 0 ? 0 : (100 * jit.jitInstructions) / r.instructions;
+        process.stderr.write(`bonsai: jit: ${jit.blocksCompiled} blocks compiled in ${jit.compileMs.toFixed(0)} ms ` +
+          `(${jit.untranslatable} entries left to the interpreter), ${jit.jitInstructions} instructions (${pct.toFixed(1)} %) ` +
+          `in ${jit.blockRuns} runs of compiled code, ~${jit.jitMs.toFixed(0)} ms there, ${jit.stops} stops for the interpreter; ` +
+          `${jit.invalidations} pages of compiled code invalidated, ${jit.flushes} cache flushes\n`);
+      }
       for (const n of r.network ?? []) {
         const c = Object.entries(n.counters).filter(([, v]) => v !== 0).map(([k, v]) => `${k}=${v}`).join(' ');
         process.stderr.write(`bonsai: net ${n.name}: ${c === '' ? 'no traffic' : c}\n`);

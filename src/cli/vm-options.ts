@@ -13,6 +13,12 @@ import { fileProblem, notRegular } from '../vm/files.js';
 import { statSync, type Stats } from 'node:fs';
 import { checkMemory, type Settings } from '../vm/spec.js';
 
+/** `--engine KIND`, for run, create and set. */
+export function parseEngine(kind: string): 'interp' | 'jit' {
+  if (kind !== 'interp' && kind !== 'jit') throw new BonsaiError(`--engine ${kind}: use 'interp' or 'jit'`);
+  return kind;
+}
+
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 export function sizeOption(text: string): number {
@@ -27,7 +33,7 @@ function memoryOption(text: string): number {
 export interface MachineCliOptions {
   memory?: number; bios?: string; kernel?: string; initrd?: string; append?: string;
   disk?: string[]; share?: string[]; console?: string; net?: string; forward?: string[];
-  tftp?: string; bootFile?: string; switch?: string[]; sshKey?: string;
+  tftp?: string; bootFile?: string; switch?: string[]; sshKey?: string; engine?: string;
 }
 
 /** Adds the options; none has a default, so `set` changes only what is given. */
@@ -42,6 +48,7 @@ export function addMachineOptions(cmd: Command, forSet: boolean): Command {
     .option('--disk <FILE[:ro][:raw|:qcow2]>', `a further virtio-blk disk (after the root disk)${list}`, collect)
     .option('--share <HOSTDIR:TAG[:ro][:mapped]>', `a host folder shared over 9p${list}`, collect)
     .option('--console <KIND>', "'serial' or 'virtio'")
+    .option('--engine <KIND>', "what runs guest code: 'interp' (the interpreter; default) or 'jit' (hot code compiled to WebAssembly)")
     .option('--net <KIND>', "'user', 'user,restrict', 'tap:IFNAME' or 'none'")
     .option('--forward <tcp|udp:[HOSTADDR:]HOSTPORT-:GUESTPORT>', `forward a host port to the guest${list}`, collect)
     .option('--tftp <DIR>', 'serve DIR over TFTP at 10.0.2.2')
@@ -82,6 +89,7 @@ export function settingsFromOptions(o: MachineCliOptions, base: Settings, creati
     if (o.console !== 'serial' && o.console !== 'virtio') throw new BonsaiError(`--console ${o.console}: use 'serial' or 'virtio'`);
     s.console = o.console;
   }
+  if (o.engine !== undefined) s.engine = parseEngine(o.engine);
   if (o.net !== undefined) { parseNet(o.net); s.net = o.net; }
   const forwards = listOf(o.forward);
   if (forwards !== undefined) { for (const f of forwards) parseForward(f); s.forwards = forwards; }

@@ -24,7 +24,7 @@ import { Htif } from './htif.js';
 import { applyRam, captureRam, checkRamImage, type RamImage } from './ram-image.js';
 import { VIRT } from './layout.js';
 import { IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI } from './riscv/csr.js';
-import { Hart } from './riscv/hart.js';
+import { Hart, type Engine } from './riscv/hart.js';
 import { MEMORY_LIMITS, RAM_OFFSET, WASM_PAGE, memorySupported } from './riscv/layout.js';
 
 import type { PhysRam } from './riscv/mmu.js';
@@ -66,6 +66,8 @@ export interface MachineOptions {
    * into it before the machine is built); default: a new one.
    */
   memory?: WebAssembly.Memory;
+  /** What runs guest code: 'interp' (default) the interpreter, 'jit' the interpreter and compiled hot blocks. */
+  engine?: Engine;
 }
 
 /** A WebAssembly memory laid out for a machine of `memoryBytes`; RAM starts at byte RAM_OFFSET. */
@@ -160,7 +162,7 @@ export class Machine {
       pageFlags: new Uint8Array(size / 4096),
     };
     this.bus = new Bus(this.log);
-    this.hart = new Hart(this.memory, this.ram, this.bus, this.clock, 0);
+    this.hart = new Hart(this.memory, this.ram, this.bus, this.clock, 0, opts.engine ?? 'interp');
     const hart = this.hart;
     hartRef = hart;
     this.clint = new Clint(this.clock, [{

@@ -3,6 +3,8 @@
  * physical addresses and the hart started in M-mode at its entry; HTIF ends the run.
  */
 import { runMachine, type RunResult } from './run.js';
+import type { Engine } from '../machine/riscv/hart.js';
+import type { Machine } from '../machine/machine.js';
 
 export { readGuestFile } from './files.js';
 
@@ -13,6 +15,10 @@ export interface ProgramOptions {
   console?: (bytes: Uint8Array) => void;
   /** Log every trap (cause, epc, tval) through `log`. */
   traceTraps?: boolean;
+  /** The engine that runs the program (MachineOptions.engine). */
+  engine?: Engine;
+  /** Called with the machine before it runs (tests reach the hart through it). */
+  onMachine?: (m: Machine) => void;
 }
 
 /** Builds a machine, loads the ELF program and runs it to its end. */

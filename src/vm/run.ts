@@ -9,6 +9,7 @@ import { BonsaiError } from '../errors.js';
 import { boot, type BootConfig, type GuestFile } from '../machine/boot.js';
 import { parseElf } from '../machine/elf.js';
 import { Machine, type MachineExit } from '../machine/machine.js';
+import type { Engine } from '../machine/riscv/hart.js';
 import type { GuestAgent } from './agent.js';
 import { openDevices, type DiskSpec, type MachineDevices, type ShareSpec } from './devices.js';
 import { VirtioBlk } from '../devices/virtio/blk.js';
@@ -60,6 +61,8 @@ export interface RunOptions {
     ready(): Promise<void>;
   };
   traceTraps?: boolean;
+  /** The engine that runs guest code (MachineOptions.engine). */
+  engine?: Engine;
   disks?: DiskSpec[];
   shares?: ShareSpec[];
   /** The guest's console is virtio-console (hvc1: hvc0 is the SBI console) instead of the UART. */
@@ -150,7 +153,7 @@ async function buildEarly(opts: RunOptions, out: (b: Uint8Array) => void, networ
   const devs = await openAll(opts, out, networks, false).catch(() => null);
   if (devs === null) return null;
   try {
-    const machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory });
+    const machine = new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory, engine: opts.engine });
     // Restored once onto itself (its reset state, RAM untouched) so that the restore in the guest's pause
     // runs code V8 has already compiled: cold, the hart's and devices' restore took ~6 ms there, warm ~1.
     machine.restoreInPlace(machine.save());
@@ -192,7 +195,7 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
     let machine: Machine;
     try {
       if (built !== null) await reloadDisks(devs, (path) => opts.incoming?.changedSinceBuild(path) ?? true);
-      machine = built?.machine ?? new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory: incoming?.memory });
+      machine = built?.machine ?? new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory: incoming?.memory, engine: opts.engine });
       // Ready at once: the wiring below runs while the source's Go is on its way.
       if (incoming !== undefined) { machine.restoreInPlace(incoming.state); opts.incoming?.built(); }
       else if (restoring !== undefined) machine.restore(restoring.state, restoring.ram);

@@ -49,6 +49,8 @@ export interface Settings {
   tftp?: string;
   bootFile?: string;
   console: 'serial' | 'virtio';
+  /** What runs guest code (`--engine`): absent means the interpreter. */
+  engine?: 'interp' | 'jit';
   /** Public-key lines that may log in as root (the store's own key is always added at boot). */
   sshKeys: string[];
 }
@@ -138,6 +140,8 @@ function parseJson(text: string, where: string): Fields {
 function parseSettings(f: Fields, where: string): Settings {
   const consoleKind = f.str('console');
   if (consoleKind !== 'serial' && consoleKind !== 'virtio') throw new BonsaiError(`${where}: 'console' must be serial or virtio`);
+  const engine = f.optStr('engine');
+  if (engine !== undefined && engine !== 'interp' && engine !== 'jit') throw new BonsaiError(`${where}: 'engine' must be interp or jit`);
   return {
     memory: f.num('memory'),
     bios: f.str('bios'),
@@ -152,6 +156,7 @@ function parseSettings(f: Fields, where: string): Settings {
     tftp: f.optStr('tftp'),
     bootFile: f.optStr('bootFile'),
     console: consoleKind,
+    ...(engine === undefined ? {} : { engine }),
     sshKeys: f.strs('sshKeys'),
   };
 }
@@ -203,8 +208,8 @@ export function parseTemplate(text: string, where: string): TemplateSpec {
 
 /** The settings part of a VM's spec (for a template made from it). */
 export function settingsOf(spec: VmSpec): Settings {
-  const { memory, bios, kernel, initrd, append, disks, shares, net, forwards, switches, tftp, bootFile, console, sshKeys } = spec;
-  return { memory, bios, kernel, initrd, append, disks, shares, net, forwards, switches, tftp, bootFile, console, sshKeys };
+  const { memory, bios, kernel, initrd, append, disks, shares, net, forwards, switches, tftp, bootFile, console, engine, sshKeys } = spec;
+  return { memory, bios, kernel, initrd, append, disks, shares, net, forwards, switches, tftp, bootFile, console, ...(engine === undefined ? {} : { engine }), sshKeys };
 }
 
 /** vm.json's text: stable key order, one field a line, so that diffs and hand edits stay readable. */

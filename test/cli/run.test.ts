@@ -25,6 +25,7 @@ test('bad network options get one line on stderr and exit status 1, before any m
     [['--share', ':tag'], /^bonsai: --share :tag: no host directory named/],
     [['--share', '/etc/hostname:tag'], /^bonsai: --share \/etc\/hostname:tag: \/etc\/hostname: is a regular file, not a directory$/m],
     [['--disk', 'x.qcow2:bogus'], /^bonsai: --disk x\.qcow2:bogus: unknown option 'bogus' \(use :ro, :raw, :qcow2\)$/m],
+    [['--engine', 'tcg'], /^bonsai: --engine tcg: use 'interp' or 'jit'$/m],
   ] as const) {
     const r = spawnSync(process.execPath, [BIN, 'run', ...args], { encoding: 'utf8', input: '' });
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
@@ -32,6 +33,15 @@ test('bad network options get one line on stderr and exit status 1, before any m
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.equal(r.stdout, '');
   }
+});
+
+test('bonsai run --engine jit --stats runs a program through compiled blocks and says what the JIT did', () => {
+  const r = spawnSync(process.execPath, [BIN, 'run', '--bios', 'none', '--kernel', repoPath('test', 'isa', 'bench-program', 'bench.elf'),
+    '-m', '64M', '--engine', 'jit', '--stats'], { encoding: 'utf8', input: '', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const m = /bonsai: jit: (\d+) blocks compiled in \d+ ms .* (\d+) instructions \(([\d.]+) %\)/.exec(r.stderr);
+  assert.ok(m !== null, r.stderr);
+  assert.ok(Number(m[1]) > 0 && Number(m[3]) > 50, r.stderr);
 });
 
 test('a crafted key file cannot send escape sequences to the terminal through the error that quotes it', () => {

@@ -11,8 +11,8 @@ import { GuestSession } from './guest.js';
 const OPENSBI = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
 const PROMPT = /# (?:\x1b\[6n)?$/;
 
-async function bootRunPoweroff(bios: string): Promise<void> {
-  const g = new GuestSession({ bios });
+async function bootRunPoweroff(bios: string, engine: 'interp' | 'jit' = 'interp'): Promise<void> {
+  const g = new GuestSession({ bios, engine });
   await g.expect('Linux version 6.1');
   await g.expect(PROMPT);
   assert.equal(await g.run('echo hello $((6 * 7))'), 'hello 42');
@@ -34,6 +34,10 @@ async function bootRunPoweroff(bios: string): Promise<void> {
 test('the bundled guest boots to a root shell, runs commands and powers off', async () => {
   assert.ok(existsSync(bundledImage('Image.gz')), 'images/Image.gz is committed');
   await bootRunPoweroff('builtin');
+});
+
+test('the bundled guest boots to a root shell, runs commands and powers off with the JIT', async () => {
+  await bootRunPoweroff('builtin', 'jit');
 });
 
 test('the bundled guest boots through OpenSBI fw_dynamic.bin', { skip: existsSync(OPENSBI) ? false : `${OPENSBI} not installed (apt-get install opensbi)` }, async () => {

@@ -21,8 +21,10 @@ test('the ISA test programs are present', () => {
   assert.ok(programs.length >= 10, `found only ${programs.length} programs under ${root}`);
 });
 
-for (const file of programs) {
-  test(`ISA program ${relative(root, file)} passes`, async () => {
+// Each program on the interpreter, and with the JIT compiling every block on its first entry (so even code
+// that runs once goes through compiled blocks).
+for (const engine of ['interp', 'jit'] as const) for (const file of programs) {
+  test(`ISA program ${relative(root, file)} passes (${engine})`, async () => {
     const log: string[] = [];
     const out: number[] = [];
     const r = await runProgram(file, {
@@ -30,6 +32,8 @@ for (const file of programs) {
       maxInstructions: 20_000_000,
       log: (line) => log.push(line),
       console: (bytes) => out.push(...bytes),
+      engine,
+      onMachine: (m) => { m.hart.hotThreshold = 0; if (m.hart.jit !== null) m.hart.jit.batch = 1; },
     });
     assert.ok(r.reason === 'htif' || r.reason === 'poweroff', `did not finish: ${r.reason} after ${r.instructions} instructions`);
     assert.equal(r.status, 0, `failed: ${log.join('; ')} ${Buffer.from(out).toString()}`);

@@ -8,6 +8,10 @@
  * through the TLB fast path (mmu.ts keeps such pages out of the store TLB), so self-modifying code drops the
  * page's decoded instructions on the slow path.
  *
+ * With the JIT (engine 'jit', jit/), run() dispatches at block boundaries: a block entered often enough is
+ * compiled to WebAssembly and from then on runs compiled, block to block, until it stops before something
+ * the interpreter does; compiled blocks hang off the decoded page they came from and go with it.
+ *
  * The hart sees physical memory through PhysRam and the HartBus; it never imports a device.
  */
 import {
@@ -22,7 +26,8 @@ import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.j
 import { createFpu, FP_ILLEGAL } from './fpu.js';
 import { div64, divu64, divuw, divw, mul64, mulh, mulhsu, mulhu, rem64, remu64, remuw, remw, res } from './int64.js';
 import { CACHE_BLOCK_BYTES } from './isa.js';
-import { STATE_F, STATE_X } from './layout.js';
+import { STATE_F, STATE_FP_DIRTY, STATE_X } from './layout.js';
+import { Jit, type CompiledBlock } from './jit/jit.js';
 import { badState, bool, int32, int32s, pair, record, uint, uints } from '../../devices/state.js';
 import type { State, Stateful } from '../../devices/stateful.js';
 import { Access, Mmu, MMU_M, MMU_S, MMU_S_SUM, MMU_U, PMP_ENTRIES, TLB_MASK, TLB_SIZE, type PhysRam } from './mmu.js';
@@ -50,7 +55,24 @@ class DecodedPage {
   readonly ops = new Uint8Array(PAGE_SLOTS);
   readonly ins = new Int32Array(PAGE_SLOTS);
   readonly imm = new Int32Array(PAGE_SLOTS);
+  /** JIT: entries counted per slot (HOT_UNTRANSLATABLE: none to compile), and the blocks compiled; lazily made. */
+  hot: Uint8Array | null = null;
+  blocks: (CompiledBlock | undefined)[] | null = null;
 }
+
+/**
+ * JIT: a block is compiled on its HOT_THRESHOLD-th entry (docs/performance.md has the figures), and the
+ * cache holds at most MAX_LIVE_BLOCKS before it is flushed whole (QEMU's TCG flushes its buffer the same way).
+ */
+export const HOT_THRESHOLD = 200;
+const HOT_UNTRANSLATABLE = 255;
+const HOT_QUEUED = 254;
+const HOT_COMPILED = 253;
+const MAX_LIVE_BLOCKS = 16384;
+const JIT_SAMPLE = 64;
+
+/** Which engine runs guest code: the interpreter alone, or the interpreter plus compiled blocks. */
+export type Engine = 'interp' | 'jit';
 
 const TWO32 = 4294967296;
 const u64 = (lo: number, hi: number): number => (hi >>> 0) * TWO32 + (lo >>> 0);
@@ -67,6 +89,12 @@ export class Hart implements Stateful {
   private readonly m32: Int32Array;
   private readonly pages: (DecodedPage | undefined)[];
   private readonly crossPage = new DecodedPage();
+  /** The JIT, when the engine is 'jit'. */
+  readonly jit: Jit | null;
+  /** The interpreter leaves at every taken branch and page change, so each block entry is seen (the JIT counts them). */
+  private readonly stepBlocks: boolean;
+  /** Entries before a block is compiled (0..252); tests lower it to compile everything at once. */
+  hotThreshold = HOT_THRESHOLD;
 
   pcLo = 0;
   pcHi = 0;
@@ -127,6 +155,9 @@ export class Hart implements Stateful {
   private dataSet = MMU_M * TLB_SIZE;
   private lastMxr = false;
 
+  /** Traps taken, and instret after the step that took the last one (run()'s livelock rule). */
+  private traps = 0;
+  private instretAtTrap = -1;
   /** Set by a trap taken in a slow path, so the interpreter loop leaves. */
   private trapped = false;
   /** High half of a 64-bit load done by the slow path. */
@@ -147,6 +178,7 @@ export class Hart implements Stateful {
     private readonly bus: HartBus,
     private readonly clock: HartClock,
     readonly hartId = 0,
+    engine: Engine = 'interp',
   ) {
     const buf = memory.buffer;
     this.x = new Int32Array(buf, STATE_X, 64);
@@ -156,11 +188,18 @@ export class Hart implements Stateful {
     this.m16 = new Uint16Array(buf);
     this.s16 = new Int16Array(buf);
     this.m32 = new Int32Array(buf);
-    this.mmu = new Mmu(ram);
+    this.mmu = new Mmu(ram, buf);
     this.mmu.onPteWrite = (pa) => this.ramWritten(pa);
     this.fpExec = createFpu(this.x, this.f);
     this.pages = new Array<DecodedPage | undefined>(Math.ceil(ram.size / 4096));
     this.crossPage.ops.fill(Op.CROSS);
+    const jit = engine === 'jit' ? new Jit(memory) : null;
+    this.jit = jit;
+    if (jit !== null) {
+      jit.setFetchIndex(this.fetchSet / TLB_SIZE);
+      this.mmu.onFlush = () => jit.invalidateJumps(); // the jump cache maps virtual pcs
+    }
+    this.stepBlocks = jit !== null;
     this.reset(0x80000000, 0);
   }
 
@@ -265,6 +304,7 @@ export class Hart implements Stateful {
     this.onTrap?.(cause, interrupt, u64(epcLo, epcHi), u64(tvalLo, tvalHi), this.priv);
     this.resv = -1;
     this.trapped = true;
+    this.traps++;
     let st = this.mstatus;
     if (this.priv <= Priv.S && ((deleg >>> cause) & 1) !== 0) {
       this.scauseLo = cause; this.scauseHi = interrupt ? 0x80000000 | 0 : 0;
@@ -309,7 +349,10 @@ export class Hart implements Stateful {
     const st = this.mstatus;
     const mxr = (st & MSTATUS_MXR) !== 0;
     if (mxr !== this.lastMxr) { this.lastMxr = mxr; this.mmu.flushAll(); }
-    this.fetchSet = (this.priv === Priv.M ? MMU_M : this.priv === Priv.S ? MMU_S : MMU_U) * TLB_SIZE;
+    const fetchSet = (this.priv === Priv.M ? MMU_M : this.priv === Priv.S ? MMU_S : MMU_U) * TLB_SIZE;
+    // The jump cache maps virtual pcs as the old privilege fetched them.
+    if (fetchSet !== this.fetchSet) this.jit?.setFetchIndex(fetchSet / TLB_SIZE);
+    this.fetchSet = fetchSet;
     const dp = this.dataPriv();
     this.dataSet = (dp === Priv.M ? MMU_M : dp === Priv.U ? MMU_U : (st & MSTATUS_SUM) ? MMU_S_SUM : MMU_S) * TLB_SIZE;
   }
@@ -328,7 +371,9 @@ export class Hart implements Stateful {
   /** Forgets every decoded instruction (after DMA into guest RAM, or on reset and restore). */
   invalidateAllCode(): void {
     for (let i = 0; i < this.pages.length; i++) {
-      if (this.pages[i] !== undefined) {
+      const p = this.pages[i];
+      if (p !== undefined) {
+        if (p.blocks !== null) this.dropBlocks(p);
         this.pages[i] = undefined;
         this.ram.pageFlags[i] &= ~1;
       }
@@ -353,10 +398,24 @@ export class Hart implements Stateful {
     const page = Math.floor((pa - this.ram.base) / 4096);
     if (page < 0 || page >= this.pages.length) return;
     if (this.ram.pageFlags[page] & 4) this.logWrite(page);
-    if (this.pages[page] !== undefined) {
+    const p = this.pages[page];
+    if (p !== undefined) {
+      if (p.blocks !== null) this.dropBlocks(p);
       this.pages[page] = undefined;
       this.ram.pageFlags[page] &= ~1;
     }
+  }
+
+  /** A decoded page with compiled blocks goes: the blocks no longer count against the cache bound. */
+  private dropBlocks(p: DecodedPage): void {
+    const jit = this.jit;
+    if (jit === null || p.blocks === null) return;
+    jit.stats.invalidations++;
+    jit.invalidateJumps();
+    let live = 0;
+    for (const b of p.blocks) if (b !== undefined) live++;
+    jit.live -= live;
+    p.blocks = null;
   }
 
   private decodedPage(base: number): DecodedPage {
@@ -405,20 +464,98 @@ export class Hart implements Stateful {
    * Interrupts are checked before every block, so a caller running short slices sees timely delivery.
    */
   run(budget: number): number {
+    const jit = this.jit;
     let left = budget;
     while (left > 0) {
       if (this.wfi) {
         if ((this.mip & this.mie) === 0) break;
         this.wfi = false;
       }
+      const before = left, traps = this.traps;
       if ((this.mip & this.mie) !== 0) this.checkInterrupts();
-      const before = left;
-      left = this.execute(left);
-      // A trap before anything retired (a handler that faults at once) still uses budget, or run() never returns.
-      if (left === before) left--;
+      left = jit === null ? this.execute(left) : this.dispatch(left, jit);
+      // A trap with nothing retired since the last one (a handler that faults at once) still uses budget, or
+      // run() never returns. Counted by instructions, not by steps, so the charge is the same whichever engine
+      // ran (their steps end at different places).
+      if (this.traps !== traps) {
+        if (this.instret === this.instretAtTrap) left--;
+        this.instretAtTrap = this.instret;
+      } else if (left === before) left--;
       if (this.wfi || this.halted) break;
     }
+    if (jit !== null && jit.queued > 0 && this.instret - jit.queuedSince >= jit.batchAge) jit.compileQueued();
     return budget - left;
+  }
+
+  /**
+   * One step at pc: the compiled block there (compiling it on its HOT_THRESHOLD-th entry), or the interpreter
+   * up to the next block boundary. Keyed by the physical page, found through the fetch TLB as execute() finds
+   * it, so satp, sfence.vma and privilege changes are honoured by the translation, not by the cache.
+   */
+  private dispatch(left: number, jit: Jit): number {
+    const mmu = this.mmu;
+    const lo = this.pcLo, hi = this.pcHi;
+    const fi = this.fetchSet + ((lo >>> 12) & TLB_MASK);
+    if (mmu.tagX[fi] !== (lo & -4096) || mmu.tagXHi[fi] !== hi) return this.execute(left);
+    const base = mmu.baseX[fi];
+    const page = this.pages[(base - this.ram.offset) >>> 12];
+    if (page === undefined) return this.execute(left);
+    const off = lo & 0xfff, slot = off >> 1;
+    let blk = page.blocks === null ? undefined : page.blocks[slot];
+    if (blk === undefined) {
+      const hot = page.hot ??= new Uint8Array(PAGE_SLOTS);
+      const h = hot[slot];
+      const threshold = this.hotThreshold;
+      if (h < threshold) { hot[slot] = h + 1; return this.execute(left); }
+      if (h !== threshold) return this.execute(left);
+      if (jit.live + jit.queued >= MAX_LIVE_BLOCKS || jit.full) this.flushBlocks(jit);
+      const index = (base - this.ram.offset) >>> 12;
+      const install = (b: CompiledBlock): boolean => {
+        if (this.pages[index] !== page) return false; // written (or flushed) since: the translation is stale
+        (page.blocks ??= new Array<CompiledBlock | undefined>(PAGE_SLOTS))[slot] = b;
+        if (page.hot !== null) page.hot[slot] = HOT_COMPILED;
+        return true;
+      };
+      const queued = jit.enqueue(page, off, (o) => this.decodeSlot(page, base, o), install, this.instret);
+      hot[slot] = queued ? HOT_QUEUED : HOT_UNTRANSLATABLE;
+      if (jit.queued >= jit.batch) jit.compileQueued();
+      blk = page.blocks === null ? undefined : page.blocks[slot];
+      if (blk === undefined) return this.execute(left);
+    }
+    if (blk.length > left) return this.execute(left);
+    // The jump cache's tag says whether FS is on, so blocks with FP accesses are reached only while it is
+    // (checked here, where compiled code is entered: firmware may set mstatus directly between runs).
+    const fpOn = (this.mstatus & MSTATUS_FS) !== 0;
+    if (fpOn !== jit.fpOn) jit.setFpOn(fpOn);
+    if (blk.fp && !fpOn) return this.execute(left);
+    // Time in compiled code, sampled: a clock read costs more than a short block (one call in JIT_SAMPLE).
+    const timed = jit.timing && (jit.stats.blockRuns & (JIT_SAMPLE - 1)) === 0;
+    const t0 = timed ? performance.now() : 0;
+    jit.noteJump(lo, hi, blk);
+    const r = jit.run(left, this.dataSet, this.resv, lo, hi);
+    if (timed) jit.stats.jitMs += (performance.now() - t0) * JIT_SAMPLE;
+    this.pcLo = jit.pcLo; this.pcHi = jit.pcHi;
+    const m32 = this.m32;
+    if (m32[STATE_FP_DIRTY >> 2] !== 0) { m32[STATE_FP_DIRTY >> 2] = 0; this.setFsDirty(); }
+    const n = r >>> 1;
+    this.instret += n;
+    jit.stats.blockRuns++;
+    jit.stats.jitInstructions += n;
+    left -= n;
+    // It stopped before an instruction it leaves to the interpreter (a TLB miss, a CSR): that one, then on.
+    if ((r & 1) !== 0 && left > 0) { jit.stats.stops++; left = left - 1 + this.execute(1); }
+    return left;
+  }
+
+  /** The cache is full: every compiled block goes (and is compiled again when it is hot again). */
+  private flushBlocks(jit: Jit): void {
+    for (const p of this.pages) {
+      if (p !== undefined && p.blocks !== null) { p.blocks = null; p.hot = null; }
+    }
+    jit.live = 0;
+    jit.slots = 0;
+    jit.invalidateJumps();
+    jit.stats.flushes++;
   }
 
   /** Executes from pc within one page; returns the budget left. */
@@ -460,6 +597,8 @@ export class Hart implements Stateful {
     const m8 = this.m8, s8 = this.s8, m16 = this.m16, s16 = this.s16, m32 = this.m32;
     const tagR = mmu.tagR, tagW = mmu.tagW, tagRHi = mmu.tagRHi, tagWHi = mmu.tagWHi, baseR = mmu.baseR, baseW = mmu.baseW;
     const dset = this.dataSet;
+    // With the JIT, taken branches and page changes leave, so the dispatcher sees every block entry.
+    const stay = !this.stepBlocks;
     this.trapped = false;
     let n = budget;
     for (;;) {
@@ -700,7 +839,7 @@ export class Hart implements Stateful {
             x[rd] = link;
             x[rd + 1] = (pch + ((link >>> 0) < (pc >>> 0) ? 1 : 0)) | 0;
           }
-          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base !== -1) { off = tLo & 0xfff; continue; }
+          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base !== -1 && (stay || this.coldTarget(page, tLo & 0xfff))) { off = tLo & 0xfff; continue; }
           break dispatch;
         }
         case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
@@ -717,7 +856,7 @@ export class Hart implements Stateful {
           }
           if (!taken) break;
           const t = off + imms[slot];
-          if (t >= 0 && t < 4096 && base !== -1) { off = t; continue; }
+          if (t >= 0 && t < 4096 && base !== -1 && (stay || this.coldTarget(page, t))) { off = t; continue; }
           const pc = (pLo + off) | 0, imm = imms[slot];
           const pch = (pHi + ((pc >>> 0) < (pLo >>> 0) ? 1 : 0)) | 0;
           tLo = (pc + imm) | 0;
@@ -934,7 +1073,7 @@ export class Hart implements Stateful {
       } // dispatch
       // Control left the page: go on in the target page when the fetch TLB knows it, without leaving
       // this function (calls between pages are frequent); otherwise let run() translate it.
-      const next = base !== -1 && n > 0 ? this.chain(tLo, tHi) : null;
+      const next = base !== -1 && n > 0 && stay ? this.chain(tLo, tHi) : null;
       if (next === null) {
         this.pcLo = tLo; this.pcHi = tHi;
         this.instret += budget - n;
@@ -952,6 +1091,19 @@ export class Hart implements Stateful {
   }
 
   private chainBase = 0;
+
+  /**
+   * JIT: whether the interpreter goes on at `off` of `page` after a taken branch (counting the entry), or
+   * leaves for the dispatcher: the block there is compiled, or due to be. Cold code is interpreted without
+   * a return to the dispatcher at every branch (measured: that return cost more than the block).
+   */
+  private coldTarget(page: DecodedPage, off: number): boolean {
+    const hot = page.hot;
+    if (hot === null) return false;
+    const s = off >> 1, h = hot[s];
+    if (h < this.hotThreshold) { hot[s] = h + 1; return true; }
+    return h >= HOT_QUEUED;
+  }
 
   /**
    * The decoded page to go on with at pc (lo, hi), when the fetch TLB maps it and nothing needs the

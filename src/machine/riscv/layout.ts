@@ -9,9 +9,27 @@
 export const STATE_X = 0; // 32 integer registers, 8 bytes each
 export const STATE_F = 256; // 32 floating-point registers, 8 bytes each (NaN-boxed singles)
 export const STATE_PC = 512; // pc, 8 bytes
+/** Set (int32 1) by compiled code that loaded or stored an FP register: the hart then sets mstatus.FS dirty. */
+export const STATE_FP_DIRTY = 520;
 export const STATE_BYTES = 4096;
+/**
+ * The data TLB (mmu.ts: load and store tables, 4 sets of TLB_SIZE entries, int32 each), so that compiled code
+ * (jit/) does the TLB fast path inline. Six tables of TLB_ENTRIES int32: tag, tag high half and base, for loads
+ * then stores. They fill the space between the registers and RAM (49152 of its 61440 bytes).
+ */
+export const STATE_TLB = 4096;
+export const TLB_ENTRIES = 2048;
+const TLB_TABLE = TLB_ENTRIES * 4;
+export const TLB_TAG_R = STATE_TLB;
+export const TLB_TAGHI_R = STATE_TLB + TLB_TABLE;
+export const TLB_BASE_R = STATE_TLB + 2 * TLB_TABLE;
+export const TLB_TAG_W = STATE_TLB + 3 * TLB_TABLE;
+export const TLB_TAGHI_W = STATE_TLB + 4 * TLB_TABLE;
+export const TLB_BASE_W = STATE_TLB + 5 * TLB_TABLE;
+export const STATE_TLB_END = STATE_TLB + 6 * TLB_TABLE;
 /** Guest RAM starts at this byte offset of the memory (one WebAssembly page, 64 KiB, keeps RAM page-aligned). */
 export const RAM_OFFSET = 65536;
+if (STATE_TLB_END > RAM_OFFSET) throw new Error('layout.ts: the architectural state overlaps RAM');
 export const WASM_PAGE = 65536;
 /**
  * The most guest RAM a machine can have: RAM lives in one WebAssembly.Memory behind the architectural state

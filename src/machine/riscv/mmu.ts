@@ -10,10 +10,12 @@
  * decoded code. NaN marks an empty slot (it never compares equal).
  */
 import { Cause, Priv } from './csr.js';
+import { TLB_BASE_R, TLB_BASE_W, TLB_ENTRIES, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from './layout.js';
 
 export const TLB_BITS = 9;
 export const TLB_SIZE = 1 << TLB_BITS;
 export const TLB_MASK = TLB_SIZE - 1;
+if (4 * TLB_SIZE !== TLB_ENTRIES) throw new Error('layout.ts TLB_ENTRIES does not match the TLB');
 /** MMU indexes: which TLB set an access uses. */
 export const MMU_U = 0, MMU_S = 1, MMU_S_SUM = 2, MMU_M = 3;
 
@@ -41,14 +43,16 @@ export interface PhysRam {
 
 export class Mmu {
   readonly tagX = new Int32Array(4 * TLB_SIZE).fill(1);
-  readonly tagR = new Int32Array(4 * TLB_SIZE).fill(1);
-  readonly tagW = new Int32Array(4 * TLB_SIZE).fill(1);
   readonly tagXHi = new Int32Array(4 * TLB_SIZE);
-  readonly tagRHi = new Int32Array(4 * TLB_SIZE);
-  readonly tagWHi = new Int32Array(4 * TLB_SIZE);
   readonly baseX = new Int32Array(4 * TLB_SIZE);
-  readonly baseR = new Int32Array(4 * TLB_SIZE);
-  readonly baseW = new Int32Array(4 * TLB_SIZE);
+  // The data tables live in the machine's memory when one is given (layout.ts STATE_TLB), where compiled
+  // code reads them; the fetch table stays here: only the dispatcher, in JS, looks at it.
+  readonly tagR: Int32Array;
+  readonly tagW: Int32Array;
+  readonly tagRHi: Int32Array;
+  readonly tagWHi: Int32Array;
+  readonly baseR: Int32Array;
+  readonly baseW: Int32Array;
 
   /** satp: mode 0 (Bare), 8 (Sv39), 9 (Sv48) or 10 (Sv57); root page-table physical address; ASID. */
   satpMode = 0;
@@ -74,9 +78,22 @@ export class Mmu {
   /** Set by translate() when it returns -1: the exception cause. */
   faultCause = 0;
 
-  constructor(private readonly ram: PhysRam) {}
+  constructor(private readonly ram: PhysRam, memory?: ArrayBuffer) {
+    const n = 4 * TLB_SIZE;
+    const table = (offset: number): Int32Array => memory === undefined ? new Int32Array(n) : new Int32Array(memory, offset, n);
+    this.tagR = table(TLB_TAG_R).fill(1);
+    this.tagRHi = table(TLB_TAGHI_R).fill(0);
+    this.baseR = table(TLB_BASE_R).fill(0);
+    this.tagW = table(TLB_TAG_W).fill(1);
+    this.tagWHi = table(TLB_TAGHI_W).fill(0);
+    this.baseW = table(TLB_BASE_W).fill(0);
+  }
+
+  /** Called when a fetch translation may go (the JIT's jump cache holds virtual pcs). */
+  onFlush: (() => void) | null = null;
 
   flushAll(): void {
+    this.onFlush?.();
     this.superFirst = Infinity;
     this.superLast = -Infinity;
     this.tagX.fill(1);
@@ -99,6 +116,7 @@ export class Mmu {
     const vpn = hi * 1048576 + (lo >>> 12);
     // In a superpage, the leaf PTE also maps the other 4 KiB pages cached from it (spec 4.2.1).
     if (vpn >= this.superFirst && vpn <= this.superLast) { this.flushAll(); return; }
+    this.onFlush?.();
     const key = lo & -4096;
     const idx = (lo >>> 12) & TLB_MASK;
     for (let set = 0; set < 4; set++) {

@@ -85,6 +85,7 @@ export function runOptionsOf(store: Store, spec: VmSpec, sshPort: number | null,
     bios: spec.bios, kernel: spec.kernel, initrd: spec.initrd, append: kernelCommandLine(spec), memoryBytes: spec.memory,
     disks, shares: spec.shares.map((s) => parseShare(`${s.dir}:${s.tag}${s.readOnly ? ':ro' : ''}${s.mapped === true ? ':mapped' : ''}`)),
     virtioConsole: spec.console === 'virtio',
+    engine: spec.engine ?? 'interp',
     network: {
       net: parseNet(spec.net), forwards, tftpRoot: spec.tftp, bootFile: spec.bootFile, switches: spec.switches,
       hostname: spec.name, mac: macBytes(spec.identity.mac),

@@ -1,0 +1,67 @@
+/**
+ * The dispatcher in WebAssembly: runs compiled blocks one after another through a jump cache and
+ * call_indirect, returning to JS only when the next pc has no valid entry, the budget would not hold the next
+ * block, or a block stopped before an instruction it leaves to the interpreter. A JS-to-wasm call costs more
+ * than a short block (docs/performance.md), so chains of hot blocks stay in wasm.
+ *
+ *   run(budget, dataSet, resv, pcLo, pcHi) -> 2 * retired + stop, the next pc at OUT_PC of its memory
+ *
+ * The jump cache lives in the dispatcher's own memory, not the machine's: it needs room (a Linux shell loop
+ * runs more hot blocks than the few KiB left below RAM hold: measured, 512 entries sent a block in three
+ * back to JS), and only the dispatcher and the hart's JS read it. Blocks return the next pc, so the
+ * dispatcher never touches the machine's memory. Each hart has its own dispatcher (SMP later).
+ *
+ * dataSet and resv cannot change inside compiled code: what changes them (CSR writes, traps, xRET, LR/SC)
+ * is never compiled, so the block before it stops.
+ */
+import { BLOCK_PARAMS, BLOCK_RESULTS } from './translate.js';
+import { Code, moduleOf, T, W } from './wasm.js';
+
+/**
+ * Jump cache entries: four int32 each, pcLo, pcHi, the tag it was filled under and (table slot << 8 | block
+ * length), direct-mapped by (pc >> 1) ^ (pc >> 17).
+ */
+export const JC_ENTRIES = 65536;
+const JC_BYTES = JC_ENTRIES * 16;
+/** Byte offsets in the dispatcher's memory: the next pc when it returns, and the tag entries must carry. */
+export const OUT_PC = JC_BYTES;
+export const JC_TAG = JC_BYTES + 8;
+const PAGES = Math.ceil((JC_BYTES + 16) / 65536);
+
+/** The jump cache slot (in entries) of virtual pc `lo`. */
+export const jcIndex = (lo: number): number => ((lo >>> 1) ^ (lo >>> 17)) & (JC_ENTRIES - 1);
+
+const P_BUDGET = 0, P_DSET = 1, P_RESV = 2, P_PCLO = 3, P_PCHI = 4;
+
+export function dispatcherBytes(): Uint8Array<ArrayBuffer> {
+  const c = new Code(BLOCK_PARAMS.length);
+  const total = c.local(T.i32), e = c.local(T.i32), w = c.local(T.i32), r = c.local(T.i32);
+  const lo = P_PCLO, hi = P_PCHI;
+  c.begin(W.block); // $miss
+  c.begin(W.loop); // $next
+  c.get(lo).i32(1).op(W.i32_shr_u).get(lo).i32(17).op(W.i32_shr_u).op(W.i32_xor).i32(JC_ENTRIES - 1).op(W.i32_and).i32(4).op(W.i32_shl).tee(e);
+  c.mem(W.i32_load, 2, 0).get(lo).op(W.i32_ne);
+  c.get(e).mem(W.i32_load, 2, 4).get(hi).op(W.i32_ne).op(W.i32_or);
+  c.get(e).mem(W.i32_load, 2, 8).i32(0).mem(W.i32_load, 2, JC_TAG).op(W.i32_ne).op(W.i32_or);
+  c.opU(W.br_if, 1);
+  c.get(e).mem(W.i32_load, 2, 12).tee(w);
+  // (total >> 1) + length > budget: leave it to the interpreter
+  c.i32(0xff).op(W.i32_and).get(total).i32(1).op(W.i32_shr_u).op(W.i32_add).get(P_BUDGET).op(W.i32_gt_s);
+  c.opU(W.br_if, 1);
+  c.get(P_BUDGET).get(total).i32(1).op(W.i32_shr_u).op(W.i32_sub).get(P_DSET).get(P_RESV).get(lo).get(hi);
+  c.get(w).i32(8).op(W.i32_shr_u);
+  c.opU(W.call_indirect, 0); c.bytes.push(0); // type 0 (a block), table 0
+  c.set(hi).set(lo);
+  c.tee(r).get(total).op(W.i32_add).set(total);
+  c.get(r).i32(1).op(W.i32_and).opU(W.br_if, 1); // stopped
+  c.opU(W.br, 0);
+  c.end(); // loop
+  c.end(); // $miss
+  c.i32(0).get(lo).mem(W.i32_store, 2, OUT_PC);
+  c.i32(0).get(hi).mem(W.i32_store, 2, OUT_PC + 4);
+  c.get(total);
+  return moduleOf({
+    types: [{ params: BLOCK_PARAMS, results: BLOCK_RESULTS }, { params: BLOCK_PARAMS, results: [T.i32] }],
+    importTable: true, memoryPages: PAGES, funcs: [{ type: 1, code: c }],
+  });
+}

@@ -1,0 +1,162 @@
+/**
+ * The JIT's compiler side: translated blocks become WebAssembly instances over the machine's Memory, and
+ * the figures `--stats` reports are kept here. Which blocks to compile, where they are cached and when they
+ * are dropped is the hart's business (hart.ts dispatch): they hang off its decoded pages, so every path that
+ * drops decoded code (stores to a code page, DMA through ramWritten, fence.i, reset, restore) drops the
+ * compiled code with it.
+ */
+import { BLOCK_PARAMS, BLOCK_RESULTS, translate, type CodePage } from './translate.js';
+import { moduleOf, type Code } from './wasm.js';
+import { dispatcherBytes, jcIndex, JC_TAG, OUT_PC } from './dispatch.js';
+
+/** Slots of the function table compiled blocks are called through; a full table flushes the cache. */
+export const TABLE_SLOTS = 32768;
+
+/** The dispatcher: (budget, dataSet, resv, pcLo, pcHi) -> 2 * instructions retired + stop-before-next. */
+export type DispatchFn = (budget: number, dataSet: number, resv: number, pcLo: number, pcHi: number) => number;
+
+export interface CompiledBlock {
+  /** Its slot in the function table (the jump cache names it by this). */
+  readonly index: number;
+  /** Instructions one pass retires: the block is entered only with at least this much budget. */
+  readonly length: number;
+  /** It loads or stores FP registers: it may run only while mstatus.FS is on. */
+  readonly fp: boolean;
+}
+
+/** What `bonsai run --stats` prints about the JIT. */
+export interface JitStats {
+  blocksCompiled: number;
+  /** Milliseconds spent translating and compiling. */
+  compileMs: number;
+  /** Blocks whose entry could not be translated (its first instruction is the interpreter's). */
+  untranslatable: number;
+  /** Calls into compiled code, and the instructions they retired. */
+  blockRuns: number;
+  jitInstructions: number;
+  /** Runs that stopped before an instruction left to the interpreter (a TLB miss, a CSR, an atomic). */
+  stops: number;
+  /** Milliseconds in compiled code, estimated from a sample of the calls (only when `timing` is on). */
+  jitMs: number;
+  /** Decoded pages with compiled code dropped because they were written (or everything flushed). */
+  invalidations: number;
+  /** Times the cache reached its bound and every compiled block was dropped. */
+  flushes: number;
+}
+
+export class Jit {
+  readonly stats: JitStats = {
+    blocksCompiled: 0, compileMs: 0, untranslatable: 0, blockRuns: 0, jitInstructions: 0, stops: 0, jitMs: 0, invalidations: 0, flushes: 0,
+  };
+  /** Blocks compiled since the last flush (the cache bound counts these). */
+  live = 0;
+  /** Measure time in compiled code (for --stats). */
+  timing = false;
+  private readonly imports: WebAssembly.Imports;
+  private readonly table: WebAssembly.Table;
+  /** The next free table slot. */
+  slots = 0;
+  /** Runs compiled blocks from pc on, through the jump cache (dispatch.ts); the next pc is then at outPc. */
+  readonly run: DispatchFn;
+  /** The dispatcher's memory: the jump cache, its tag and the pc it returns. */
+  private readonly m32: Int32Array;
+  readonly outPc = OUT_PC >> 2;
+
+  constructor(memory: WebAssembly.Memory) {
+    this.imports = { env: { memory } };
+    this.table = new WebAssembly.Table({ element: 'anyfunc', initial: TABLE_SLOTS });
+    const dispatcher = new WebAssembly.Instance(new WebAssembly.Module(dispatcherBytes()), { env: { table: this.table } });
+    this.run = dispatcher.exports.f0 as DispatchFn;
+    this.m32 = new Int32Array((dispatcher.exports.memory as WebAssembly.Memory).buffer);
+    this.invalidateJumps();
+  }
+
+  /** The pc the dispatcher returned with (lo, hi). */
+  get pcLo(): number { return this.m32[this.outPc]; }
+  get pcHi(): number { return this.m32[this.outPc + 1]; }
+
+  /** Whether the table has room for another block (else the caller flushes the cache first). */
+  get full(): boolean { return this.slots >= TABLE_SLOTS; }
+
+  /**
+   * The jump cache's tag: (generation << 2) | the fetch MMU index. A new generation forgets every entry at
+   * once (what a pc runs may have changed); a privilege change only selects other entries, so the kernel's
+   * and a process's survive the traps between them (measured: bumping the generation on each trap sent
+   * most block-to-block transitions of a Linux shell loop back to JS).
+   */
+  private gen = 0;
+  private fetchIndex = 0;
+  /** mstatus.FS is on: entries noted with it on are the only ones that may reach a block with FP accesses. */
+  fpOn = false;
+  private writeTag(): void { this.m32[JC_TAG >> 2] = (this.gen << 3) | (this.fpOn ? 4 : 0) | this.fetchIndex; }
+
+  invalidateJumps(): void {
+    this.gen = (this.gen + 1) & 0x1fffffff;
+    this.writeTag();
+  }
+
+  /** mstatus.FS went on or off. */
+  setFpOn(on: boolean): void {
+    this.fpOn = on;
+    this.writeTag();
+  }
+
+  /** The hart fetches with another MMU index (privilege) now. */
+  setFetchIndex(index: number): void {
+    this.fetchIndex = index;
+    this.writeTag();
+  }
+
+
+  /** Notes in the jump cache that virtual pc (lo, hi) runs `b`, until the generation changes. */
+  noteJump(lo: number, hi: number, b: CompiledBlock): void {
+    const m32 = this.m32;
+    const e = jcIndex(lo) << 2;
+    m32[e] = lo; m32[e + 1] = hi; m32[e + 2] = m32[JC_TAG >> 2]; m32[e + 3] = (b.index << 8) | b.length;
+  }
+
+  /**
+   * Blocks per module: compiling and instantiating a module costs ~0.2 ms whatever it holds, so hot blocks
+   * wait (interpreted) until `batch` of them are queued, or `batchAge` instructions have passed since the
+   * first was (docs/performance.md).
+   */
+  batch = 16;
+  batchAge = 20_000;
+  private readonly queue: { code: Code; length: number; fp: boolean; install: (b: CompiledBlock) => boolean }[] = [];
+  /** instret when the oldest queued block was queued. */
+  queuedSince = 0;
+  get queued(): number { return this.queue.length; }
+
+  /**
+   * Translates the block at byte `start` of `page` and queues it; false when it has none. `install` puts the
+   * compiled block in place, or says false when its page has gone meanwhile.
+   */
+  enqueue(page: CodePage, start: number, decode: (off: number) => number, install: (b: CompiledBlock) => boolean, now: number): boolean {
+    const t0 = performance.now();
+    const tr = translate(page, start, decode);
+    this.stats.compileMs += performance.now() - t0;
+    if (tr === null) { this.stats.untranslatable++; return false; }
+    if (this.queue.length === 0) this.queuedSince = now;
+    this.queue.push({ code: tr.code, length: tr.length, fp: tr.fp, install });
+    return true;
+  }
+
+  /** Compiles every queued block into one module and installs them. */
+  compileQueued(): void {
+    const q = this.queue;
+    if (q.length === 0) return;
+    const t0 = performance.now();
+    const mod = new WebAssembly.Module(moduleOf({
+      types: [{ params: BLOCK_PARAMS, results: BLOCK_RESULTS }], importMemory: true, funcs: q.map((e) => ({ type: 0, code: e.code })),
+    }));
+    const exports = new WebAssembly.Instance(mod, this.imports).exports;
+    for (let i = 0; i < q.length && this.slots < TABLE_SLOTS; i++) {
+      const fn = exports[`f${i}`];
+      const index = this.slots++;
+      this.table.set(index, fn);
+      if (q[i].install({ index, length: q[i].length, fp: q[i].fp })) { this.live++; this.stats.blocksCompiled++; }
+    }
+    q.length = 0;
+    this.stats.compileMs += performance.now() - t0;
+  }
+}
