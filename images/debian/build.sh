@@ -63,10 +63,11 @@ mke2fs -q -t ext4 -L debian-root -E offset=$(( PART_START * 512 )) -d "$ROOT" "$
 echo "== stage 2: debootstrap --second-stage in QEMU (log: $CACHE/build-stage2.log)"
 KERNEL=$REPO/images/Image.gz
 zcat "$KERNEL" > "$CACHE/stage2-Image"
+# cache=unsafe: dpkg syncs after every package, and a half-built image is thrown away anyway.
 timeout 3600 qemu-system-riscv64 -M virt -smp 1 -m 2G -nographic -no-reboot \
   -bios default -kernel "$CACHE/stage2-Image" \
   -append "root=/dev/vda1 rw console=ttyS0 init=/bonsai-stage2 panic=1" \
-  -drive "file=$IMG,format=raw,if=none,id=hd0" -device virtio-blk-device,drive=hd0 \
+  -drive "file=$IMG,format=raw,if=none,id=hd0,cache=unsafe" -device virtio-blk-device,drive=hd0 \
   -netdev user,id=n0 -device virtio-net-device,netdev=n0 \
   </dev/null > "$CACHE/build-stage2.log" 2>&1 || true
 rm -f "$CACHE/stage2-Image"
