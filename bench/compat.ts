@@ -112,7 +112,8 @@ export async function boot(engine: 'bonsai' | 'qemu', way: Way, img: DebianImage
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   const r: BootResult = { engine, way, loginSeconds: NaN, state: '', failed: [], address: '', ssh: '' };
   try {
-    let at = await con.until(/login: $/, 0, 3_600_000);
+    let at = await con.until(/login: $|Dependency failed for \S*Serial Getty/, 0, 3_600_000);
+    if (!con.text.slice(0, at).endsWith('login: ')) throw new Error('the serial getty failed to start (no login: on ttyS0)');
     r.loginSeconds = (performance.now() - started) / 1000;
     r.ubootRead = ubootRead(con.text, arrivals, img);
     con.write('root\n');
