@@ -87,11 +87,12 @@ export interface BootResult {
 const PROMPT = /root@debian:~# $/;
 
 async function shell(con: Console, at: number, command: string, limitMs = 300_000): Promise<{ at: number; out: string }> {
+  // The markers as printed (B42id) differ from the command line's echo of them (B$((6*7))id).
   const id = Math.random().toString(36).slice(2, 8);
-  con.write(`echo B${id}; ${command}; echo E${id}\n`);
-  const start = await con.until(new RegExp(`\\nB${id}\\r?\\n`), at, limitMs);
-  const end = await con.until(new RegExp(`\\nE${id}\\r?\\n`), start, limitMs);
-  const out = con.text.slice(start, end).replace(/\r/g, '').replace(new RegExp(`\\n?E${id}\\n$`), '').trim();
+  con.write(`echo B$((6*7))${id}; ${command}; echo E$((6*7))${id}\n`);
+  const start = await con.until(new RegExp(`B42${id}\\r?\\n`), at, limitMs);
+  const end = await con.until(new RegExp(`E42${id}\\r?\\n`), start, limitMs);
+  const out = con.text.slice(start, con.text.lastIndexOf(`E42${id}`, end)).replace(/\r/g, '').trim();
   return { at: await con.until(PROMPT, end, 60_000), out };
 }
 
@@ -112,7 +113,7 @@ export async function boot(engine: 'bonsai' | 'qemu', way: Way, img: DebianImage
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   const r: BootResult = { engine, way, loginSeconds: NaN, state: '', failed: [], address: '', ssh: '' };
   try {
-    let at = await con.until(/login: $|Dependency failed for \S*Serial Getty/, 0, 3_600_000);
+    let at = await con.until(/login: $|Dependency failed for .*Serial Getty/, 0, 3_600_000);
     if (!con.text.slice(0, at).endsWith('login: ')) throw new Error('the serial getty failed to start (no login: on ttyS0)');
     r.loginSeconds = (performance.now() - started) / 1000;
     r.ubootRead = ubootRead(con.text, arrivals, img);
@@ -120,8 +121,11 @@ export async function boot(engine: 'bonsai' | 'qemu', way: Way, img: DebianImage
     at = await con.until(/Password: $/, at, 120_000);
     con.write('bonsai\n');
     at = await con.until(PROMPT, at, 300_000);
-    let o = await shell(con, at, 'export SYSTEMD_PAGER= SYSTEMD_COLORS=0 TERM=dumb; stty cols 200', 60_000);
-    o = await shell(con, o.at, 'systemctl is-system-running --wait', 1_800_000);
+    // Wide lines: readline redraws a command line that wraps, which would break the markers apart.
+    con.write('stty cols 500\n');
+    at = await con.until(PROMPT, at, 60_000);
+    let o = await shell(con, at, 'export SYSTEMD_PAGER= SYSTEMD_COLORS=0', 60_000);
+    o = await shell(con, o.at, 'systemctl is-system-running --wait', 900_000);
     r.state = o.out;
     o = await shell(con, o.at, 'systemctl list-units --failed --no-legend --plain | cut -d" " -f1');
     r.failed = o.out.split('\n').filter((l) => l !== '');
