@@ -73,8 +73,12 @@ timeout 3600 qemu-system-riscv64 -M virt -smp 1 -m 2G -nographic -no-reboot \
 rm -f "$CACHE/stage2-Image"
 grep -q BONSAI-STAGE2-OK "$CACHE/build-stage2.log" || { echo "build.sh: stage 2 failed; see $CACHE/build-stage2.log" >&2; tail -30 "$CACHE/build-stage2.log" >&2; exit 1; }
 
-echo "== the kernel and initramfs for direct kernel boot"
 FS="$IMG?offset=$(( PART_START * 512 ))"
+# debugfs must not write to a file system whose journal the kernel would replay over its changes.
+e2fsck -fn "$FS" >/dev/null 2>&1 || { echo "build.sh: the root file system is not clean after stage 2" >&2; exit 1; }
+debugfs -w -R 'rm /bonsai-stage2' "$FS" 2>/dev/null
+
+echo "== the kernel and initramfs for direct kernel boot"
 VMLINUX=$(debugfs -R 'ls -p /boot' "$FS" 2>/dev/null | tr '/' '\n' | grep -E '^vmlinu[xz]-' | sort -V | tail -1)
 INITRD=$(debugfs -R 'ls -p /boot' "$FS" 2>/dev/null | tr '/' '\n' | grep -E '^initrd\.img-' | sort -V | tail -1)
 [ -n "$VMLINUX" ] && [ -n "$INITRD" ] || { echo "build.sh: no kernel or initramfs in /boot of the image" >&2; exit 1; }
