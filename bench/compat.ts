@@ -112,8 +112,12 @@ export async function boot(engine: 'bonsai' | 'qemu', way: Way, img: DebianImage
   child.stderr.on('data', (b: Buffer) => { const s = b.toString('latin1'); con.push(s); log?.(s); });
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   const r: BootResult = { engine, way, loginSeconds: NaN, state: '', failed: [], address: '', ssh: '' };
+  // A guest that ends early fails the boot at once instead of at the end of a wait.
+  const ended = exited.then(() => { throw new Error(`${engine} ended before the checks were done`); });
+  ended.catch(() => {});
   try {
-    let at = await con.until(/login: $|Dependency failed for .*Serial Getty/, 0, 3_600_000);
+    let at = await Promise.race([ended, con.until(/login: $|Dependency failed for .*Serial Getty|\n=> $/, 0, 3_600_000)]);
+    if (con.text.slice(0, at).endsWith('=> ')) throw new Error(`U-Boot did not boot: ${con.text.slice(Math.max(0, at - 400), at)}`);
     if (!con.text.slice(0, at).endsWith('login: ')) throw new Error('the serial getty failed to start (no login: on ttyS0)');
     r.loginSeconds = (performance.now() - started) / 1000;
     r.ubootRead = ubootRead(con.text, arrivals, img);
