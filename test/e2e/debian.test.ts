@@ -22,7 +22,7 @@ test('Debian trixie boots by direct kernel boot to login: on ttyS0, and root log
       kernel: img.vmlinux, initrd: img.initrd, append: DIRECT_APPEND, memoryBytes: 1024 * 1024 * 1024,
       disks: [{ path: ov.path, readOnly: false, format: 'qcow2' }],
     });
-    await g.expect('Linux version 6.12', 60_000);
+    await g.expect('Linux version 6.12', 600_000);
     await g.expect(/Welcome to .*Debian GNU\/Linux/, 600_000);
     await g.expect(/debian login: $/, 900_000);
     g.send('root\n');
