@@ -17,11 +17,11 @@ test('Debian trixie boots by direct kernel boot to login: on ttyS0, and root log
 }, async () => {
   if (img === null) return;
   const ov = overlay(img);
+  const g = new GuestSession({
+    kernel: img.vmlinux, initrd: img.initrd, append: DIRECT_APPEND, memoryBytes: 1024 * 1024 * 1024,
+    disks: [{ path: ov.path, readOnly: false, format: 'qcow2' }],
+  });
   try {
-    const g = new GuestSession({
-      kernel: img.vmlinux, initrd: img.initrd, append: DIRECT_APPEND, memoryBytes: 1024 * 1024 * 1024,
-      disks: [{ path: ov.path, readOnly: false, format: 'qcow2' }],
-    });
     await g.expect('Linux version 6.12', 600_000);
     await g.expect(/Welcome to .*Debian GNU\/Linux/, 600_000);
     await g.expect(/debian login: $/, 900_000);
@@ -30,9 +30,9 @@ test('Debian trixie boots by direct kernel boot to login: on ttyS0, and root log
     g.send('bonsai\n');
     await g.expect(/root@debian:~# $/, 300_000);
     assert.match(await g.run('cat /etc/debian_version', /root@debian:~# $/), /^13\./);
-    g.machine?.stop({ status: 0, reason: 'stop' });
-    assert.equal((await g.done).reason, 'stop');
   } finally {
+    g.machine?.stop({ status: 0, reason: 'stop' });
+    await g.done;
     ov.remove();
   }
 });
