@@ -31,7 +31,7 @@ test('Debian trixie boots by direct kernel boot to login: on ttyS0, and root log
     await g.expect(/root@debian:~# $/, 300_000);
     // Not g.run: bash's bracketed-paste switch (ESC [?2004l) starts the line its output begins on.
     g.send('cat /etc/debian_version\n');
-    await g.expect(/\n13\.\d+\r?\n/, 120_000);
+    await g.expect(/[\r\n]13\.\d+\r?\n/, 120_000);
   } finally {
     g.machine?.stop({ status: 0, reason: 'stop' });
     await g.done;
