@@ -140,7 +140,7 @@ export async function boot(engine: 'bonsai' | 'qemu', way: Way, img: DebianImage
     { encoding: 'utf8', timeout: 600_000 });
     r.ssh = ssh.status === 0 ? ssh.stdout.trim() : `failed (${ssh.status ?? 'timeout'}): ${ssh.stderr.trim()}`;
     con.write('poweroff\n');
-    await Promise.race([exited, new Promise((res) => setTimeout(res, 600_000))]);
+    await Promise.race([exited, new Promise((res) => setTimeout(res, 600_000).unref())]);
   } catch (e) {
     r.error = (e as Error).message;
   } finally {
