@@ -40,8 +40,14 @@ export const BLK_QUEUE_SIZE = 256;
 /** Data segments per request: the queue less the header and status descriptors. */
 export const BLK_SEG_MAX = BLK_QUEUE_SIZE - 2;
 export const BLK_SIZE_MAX = 64 * 1024;
-/** The most data a driver that keeps to seg_max and size_max can put in one request; more is IOERR. */
-export const BLK_MAX_REQUEST = BLK_SEG_MAX * BLK_SIZE_MAX;
+/**
+ * The most data one request may move; more is IOERR, so a request's host buffer stays bounded. Not
+ * seg_max × size_max: those tell a driver that negotiates them how to split (Linux does), and the
+ * specification does not make the device refuse more. U-Boot negotiates neither and reads a whole
+ * contiguous run of a file in one request (Debian's 42 MB initramfs); QEMU takes requests up to about
+ * 2 GiB (BDRV_REQUEST_MAX_BYTES).
+ */
+export const BLK_MAX_REQUEST = 1 << 30;
 export const BLK_MAX_DISCARD_SECTORS = 1 << 22;
 export const BLK_MAX_DISCARD_SEG = 32;
 export const BLK_MAX_WRITE_ZEROES_SECTORS = 1 << 22;

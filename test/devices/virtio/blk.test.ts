@@ -248,13 +248,30 @@ test('reads and writes past the disk, of partial sectors or too large, are I/O e
   assert.equal(used.find((u) => u.id === cases[0][1].added.head)?.len, 1, 'a failed read returns only the status');
 });
 
-test('a request larger than seg_max × size_max is an I/O error, not a host allocation', async () => {
-  const { q, ram, backend } = blkUp({ sectors: 1, ram: 32 << 20 });
-  // One descriptor claiming more than the limit: in RAM it overlaps other memory, which the driver may do.
-  const r = request(q, VIRTIO_BLK_T_IN, 0, { inLens: [512] });
-  const chainDesc = (r.added.head + 1) % q.size;
-  q.ram.setU32(q.desc + 16 * chainDesc + 8, BLK_MAX_REQUEST + 512);
-  q.ram.setU64(q.desc + 16 * chainDesc, 0x80000000);
+test('a read larger than seg_max × size_max in one descriptor, as U-Boot sends it, is served whole', async () => {
+  const bytes = 32 << 20; // more than BLK_SEG_MAX × BLK_SIZE_MAX (16.25 MiB)
+  assert.ok(bytes > BLK_SEG_MAX * BLK_SIZE_MAX);
+  const { q, ram, backend } = blkUp({ sectors: bytes / 512, ram: 40 << 20 });
+  backend.data[bytes - 1] = 0x5a;
+  const r = request(q, VIRTIO_BLK_T_IN, 0, { inLens: [bytes] });
+  q.kick();
+  await settle();
+  assert.equal(ram.bytes(r.status, 1)[0], VIRTIO_BLK_S_OK);
+  assert.equal(ram.bytes((r.data ?? 0) + bytes - 1, 1)[0], 0x5a);
+  assert.deepEqual(backend.calls, [['read', 0, bytes]]);
+});
+
+test('a request larger than BLK_MAX_REQUEST is an I/O error, not a host allocation', async () => {
+  const ramBytes = 32 << 20;
+  const { q, ram, backend } = blkUp({ sectors: 1, ram: ramBytes });
+  // Descriptors that each cover all of RAM, more than the limit together: they overlap, which a driver may do.
+  const n = BLK_MAX_REQUEST / ramBytes + 1;
+  const r = request(q, VIRTIO_BLK_T_IN, 0, { inLens: new Array<number>(n).fill(512) });
+  for (let i = 1; i <= n; i++) {
+    const d = (r.added.head + i) % q.size;
+    q.ram.setU32(q.desc + 16 * d + 8, ramBytes);
+    q.ram.setU64(q.desc + 16 * d, 0x80000000);
+  }
   q.kick();
   await settle();
   assert.equal(ram.bytes(r.status, 1)[0], VIRTIO_BLK_S_IOERR);
