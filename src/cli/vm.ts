@@ -210,7 +210,7 @@ export function registerVmCommands(program: Command, store: () => Store = () => 
         `name: ${spec.name}`, `state: ${s.state}${s.pid !== undefined ? ` (pid ${s.pid})` : ''}`,
         ...(s.uptime !== undefined ? [`uptime: ${uptime(s.uptime)}`] : []),
         `memory: ${formatSize(spec.memory)}`, `made from: ${spec.origin ?? '-'}`, `created: ${spec.created}`,
-        `kernel: ${spec.kernel ?? 'the bundled guest'}`,
+        `kernel: ${spec.kernel ?? 'the bundled guest'}`, `engine: ${spec.engine ?? 'interp'}`,
         ...(spec.root !== undefined ? [`root disk: ${st.diskPath(name, spec.root.file)}`] : []),
         ...spec.disks.map((d) => `disk: ${st.diskPath(name, d.file)}${d.readOnly ? ' (read-only)' : ''}`),
         ...spec.shares.map((sh) => `share: ${sh.dir} as ${sh.tag}${sh.readOnly ? ' (read-only)' : ''}`),

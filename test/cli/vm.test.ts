@@ -135,3 +135,16 @@ test('a store on a read-only filesystem: one line, and the VMs there still list'
     rmSync(home, { recursive: true, force: true });
   }
 });
+
+test('the engine a VM is created with is kept in its definition, shown by info and changed by set', () => {
+  const home = mkdtempSync(join(tmpdir(), 'bonsai-engine-'));
+  try {
+    assert.equal(bonsai(home, ['create', 'e', '--engine', 'jit', '--ssh-key', 'none']).status, 0);
+    assert.match(bonsai(home, ['info', 'e']).stdout, /^engine: jit$/m);
+    assert.equal(bonsai(home, ['set', 'e', '--engine', 'interp']).status, 0);
+    assert.match(bonsai(home, ['info', 'e']).stdout, /^engine: interp$/m);
+    oneLine(bonsai(home, ['create', 'f', '--engine', 'fast', '--ssh-key', 'none']), /^bonsai: --engine fast: use 'interp' or 'jit'$/m, 'create --engine fast');
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
