@@ -235,6 +235,11 @@ export class Incoming {
       const memory = guestMemoryFor(memoryBytes);
       const ram = new Uint8Array(memory.buffer, RAM_OFFSET, memoryBytes);
       const pages = memoryBytes / PAGE;
+      /** Page number `page` of RAM, which the source must keep within RAM. */
+      const at = (page: number): number => {
+        if (page >= pages) throw new BonsaiError('the source sent a page past the end of RAM');
+        return page * PAGE;
+      };
       for (;;) {
         const f = await this.reader.next();
         const p = f.payload;
@@ -242,9 +247,8 @@ export class Incoming {
           const n = p.readUInt32LE(0);
           if (p.length !== 4 + n * (4 + PAGE)) throw new BonsaiError('the source sent a damaged page batch');
           for (let i = 0; i < n; i++) {
-            const at = 4 + i * (4 + PAGE), page = p.readUInt32LE(at);
-            if (page >= pages) throw new BonsaiError('the source sent a page past the end of RAM');
-            ram.set(p.subarray(at + 4, at + 4 + PAGE), page * PAGE);
+            const o = 4 + i * (4 + PAGE);
+            ram.set(p.subarray(o + 4, o + 4 + PAGE), at(p.readUInt32LE(o)));
           }
         } else if (f.type === Frame.CompressedPages) {
           const n = p.length >= 4 ? p.readUInt32LE(0) : 0;
@@ -256,17 +260,12 @@ export class Incoming {
             throw new BonsaiError('the source sent a damaged compressed page batch');
           }
           if (raw.length !== n * PAGE) throw new BonsaiError('the source sent a damaged compressed page batch');
-          for (let i = 0; i < n; i++) {
-            const page = p.readUInt32LE(4 + i * 4);
-            if (page >= pages) throw new BonsaiError('the source sent a page past the end of RAM');
-            ram.set(raw.subarray(i * PAGE, (i + 1) * PAGE), page * PAGE);
-          }
+          for (let i = 0; i < n; i++) ram.set(raw.subarray(i * PAGE, (i + 1) * PAGE), at(p.readUInt32LE(4 + i * 4)));
         } else if (f.type === Frame.ZeroPages) {
           const n = p.readUInt32LE(0);
           for (let i = 0; i < n; i++) {
-            const page = p.readUInt32LE(4 + i * 4);
-            if (page >= pages) throw new BonsaiError('the source sent a page past the end of RAM');
-            ram.fill(0, page * PAGE, (page + 1) * PAGE);
+            const o = at(p.readUInt32LE(4 + i * 4));
+            ram.fill(0, o, o + PAGE);
           }
         } else if (f.type === Frame.FileData) {
           const fi = p.readUInt32LE(0), pos = p.readDoubleLE(4);
@@ -334,8 +333,7 @@ export class Incoming {
     await withTimeout(this.reader.json(Frame.Go), 30_000, 'the source did not say go');
     this.running = true;
     await this.writer.send(Frame.Running, {}).catch(() => undefined); // the source's to lose now
-    this.sock.end(); // not destroy(): Running may still be queued
-    setTimeout(() => this.sock.destroy(), 2000).unref();
+    this.closeSoon(); // Running may still be queued
     // Durable in the background: the guest runs as soon as this returns (it used to wait for the fsyncs,
     // tens of ms of a pause that the downtime, measured to Running, did not show).
     void this.makeDurable();
@@ -356,17 +354,24 @@ export class Incoming {
     report({ done: { name: this.spec.name, ...(problem === undefined ? {} : { warning: problem }) } });
   }
 
+  /**
+   * Ends the connection once what is queued went out: destroy() would drop a frame just sent (an Error
+   * or Running, so the source only knew that the connection closed). A peer that stopped reading is cut
+   * off after 2 s.
+   */
+  private closeSoon(): void {
+    this.sock.end();
+    setTimeout(() => this.sock.destroy(), 2000).unref();
+  }
+
   /** Whether the guest runs here (the source was told so): from then on a failure is the VM's own. */
   running = false;
 
   /** Removes what was received (the caller removes the VM's folder). */
   discard(e: Error): void {
     void this.writer.send(Frame.Error, { message: `the destination failed: ${e.message}` }).catch(() => undefined);
-    // end(), not destroy(): the frame just queued goes out first (destroy dropped it, and the source then
-    // only knew that the connection closed). A source that stopped reading is cut off after 2 s.
     this.reader.drain();
-    this.sock.end();
-    setTimeout(() => this.sock.destroy(), 2000).unref();
+    this.closeSoon();
     for (const fh of this.files.splice(0)) void fh.close().catch(() => undefined);
     for (const p of this.placed) rmSync(p, { force: true });
     rmSync(this.layerDir, { recursive: true, force: true });

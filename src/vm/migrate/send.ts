@@ -171,7 +171,7 @@ class CompressionGauge {
   }
   /** Whether this batch goes compressed (or is a sample). */
   shouldTry(): boolean {
-    if (this.mode !== 'auto') return this.mode === 'always';
+    if (this.mode !== 'auto') return this.pays();
     this.batches++;
     if (this.speed === 0 || this.batches % CompressionGauge.SAMPLE_EVERY === 0) return true;
     return this.pays();
