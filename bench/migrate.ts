@@ -5,6 +5,11 @@
  * (`bonsai receive` / `bonsai migrate --with-disks`: its root disk, a qcow2 overlay, goes along); QEMU
  * (TCG, no disk: its RAM only) migrates from one process to another started with `-incoming tcp:...`, driven
  * through the source's monitor (`migrate`, then `info migrate` for QEMU's own downtime and total time).
+ *
+ * Two downtimes each, so that like is compared with like: the guest's whole pause (Bonsai: from its stop
+ * until the destination said it runs; QEMU: from the source's QMP STOP event to the destination's RESUME,
+ * both stamped by the host's clock), and the source's part of it (until the last of the state was written),
+ * which is what QEMU's `info migrate` reports as its downtime.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,11 +18,11 @@ import { join } from 'node:path';
 import { bonsai, untilPrompt } from './lifecycle.js';
 import { killStore, repoPath } from '../test/helpers.js';
 import { startQemu } from './linux.js';
-import { monitor } from './snapshot.js';
+import { connectQemu, monitor } from './snapshot.js';
 
 export interface MigrationFigures {
-  /** Each run's downtime and total time in ms, and bytes sent. */
-  runs: { downtimeMs: number; totalMs: number; bytes: number }[];
+  /** Each run's guest pause, the source's part of it and the total time in ms, and bytes sent. */
+  runs: { downtimeMs: number; sourceMs: number; totalMs: number; bytes: number }[];
 }
 
 const RUNS = 3;
@@ -53,8 +58,8 @@ export async function bonsaiMigration(busy: boolean): Promise<MigrationFigures> 
       await sleep(1500);
       const out = bonsai(from, ['migrate', 'mig', '--to', `127.0.0.1:${p}`, '--with-disks', '--json']);
       if (await done !== 0) throw new Error('bonsai receive failed');
-      const r = JSON.parse(out) as { downtimeMs: number; totalMs: number; bytes: number };
-      runs.push({ downtimeMs: r.downtimeMs, totalMs: r.totalMs, bytes: r.bytes });
+      const r = JSON.parse(out) as { downtimeMs: number; sourceMs: number; totalMs: number; bytes: number };
+      runs.push({ downtimeMs: r.downtimeMs, sourceMs: r.sourceMs, totalMs: r.totalMs, bytes: r.bytes });
       await untilAgent(to, 'mig');
       await sleep(2000);
     }
@@ -67,6 +72,36 @@ export async function bonsaiMigration(busy: boolean): Promise<MigrationFigures> 
   }
 }
 
+/**
+ * A QMP connection that records the events QEMU sends (name and host-clock time in ms). QEMU's event
+ * timestamps come from the host's real-time clock, so two processes' stamps compare on one host.
+ */
+async function qmpEvents(path: string): Promise<{ at(event: string): Promise<number>; close(): void }> {
+  const s = await connectQemu(path, 'QMP socket');
+  const seen = new Map<string, number>();
+  let text = '';
+  s.on('data', (b: Buffer) => {
+    text += b.toString();
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n')) {
+      const msg = JSON.parse(text.slice(0, nl)) as { event?: string; timestamp?: { seconds: number; microseconds: number } };
+      text = text.slice(nl + 1);
+      if (msg.event !== undefined && msg.timestamp !== undefined && !seen.has(msg.event)) {
+        seen.set(msg.event, msg.timestamp.seconds * 1000 + msg.timestamp.microseconds / 1000);
+      }
+    }
+  });
+  s.write('{"execute":"qmp_capabilities"}\n');
+  return {
+    at: async (event) => {
+      for (let i = 0; i < 1000 && !seen.has(event); i++) await sleep(10);
+      const t = seen.get(event);
+      if (t === undefined) throw new Error(`QEMU sent no ${event} event`);
+      return t;
+    },
+    close: () => s.destroy(),
+  };
+}
+
 export async function qemuMigration(busy: boolean): Promise<MigrationFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'bonsai-bench-qmig-'));
   const runs: MigrationFigures['runs'] = [];
@@ -74,13 +109,15 @@ export async function qemuMigration(busy: boolean): Promise<MigrationFigures> {
     for (let i = 0; i < RUNS; i++) {
       const p = port++;
       const sockPath = join(dir, `monitor-${i}.sock`);
-      const source = startQemu(['-monitor', `unix:${sockPath},server=on,wait=off`]);
-      const dest = startQemu(['-incoming', `tcp:127.0.0.1:${p}`]);
+      const qmp = [join(dir, `qmp-src-${i}.sock`), join(dir, `qmp-dst-${i}.sock`)];
+      const source = startQemu(['-monitor', `unix:${sockPath},server=on,wait=off`, '-qmp', `unix:${qmp[0]},server=on,wait=off`]);
+      const dest = startQemu(['-incoming', `tcp:127.0.0.1:${p}`, '-qmp', `unix:${qmp[1]},server=on,wait=off`]);
       try {
         await source.con.until(/# (?:\x1b\[6n)?$/, 0, 300_000);
         if (busy) source.con.write(`${BUSY}\n`);
         await sleep(3000);
         const mon = await monitor(sockPath);
+        const events = [await qmpEvents(qmp[0]), await qmpEvents(qmp[1])];
         await mon.run(`migrate -d tcp:127.0.0.1:${p}`);
         let info = '';
         for (let k = 0; k < 6000; k++) {
@@ -90,8 +127,10 @@ export async function qemuMigration(busy: boolean): Promise<MigrationFigures> {
         }
         mon.close();
         if (!/Migration status: completed/.test(info)) throw new Error(`QEMU's migration did not complete: ${info}`);
+        const pause = (await events[1].at('RESUME')) - (await events[0].at('STOP'));
+        for (const e of events) e.close();
         const num = (re: RegExp): number => Number(re.exec(info)?.[1] ?? NaN);
-        runs.push({ downtimeMs: num(/\ndowntime: (\d+) ms/), totalMs: num(/total time: (\d+) ms/), bytes: num(/transferred ram: (\d+) kbytes/) * 1024 });
+        runs.push({ downtimeMs: pause, sourceMs: num(/\ndowntime: (\d+) ms/), totalMs: num(/total time: (\d+) ms/), bytes: num(/transferred ram: (\d+) kbytes/) * 1024 });
       } finally {
         source.q.kill();
         dest.q.kill();

@@ -123,7 +123,7 @@ async function migrateBench(rows: Row[]): Promise<void> {
     const range = (v: number[], unit: string, f = 1): string => `${(Math.min(...v) / f).toFixed(0)}-${(Math.max(...v) / f).toFixed(0)} ${unit}`;
     const med = (v: number[]): number => [...v].sort((x, y) => x - y)[v.length >> 1];
     const ratio = (bv: number[], qv: number[] | undefined): string => (qv === undefined ? '-' : `${(med(bv) / med(qv)).toFixed(1)}x`);
-    for (const [name, key, unit, f] of [['downtime', 'downtimeMs', 'ms', 1], ['total time', 'totalMs', 'ms', 1], ['bytes sent', 'bytes', 'MiB', 1048576]] as const) {
+    for (const [name, key, unit, f] of [['guest paused', 'downtimeMs', 'ms', 1], ['paused, source part', 'sourceMs', 'ms', 1], ['total time', 'totalMs', 'ms', 1], ['bytes sent', 'bytes', 'MiB', 1048576]] as const) {
       const bv = b.runs.map((r) => r[key]), qv = q?.runs.map((r) => r[key]);
       rows.push({ name: `migration (${what}): ${name}`, bonsai: range(bv, unit, f), qemu: qv === undefined ? 'not installed' : range(qv, unit, f), ratio: ratio(bv, qv) });
     }

@@ -59,17 +59,21 @@ export async function bonsaiSnapshots(): Promise<SnapshotFigures> {
 }
 
 /** A QEMU human monitor on a socket: one command at a time, answered when the prompt comes back. */
-export async function monitor(path: string): Promise<{ run(cmd: string): Promise<string>; close(): void }> {
-  let sock: Socket | null = null;
-  for (let i = 0; i < 100 && sock === null; i++) {
-    sock = await new Promise<Socket | null>((resolve) => {
+/** Connects to QEMU's Unix socket `path` (`what` it is, for the error), retrying for up to 10 s while QEMU starts. */
+export async function connectQemu(path: string, what: string): Promise<Socket> {
+  for (let i = 0; i < 100; i++) {
+    const sock = await new Promise<Socket | null>((resolve) => {
       const s = connect(path);
       s.once('connect', () => resolve(s)).once('error', () => resolve(null));
     });
-    if (sock === null) await sleep(100);
+    if (sock !== null) return sock;
+    await sleep(100);
   }
-  if (sock === null) throw new Error(`QEMU's monitor ${path} does not answer`);
-  const s = sock;
+  throw new Error(`QEMU's ${what} ${path} does not answer`);
+}
+
+export async function monitor(path: string): Promise<{ run(cmd: string): Promise<string>; close(): void }> {
+  const s = await connectQemu(path, 'monitor');
   let text = '';
   let wake: (() => void) | null = null;
   s.on('data', (b: Buffer) => { text += b.toString('latin1'); wake?.(); });

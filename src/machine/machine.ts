@@ -404,12 +404,15 @@ export class Machine {
     this.armDirtyLog(null);
   }
 
-  /** The pages written since the log started or was last taken (a bitmap, one bit per page); re-arms them. */
-  takeDirty(): Uint8Array {
+  /**
+   * The pages written since the log started or was last taken (a bitmap, one bit per page); re-arms them,
+   * unless `rearm` is false (the guest is paused for good: its last pages, without the walk over pageFlags).
+   */
+  takeDirty(rearm = true): Uint8Array {
     const taken = this.hart.dirtyLog;
     if (taken === null) throw new Error('takeDirty: the dirty log is not started');
     this.hart.dirtyLog = new Uint8Array(taken.length);
-    this.armDirtyLog(taken);
+    if (rearm) this.armDirtyLog(taken);
     return taken;
   }
 
@@ -423,8 +426,14 @@ export class Machine {
   /** Sets pageFlags bit 2 on the pages of `bitmap` (all when null) and drops the TLB's store entries. */
   private armDirtyLog(bitmap: Uint8Array | null): void {
     const flags = this.ram.pageFlags;
-    for (let p = 0; p < flags.length; p++) {
-      if (bitmap === null || (bitmap[p >> 3] & (1 << (p & 7))) !== 0) flags[p] |= 4;
+    if (bitmap === null) {
+      for (let p = 0; p < flags.length; p++) flags[p] |= 4;
+    } else {
+      // By bytes of the bitmap: this runs cold a few times per migration, mostly over empty bytes.
+      for (let b = 0; b < bitmap.length; b++) {
+        const v = bitmap[b];
+        if (v !== 0) for (let k = 0; k < 8; k++) if (v & (1 << k)) flags[b * 8 + k] |= 4;
+      }
     }
     this.hart.mmu.tagW.fill(1);
   }

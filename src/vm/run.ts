@@ -2,6 +2,7 @@
  * Running a machine from the user's options: read the files, build the board, boot, run; a guest reboot
  * builds a fresh machine in the same process and boots it again.
  */
+import { mark } from './migrate/trace.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,16 +198,13 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
       if (built !== null) await reloadDisks(devs, (path) => opts.incoming?.changedSinceBuild(path) ?? true);
       machine = built?.machine ?? new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory: incoming?.memory, engine: opts.engine });
       // Ready at once: the wiring below runs while the source's Go is on its way.
+      if (incoming !== undefined) mark('destination: disks reloaded');
       if (incoming !== undefined) { machine.restoreInPlace(incoming.state); opts.incoming?.built(); }
       else if (restoring !== undefined) machine.restore(restoring.state, restoring.ram);
       else boot(machine, cfg);
     } catch (e) {
       await devs.close();
       throw e;
-    }
-    if (devs.console !== null) {
-      const con = devs.console, m = machine;
-      m.input = (bytes) => { con.receive(bytes); m.kick(); };
     }
     if (firmware === 'none' && isElf(kernel.bytes)) {
       // A bare-metal program: HTIF is wired when it defines tohost and fromhost (the ISA test convention).
@@ -218,17 +216,37 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
       machine.hart.onTrap = (cause, interrupt, epc, tval, from) => machine.log(
         `trap: ${interrupt ? 'interrupt' : 'exception'} ${cause} from ${'USHM'[from]} at pc 0x${epc.toString(16)} tval 0x${tval.toString(16)}`);
     }
-    if (devs.agentChannel !== null) opts.agent?.attach(devs.agentChannel);
-    else if (opts.agent !== undefined) opts.log?.('bonsai: every virtio slot is taken; this machine has no guest agent channel');
-    if (devs.powerButton !== null) opts.powerButton?.attach(devs.powerButton);
-    else if (opts.powerButton !== undefined) opts.log?.('bonsai: every virtio slot is taken; this machine has no power button');
+    /** Connects the machine to the console's input, the agent, the power button and the VMM. */
+    const wire = (m: Machine): void => {
+      if (devs.console !== null) {
+        const con = devs.console;
+        m.input = (bytes) => { con.receive(bytes); m.kick(); };
+      }
+      if (devs.agentChannel !== null) opts.agent?.attach(devs.agentChannel);
+      else if (opts.agent !== undefined) opts.log?.('bonsai: every virtio slot is taken; this machine has no guest agent channel');
+      if (devs.powerButton !== null) opts.powerButton?.attach(devs.powerButton);
+      else if (opts.powerButton !== undefined) opts.log?.('bonsai: every virtio slot is taken; this machine has no power button');
+      opts.onMachine?.(m, { disks: devs.disks });
+    };
     restoring = undefined; // a reboot after it boots afresh
-    opts.onMachine?.(machine, { disks: devs.disks });
     let exit: MachineExit;
     try {
-      if (incoming !== undefined) await opts.incoming?.ready();
-      incoming = undefined;
-      exit = await machine.run(opts.maxInstructions === undefined ? undefined : opts.maxInstructions - instructions);
+      const limit = opts.maxInstructions === undefined ? undefined : opts.maxInstructions - instructions;
+      if (incoming !== undefined) {
+        // A migrated guest runs first and is wired after its first turn (~3 ms of cold host code that
+        // would otherwise lengthen its pause): console input, agent requests and control commands
+        // reach it from its second turn on, which its users cannot tell from a slower link.
+        await opts.incoming?.ready();
+        incoming = undefined;
+        mark('destination: guest runs');
+        const running = machine.run(limit);
+        wire(machine);
+        mark('destination: wired (after its first turn)');
+        exit = await running;
+      } else {
+        wire(machine);
+        exit = await machine.run(limit);
+      }
     } finally {
       if (devs.agentChannel !== null) opts.agent?.detach();
       if (devs.powerButton !== null) opts.powerButton?.detach();

@@ -116,7 +116,7 @@ export const openapi: JsonObject = {
       post: op('move a running VM to another host (bonsai migrate)', {
         params: [nameParam],
         body: obj({ to: { type: 'string', description: 'HOST:PORT of bonsai receive' }, withDisks: bool, token: str, maxDowntimeMs: num, bandwidth: size, compress: { type: 'string', enum: ['auto', 'always', 'never'] }, keepSource: bool }, ['to'], false),
-        ok: obj({ downtimeMs: num, totalMs: num, bytes: int, rounds: int }, ['downtimeMs', 'totalMs', 'bytes', 'rounds']), errs: [400, 404, 409, 503],
+        ok: obj({ downtimeMs: num, sourceMs: num, totalMs: num, bytes: int, rounds: int }, ['downtimeMs', 'sourceMs', 'totalMs', 'bytes', 'rounds']), errs: [400, 404, 409, 503],
       }),
     },
     '/api/templates': {

@@ -5,6 +5,7 @@
  * files and RAM, builds the machine over them, restores every part and runs it when the source says so.
  * A failure at any point removes everything received: nothing is left in the store.
  */
+import { mark } from './trace.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
@@ -291,6 +292,7 @@ export class Incoming {
           await this.writer.send(Frame.Round, r);
         } else if (f.type === Frame.Final) {
           this.finalAt = performance.now();
+          mark('destination: final section received');
           const fin = JSON.parse(p.toString()) as { state: State; sizes: number[] };
           if (!Array.isArray(fin.sizes) || fin.sizes.length !== handles.length) throw new BonsaiError('the source sent a damaged final section');
           // Made durable once the guest runs (ready()): an fsync here would lengthen the pause.
@@ -299,6 +301,7 @@ export class Incoming {
           this.files = handles.splice(0);
           await setBackings();
           for (const [i, file] of offer.files.entries()) if (file.kind === 'layer') chmodSync(this.placed[i], 0o444);
+          mark('destination: files in place');
           return { memory, state: fin.state };
         } else {
           throw new BonsaiError(`the source sent frame ${f.type} out of order`);
@@ -323,6 +326,7 @@ export class Incoming {
 
   /** The machine is built and restored: tells the source (once), without waiting for its answer. */
   built(): void {
+    if (this.readySent === null) mark('destination: machine restored, ready');
     this.readySent ??= this.writer.send(Frame.Ready, { buildMs: performance.now() - this.finalAt });
   }
 
@@ -331,6 +335,7 @@ export class Incoming {
     this.built();
     await this.readySent;
     await withTimeout(this.reader.json(Frame.Go), 30_000, 'the source did not say go');
+    mark('destination: go received');
     this.running = true;
     await this.writer.send(Frame.Running, {}).catch(() => undefined); // the source's to lose now
     this.closeSoon(); // Running may still be queued

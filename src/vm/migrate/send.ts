@@ -5,13 +5,14 @@
  * pauses, the last pages and every part's state go over, and the destination resumes it. Any failure
  * before the destination was told to run leaves the guest running here, as it was.
  */
+import { mark } from './trace.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { fstatSync, readSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { deflateRaw } from 'node:zlib';
+import { deflateRaw, deflateRawSync } from 'node:zlib';
 import { BonsaiError } from '../../errors.js';
 import type { Machine } from '../../machine/machine.js';
 import type { BlockBackend } from '../../storage/backend.js';
@@ -84,7 +85,14 @@ export interface Progress { phase: 'disks' | 'ram' | 'stop'; round: number; sent
  */
 export interface DowntimePhases { stateMs: number; sendMs: number; buildMs: number; goMs: number }
 export interface MigrateResult {
-  downtimeMs: number; totalMs: number; bytes: number; rounds: number; phases: DowntimePhases;
+  /** The guest's pause: from the stop here until the destination said it runs the guest. */
+  downtimeMs: number;
+  /**
+   * The part of the pause until the last of the state was written to the connection: what QEMU's `info
+   * migrate` calls downtime (it leaves out the destination's loading and resuming).
+   */
+  sourceMs: number;
+  totalMs: number; bytes: number; rounds: number; phases: DowntimePhases;
   /** Pages that went over deflate-compressed (CompressionGauge: where the link is slower than compressing). */
   compressedPages: number;
 }
@@ -302,7 +310,9 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
             const pagesBuf = Buffer.alloc(n * PAGE);
             data.forEach((p, i) => ramBuf.copy(pagesBuf, i * PAGE, p * PAGE, (p + 1) * PAGE));
             const t0 = performance.now();
-            const z = await deflate(pagesBuf, { level: 1 });
+            // In the pause on this thread: a few pages take well under a millisecond, while the thread
+            // pool's turn can come tens of ms later on a busy host.
+            const z = paused ? deflateRawSync(pagesBuf, { level: 1 }) : await deflate(pagesBuf, { level: 1 });
             gauge.compressed(pagesBuf.length, z.length, performance.now() - t0);
             // The pages may have changed while deflate ran (the guest runs): what was read is what is sent,
             // and a page written since is dirty again, so it goes again.
@@ -392,28 +402,35 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     for (const b of hooked) await b.settle();
     // Stop and copy: the guest pauses, devices finish what is in flight, the rest goes over.
     const stopAt = performance.now();
+    mark('source: pause');
     m.pause();
     pausedHere = true;
     await m.quiesce();
     const state = m.save();
     for (const b of hooked) await b.settle(); // in the files (the copy needs no fsync)
     const stateAt = performance.now();
+    mark('source: state taken, disks settled');
     onProgress({ phase: 'stop', round, sentBytes: writer.bytes, dirtyPages: dirty.length, expectedDowntimeMs: 0, throttle });
     for (const [fi, dc] of dirtyFiles) for (const c of dc.take()) await sendChunk(fi, c, DIRTY_CHUNK);
-    await sendPages([...new Set([...dirty, ...pagesOf(m.takeDirty())])].sort((a, b) => a - b), round, true);
+    const lastList = [...new Set([...dirty, ...pagesOf(m.takeDirty(false))])].sort((a, b) => a - b);
+    await sendPages(lastList, round, true);
+    mark(`source: last ${lastList.length} pages sent`);
     const sizes: number[] = [];
     for (const h of handles) sizes.push(fstatSync(h.fd).size);
     await writer.send(Frame.Final, { state, sizes });
     const sentAt = performance.now();
+    mark('source: final section sent');
     const ready = await reader.json<{ buildMs?: unknown }>(Frame.Ready);
     const readyAt = performance.now();
+    mark('source: destination ready, go');
     committed = true;
     await writer.send(Frame.Go, {});
     await reader.json(Frame.Running);
     const end = performance.now();
+    mark('source: destination runs the guest');
     const buildMs = typeof ready.buildMs === 'number' ? ready.buildMs : readyAt - sentAt;
     const phases = { stateMs: stateAt - stopAt, sendMs: Math.max(0, readyAt - stateAt - buildMs), buildMs, goMs: end - readyAt };
-    return { downtimeMs: end - stopAt, totalMs: end - started, bytes: writer.bytes, rounds: round, phases, compressedPages: gauge.compressedPages };
+    return { downtimeMs: end - stopAt, sourceMs: sentAt - stopAt, totalMs: end - started, bytes: writer.bytes, rounds: round, phases, compressedPages: gauge.compressedPages };
   } catch (caught) {
     // The destination's own word on what went wrong, when it said it before the connection went.
     const e = reader.peerError() ?? caught;
