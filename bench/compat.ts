@@ -74,6 +74,8 @@ export interface BootResult {
   state: string; failed: string[];
   /** The IPv4 address and route DHCP gave the NIC. */
   address: string;
+  /** A name looked up in the guest (its resolv.conf names the user-mode network's DNS, 10.0.2.3). */
+  dns: string;
   ssh: string;
   /**
    * U-Boot reading the kernel and initramfs from the disk (extlinux.conf): seconds from its "Retrieving
@@ -85,6 +87,8 @@ export interface BootResult {
 }
 
 const PROMPT = /root@debian:~# $/;
+/** Looked up in the guest through the user-mode network's DNS, as apt would (the mirror the image came from). */
+const DNS_NAME = 'deb.debian.org';
 
 async function shell(con: Console, at: number, command: string, limitMs = 300_000): Promise<{ at: number; out: string }> {
   // The markers as printed (B42id) differ from the command line's echo of them (B$((6*7))id).
@@ -111,7 +115,7 @@ export async function boot(engine: 'bonsai' | 'qemu', way: Way, img: DebianImage
   child.stdout.on('data', (b: Buffer) => { const s = b.toString('latin1'); con.push(s); arrivals.push({ end: con.text.length, t: performance.now() }); log?.(s); });
   child.stderr.on('data', (b: Buffer) => { const s = b.toString('latin1'); con.push(s); log?.(s); });
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  const r: BootResult = { engine, way, loginSeconds: NaN, state: '', failed: [], address: '', ssh: '' };
+  const r: BootResult = { engine, way, loginSeconds: NaN, state: '', failed: [], address: '', dns: '', ssh: '' };
   // A guest that ends early fails the boot at once instead of at the end of a wait.
   const ended = exited.then(() => { throw new Error(`${engine} ended before the checks were done`); });
   ended.catch(() => {});
@@ -135,6 +139,8 @@ export async function boot(engine: 'bonsai' | 'qemu', way: Way, img: DebianImage
     r.failed = o.out.split('\n').filter((l) => l !== '');
     o = await shell(con, o.at, "ip -4 -o addr show scope global | awk '{print $2, $4}'; ip -4 route show default | awk '{print \"via\", $3}'");
     r.address = o.out.replace(/\n/g, ' ');
+    o = await shell(con, o.at, `getent ahostsv4 ${DNS_NAME} | head -1 || echo 'no answer'`, 120_000);
+    r.dns = `${DNS_NAME}: ${o.out.trim() || 'no answer'}`;
     const ssh = spawnSync('ssh', ['-i', img.key, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
       '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=120', '-o', 'LogLevel=ERROR', 'root@127.0.0.1', 'echo ssh-ok $(hostname) $(uname -r)'],
     { encoding: 'utf8', timeout: 600_000 });
@@ -169,6 +175,7 @@ function formatResult(r: BootResult): string {
     `${r.engine} ${r.way}: login: after ${r.loginSeconds.toFixed(1)} s`,
     `  system: ${r.state}${r.failed.length > 0 ? `; failed units: ${r.failed.join(' ')}` : ''}`,
     `  network: ${r.address}`,
+    `  dns: ${r.dns}`,
     `  ssh: ${r.ssh}`,
     ...(r.ubootRead !== undefined ? [`  U-Boot: kernel + initramfs (${(r.ubootRead.bytes / 1048576).toFixed(1)} MiB) read and started in ${r.ubootRead.seconds.toFixed(2)} s (${(r.ubootRead.bytes / 1048576 / r.ubootRead.seconds).toFixed(1)} MiB/s)`] : []),
     ...(r.error !== undefined ? [`  error: ${r.error.slice(0, 400)}`] : []),

@@ -23,7 +23,7 @@ SUITE=trixie
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SIZE_MIB=${DEBIAN_IMAGE_MIB:-4096}
 PART_START=2048 # sectors: partition 1 at 1 MiB, as fdisk and the installers place it
-PACKAGES=linux-image-riscv64,initramfs-tools,systemd,systemd-sysv,udev,dbus,libpam-systemd,openssh-server,u-boot-menu,iproute2,iputils-ping,netbase,procps,less,ca-certificates
+PACKAGES=linux-image-riscv64,e2fsprogs,initramfs-tools,systemd,systemd-sysv,udev,dbus,libpam-systemd,openssh-server,u-boot-menu,iproute2,iputils-ping,netbase,procps,less,ca-certificates
 
 for tool in debootstrap mke2fs debugfs sfdisk qemu-system-riscv64 ssh-keygen; do
   command -v "$tool" >/dev/null || { echo "build.sh: $tool is missing (apt-get install debootstrap e2fsprogs fdisk qemu-system-misc openssh-client)" >&2; exit 1; }
