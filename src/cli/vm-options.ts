@@ -4,12 +4,12 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
-import { BonsaiError } from '../errors.js';
+import { BonsaiError, fsErrorWords } from '../errors.js';
 import { parseSize } from '../storage/image-ops.js';
 import { checkNetwork, parseForward, parseNet } from '../vm/network.js';
 import { parseDisk, parseShare } from '../vm/devices.js';
 import { defaultSshKeys, readSshKeys } from '../vm/config-archive.js';
-import { fileProblem, notRegular } from '../vm/files.js';
+import { notRegular } from '../vm/files.js';
 import { statSync, type Stats } from 'node:fs';
 import { checkMemory, type Settings } from '../vm/spec.js';
 
@@ -60,7 +60,7 @@ export function addMachineOptions(cmd: Command, forSet: boolean): Command {
 /** A file the VM will read, checked now so that `create` refuses what `start` would. */
 function existingFile(path: string, what: string, blockDeviceOk = false): string {
   let st: Stats;
-  try { st = statSync(path); } catch (e) { throw new BonsaiError(`${what} ${path}: ${fileProblem(e)}`); }
+  try { st = statSync(path); } catch (e) { throw new BonsaiError(`${what} ${path}: ${fsErrorWords(e)}`); }
   const problem = notRegular(st);
   if (problem !== null && !(blockDeviceOk && st.isBlockDevice())) throw new BonsaiError(`${what} ${path}: ${problem}`);
   return resolve(path);

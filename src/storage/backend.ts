@@ -3,13 +3,12 @@
  * device calls it between instruction slices (host I/O is asynchronous and never runs inside an instruction).
  */
 import { realpath } from 'node:fs/promises';
-import { BonsaiError } from '../errors.js';
+import { BonsaiError, fsErrorWords } from '../errors.js';
 import { openImageFile } from './file.js';
 import { lockImage, type ImageLock } from './lock.js';
 import { RawBackend } from './raw.js';
 import { Qcow2Backend } from './qcow2.js';
 import { QCOW2_MAGIC } from './qcow2-header.js';
-import { describeFsError } from './util.js';
 
 export type DiskFormat = 'raw' | 'qcow2';
 
@@ -89,7 +88,7 @@ async function openChained(path: string, opts: OpenDiskOptions, chain: string[])
     await fh.close().catch(() => undefined);
     await lock?.release();
     if (e instanceof BonsaiError || e instanceof RangeError) throw e;
-    throw new BonsaiError(`${path}: cannot open disk image: ${describeFsError(e)}`);
+    throw new BonsaiError(`${path}: cannot open disk image: ${fsErrorWords(e)}`);
   }
 }
 

@@ -5,8 +5,7 @@
  */
 import { constants, type Stats } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
-import { BonsaiError } from '../errors.js';
-import { describeFsError } from './util.js';
+import { BonsaiError, fsErrorWords } from '../errors.js';
 
 export interface ImageFile {
   fh: FileHandle;
@@ -38,7 +37,7 @@ export async function openImageFile(path: string, readOnly: boolean, what: strin
   try {
     before = await stat(path);
   } catch (e) {
-    throw fail(describeFsError(e));
+    throw fail(fsErrorWords(e));
   }
   const kind = wrongKind(before);
   if (kind !== null) throw fail(kind);
@@ -46,7 +45,7 @@ export async function openImageFile(path: string, readOnly: boolean, what: strin
   try {
     fh = await open(path, (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK);
   } catch (e) {
-    throw fail(describeFsError(e));
+    throw fail(fsErrorWords(e));
   }
   try {
     // The name may have changed hands between stat and open: what counts is what was opened.
@@ -58,7 +57,7 @@ export async function openImageFile(path: string, readOnly: boolean, what: strin
   } catch (e) {
     await fh.close().catch(() => undefined);
     if (e instanceof BonsaiError) throw e;
-    throw fail(describeFsError(e));
+    throw fail(fsErrorWords(e));
   }
 }
 

@@ -7,12 +7,12 @@ import { constants as fsConstants } from 'node:fs';
 import { access, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { BonsaiError } from '../errors.js';
+import { BonsaiError, fsErrorWords } from '../errors.js';
 import { MAX_CHAIN_DEPTH, openDisk, sniffFormat, type BlockBackend, type DiskFormat } from './backend.js';
 import { openImageFile } from './file.js';
 import { Qcow2Backend, type Qcow2Snapshot } from './qcow2.js';
 import { COMPAT_LAZY_REFCOUNTS, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_FEATURE_TABLE, formatQcow2, INCOMPAT_CORRUPT } from './qcow2-header.js';
-import { alignUp, describeFsError } from './util.js';
+import { alignUp } from './util.js';
 
 const UNITS: Record<string, number> = { '': 1, B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40, P: 2 ** 50 };
 
@@ -60,7 +60,7 @@ async function writeNewFile(dst: string, build: (tmp: string) => Promise<void>):
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     if (e instanceof BonsaiError) throw e;
-    throw new BonsaiError(`${dst}: cannot write: ${describeFsError(e)}`);
+    throw new BonsaiError(`${dst}: cannot write: ${fsErrorWords(e)}`);
   }
   try {
     const d = await open(dir, 'r');
@@ -75,7 +75,7 @@ async function createFile(tmp: string, dst: string): Promise<FileHandle> {
   try {
     return await open(tmp, 'wx');
   } catch (e) {
-    throw new BonsaiError(`${dst}: cannot create: ${describeFsError(e)}`);
+    throw new BonsaiError(`${dst}: cannot create: ${fsErrorWords(e)}`);
   }
 }
 
@@ -311,7 +311,7 @@ export async function resizeImage(path: string, size: number, opts: ResizeOption
     await fh.truncate(size);
     await fh.sync();
   } catch (e) {
-    throw new BonsaiError(`${path}: cannot resize: ${describeFsError(e)}`);
+    throw new BonsaiError(`${path}: cannot resize: ${fsErrorWords(e)}`);
   } finally {
     await fh.close();
   }

@@ -22,9 +22,8 @@ import { lstat, mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { BonsaiError } from '../errors.js';
+import { BonsaiError, fsErrorWords } from '../errors.js';
 import { majorMinor } from './file.js';
-import { describeFsError } from './util.js';
 
 export type LockMode = 'write' | 'shared';
 
@@ -91,13 +90,13 @@ export async function lockImage(path: string, id: FileId, mode: LockMode): Promi
     const lock = { pid: process.pid, start: await startTime(process.pid), program: programName(), path };
     await writeFile(file, `${JSON.stringify(lock)}\n`, { flag: 'wx', mode: 0o600 });
   } catch (e) {
-    throw new BonsaiError(`${path}: cannot lock the image: ${file}: ${describeFsError(e)}`);
+    throw new BonsaiError(`${path}: cannot lock the image: ${file}: ${fsErrorWords(e)}`);
   }
   let conflict: string | null = null;
   try {
     conflict = await bonsaiConflict(path, dir, key, file, mode);
   } catch (e) {
-    conflict = `${path}: cannot lock the image: ${dir}: ${describeFsError(e)}`;
+    conflict = `${path}: cannot lock the image: ${dir}: ${fsErrorWords(e)}`;
   }
   if (conflict !== null) {
     await unlink(file).catch(() => undefined);
@@ -139,7 +138,7 @@ async function ensureDir(dir: string): Promise<void> {
     }
   } catch (e) {
     if (e instanceof BonsaiError) throw e;
-    throw new BonsaiError(`lock folder ${dir}: ${describeFsError(e)} (set BONSAI_LOCK_DIR to a folder of your own)`);
+    throw new BonsaiError(`lock folder ${dir}: ${fsErrorWords(e)} (set BONSAI_LOCK_DIR to a folder of your own)`);
   }
 }
 

@@ -14,9 +14,9 @@ import type { FileHandle } from 'node:fs/promises';
 import { fstatSync, readSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
-import { BonsaiError } from '../errors.js';
+import { BonsaiError, fsErrorWords } from '../errors.js';
 import type { BlockBackend, DiskFormat } from './backend.js';
-import { alignUp, checkRange, describeFsError, hex, Mutex } from './util.js';
+import { alignUp, checkRange, hex, Mutex } from './util.js';
 import {
   INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, MAX_L1_BYTES, MAX_REFTABLE_BYTES,
   MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, TWO32, type Qcow2Header,
@@ -1768,7 +1768,7 @@ export class Qcow2Backend implements BlockBackend {
     try {
       return await fn();
     } catch (e) {
-      throw new BonsaiError(`${this.path}: I/O error: ${describeFsError(e)}`);
+      throw new BonsaiError(`${this.path}: I/O error: ${fsErrorWords(e)}`);
     }
   }
 

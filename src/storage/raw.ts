@@ -1,8 +1,8 @@
 /** Raw images: the file is the disk, byte for byte. */
 import type { FileHandle } from 'node:fs/promises';
-import { BonsaiError } from '../errors.js';
+import { BonsaiError, fsErrorWords } from '../errors.js';
 import type { BlockBackend } from './backend.js';
-import { checkRange, describeFsError } from './util.js';
+import { checkRange } from './util.js';
 
 const ZERO_CHUNK = 1 << 20;
 
@@ -110,7 +110,7 @@ export class RawBackend implements BlockBackend {
     try {
       return await fn();
     } catch (e) {
-      throw new BonsaiError(`${this.path}: I/O error: ${describeFsError(e)}`);
+      throw new BonsaiError(`${this.path}: I/O error: ${fsErrorWords(e)}`);
     }
   }
 

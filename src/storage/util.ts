@@ -1,20 +1,5 @@
 /** Small helpers shared by the storage backends. */
 
-/** What a failed file operation means, in words a user understands. */
-export function describeFsError(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT': return 'no such file';
-    case 'EACCES': case 'EPERM': return 'permission denied';
-    case 'EISDIR': return 'is a directory';
-    case 'EROFS': return 'read-only file system';
-    case 'ENOSPC': return 'no space left on the device';
-    case 'ENOTDIR': return 'a component of the path is not a directory';
-    case 'EEXIST': return 'already exists';
-    default: return (e as Error).message;
-  }
-}
-
 /** Throws if a request breaks the BlockBackend contract (a bug in the caller, not a user error). */
 export function checkRange(size: number, offset: number, length: number, what: string): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||

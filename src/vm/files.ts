@@ -7,32 +7,13 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { BonsaiError } from '../errors.js';
+import { BonsaiError, fsErrorWords } from '../errors.js';
 
 export const GiB = 1024 ** 3;
 /** The most a kernel or firmware file may hold (an ELF may carry symbols and debug sections beyond its RAM image). */
 export const MAX_IMAGE_FILE = 2 * GiB;
 /** The most an ssh public key file may hold: a few hundred keys. */
 export const MAX_SSH_KEY_FILE = 64 * 1024;
-
-/** What a failed open, stat, read or write means, in words a user can act on. */
-export function fileProblem(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT': return 'no such file';
-    case 'ENOTDIR': return 'a part of the path is not a directory';
-    case 'EISDIR': return 'is a directory';
-    case 'EACCES': case 'EPERM': return 'permission denied';
-    case 'ELOOP': return 'too many levels of symbolic links';
-    case 'ENAMETOOLONG': return 'the name is too long';
-    case 'ENXIO': return 'no such device or address';
-    case 'EROFS': return 'read-only file system';
-    case 'ENOSPC': return 'no space left on the device';
-    case 'EIO': return 'input/output error';
-    case 'EAGAIN': return 'would block (a FIFO or device that is not being read)';
-    default: return code ?? (e as Error).message;
-  }
-}
 
 /**
  * Why opening `file` failed. ENXIO means a socket, or (opening to write) a FIFO nobody reads: the kind says which.
@@ -45,7 +26,7 @@ function openProblem(file: string, e: unknown): string {
       if (st.isSocket()) return 'is a socket, not a regular file';
     } catch { /* gone meanwhile: the errno says it */ }
   }
-  return fileProblem(e);
+  return fsErrorWords(e);
 }
 
 /** What kind of file `st` is, when it is not a regular file (`null` when it is). */
@@ -63,7 +44,7 @@ export function notRegular(st: Stats): string | null {
 export function directoryProblem(path: string): string | null {
   let st: Stats;
   try { st = statSync(path); } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : fileProblem(e);
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : fsErrorWords(e);
   }
   if (st.isDirectory()) return null;
   return st.isFile() ? 'is a regular file, not a directory' : (notRegular(st) ?? '').replace(/not a regular file$/, 'not a directory');
@@ -104,7 +85,7 @@ export async function readGuestFile(file: string, what: string, maxBytes = MAX_I
     }
     return out;
   } catch (e) {
-    throw e instanceof BonsaiError ? e : fail(fileProblem(e));
+    throw e instanceof BonsaiError ? e : fail(fsErrorWords(e));
   } finally {
     await fh.close().catch(() => undefined);
   }
@@ -126,7 +107,7 @@ export function readSmallFileSync(file: string, maxBytes: number, fail: (why: st
     }
     return out;
   } catch (e) {
-    throw e instanceof BonsaiError ? e : fail(fileProblem(e));
+    throw e instanceof BonsaiError ? e : fail(fsErrorWords(e));
   } finally {
     closeSync(fd);
   }
@@ -159,7 +140,7 @@ export class OutputFile {
       throw fail(code === 'ENOENT' ? `no such directory: ${dirname(file)}` : openProblem(file, e));
     }
     let st: Stats;
-    try { st = await fh.stat(); } catch (e) { await fh.close(); throw fail(fileProblem(e)); }
+    try { st = await fh.stat(); } catch (e) { await fh.close(); throw fail(fsErrorWords(e)); }
     if (!st.isFile() && !st.isCharacterDevice() && !st.isFIFO()) {
       await fh.close();
       throw fail(notRegular(st) ?? 'is not a regular file');
@@ -175,7 +156,7 @@ export class OutputFile {
         at += (await this.fh.write(bytes, at, bytes.length - at, this.regular ? at : null)).bytesWritten;
       }
     } catch (e) {
-      throw this.fail(fileProblem(e));
+      throw this.fail(fsErrorWords(e));
     } finally {
       await this.fh.close().catch(() => undefined);
     }
