@@ -1,9 +1,9 @@
 /**
- * The block translator: a run of decoded guest instructions (RV64I, M, A's AMOs, Zba's shNadd) within one physical page
+ * The block translator: a run of decoded guest instructions (RV64I, M, A, Zba's shNadd, FP loads and stores) within one physical page
  * becomes one WebAssembly function over the machine's Memory.
  *
  * A block starts at an entry offset and ends after the first branch or jump, before the first instruction it
- * does not translate (CSRs, FP arithmetic, LR/SC, system instructions, a 32-bit instruction crossing the page), at the
+ * does not translate (CSRs, FP arithmetic, system instructions, a 32-bit instruction crossing the page), at the
  * end of the page, or at MAX_BLOCK instructions. The function is
  *
  *   (budget, dataSet, resv, pcLo, pcHi) -> (2 * retired + stop, next pcLo, next pcHi)
@@ -11,13 +11,13 @@
  * with the virtual pc of the entry given (the block is keyed by physical address: the same code mapped at
  * two virtual addresses runs with either). It keeps the registers it uses in wasm locals, writes the ones it
  * changed back at every exit, and returns the next pc. A load or store whose translation is not in
- * the data TLB (layout.ts STATE_TLB), is misaligned, or would break the LR reservation, exits *before* the
+ * the data TLB (layout.ts STATE_TLB) or is misaligned exits *before* the
  * access with stop = 1: the interpreter then runs that one instruction, through the slow path that takes
  * faults exactly as it always does, so pc, registers, instret and xtval are the interpreter's by construction.
  * A block whose last branch goes back to its own entry loops inside the function while the budget allows.
  */
 import { Op } from '../decode.js';
-import { STATE_F, STATE_FP_DIRTY, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
+import { STATE_F, STATE_FP_DIRTY, STATE_RESV, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
 import { TLB_MASK } from '../mmu.js';
 import { Code, T, W } from './wasm.js';
 
@@ -28,9 +28,9 @@ import { Code, T, W } from './wasm.js';
 export const MAX_BLOCK = 64;
 
 /** The function type of every block. */
-export const BLOCK_PARAMS: readonly T[] = [T.i32, T.i32, T.i32, T.i32, T.i32];
+export const BLOCK_PARAMS: readonly T[] = [T.i32, T.i32, T.i32, T.i32];
 export const BLOCK_RESULTS: readonly T[] = [T.i32, T.i32, T.i32];
-const P_BUDGET = 0, P_DSET = 1, P_RESV = 2, P_PCLO = 3, P_PCHI = 4;
+const P_BUDGET = 0, P_DSET = 1, P_PCLO = 2, P_PCHI = 3;
 
 /** The decoded instructions of one page, as the hart caches them (one slot per halfword). */
 export interface CodePage {
@@ -42,7 +42,7 @@ export interface CodePage {
 /** A translated block: its function body and how many instructions one pass through it retires. */
 export interface Translation { code: Code; length: number; fp: boolean }
 
-const enum Kind { Alu, Load, Store, Amo, FpLoad, FpStore, Branch, Jal, Jalr, Stop }
+const enum Kind { Alu, Load, Store, Amo, Lr, Sc, FpLoad, FpStore, Branch, Jal, Jalr, Stop }
 
 function kindOf(op: Op): Kind {
   switch (op) {
@@ -55,7 +55,9 @@ function kindOf(op: Op): Kind {
       return Kind.Alu;
     case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU: return Kind.Load;
     case Op.SB: case Op.SH: case Op.SW: case Op.SD: return Kind.Store;
-    case Op.AMO_W: case Op.AMO_D: return Kind.Amo; // LR/SC change the reservation, which is the interpreter's
+    case Op.AMO_W: case Op.AMO_D: return Kind.Amo;
+    case Op.LR_W: case Op.LR_D: return Kind.Lr;
+    case Op.SC_W: case Op.SC_D: return Kind.Sc;
     // FP loads and stores (setjmp/longjmp move 24 FP registers): run only while mstatus.FS is on (hart.ts).
     case Op.FLW: case Op.FLD: return Kind.FpLoad;
     case Op.FSW: case Op.FSD: return Kind.FpStore;
@@ -111,7 +113,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     if (op !== Op.LUI && op !== Op.AUIPC && op !== Op.JAL) use(RS1(ins));
     const opcode = (ins | 3) & 0x7f; // expanded compressed instructions have bit 0 clear
     if (k === Kind.FpLoad || k === Kind.FpStore) { fp = true; continue; } // rs2 and rd are f registers
-    if (k === Kind.Store || k === Kind.Amo || k === Kind.Branch || (k === Kind.Alu && opcode !== 0x13 && opcode !== 0x1b &&
+    if (k === Kind.Store || k === Kind.Amo || k === Kind.Sc || k === Kind.Branch || (k === Kind.Alu && opcode !== 0x13 && opcode !== 0x1b &&
       op !== Op.LUI && op !== Op.AUIPC)) use(RS2(ins));
     if (k !== Kind.Store && k !== Kind.Branch && RD(ins) !== 0) { use(RD(ins)); written[RD(ins)] = 1; }
   }
@@ -137,16 +139,20 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
   };
   const len = offs.length;
   /**
-   * The memory offset of a store (or AMO) at rs1 + imm into local o, exiting before instruction k (at pc
-   * delta) when the store TLB misses or it would hit the LR reservation (whose clearing is the interpreter's).
+   * The memory offset of an access at rs1 + imm into local o (through the load or the store TLB), exiting
+   * before instruction k (at pc delta) when the TLB misses or the address is misaligned.
    */
-  const storeAddress = (rs1: number, imm: number, size: number, delta: number, k: number): void => {
-    tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, TLB_TAG_W, TLB_TAGHI_W);
+  const address = (rs1: number, imm: number, size: number, delta: number, k: number, store: boolean): void => {
+    tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, store ? TLB_TAG_W : TLB_TAG_R, store ? TLB_TAGHI_W : TLB_TAGHI_R);
     exit(delta, 2 * k + 1, 1);
     c.end();
-    c.get(ti).mem(W.i32_load, 2, TLB_BASE_W).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
-    c.i32(-8).op(W.i32_and).get(P_RESV).op(W.i32_eq).begin(W.if);
-    exit(delta, 2 * k + 1, 1);
+    c.get(ti).mem(W.i32_load, 2, store ? TLB_BASE_W : TLB_BASE_R).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
+  };
+  /** A store's (or AMO's) address into o; a store into the LR reservation's granule clears it, as the interpreter's. */
+  const storeAddress = (rs1: number, imm: number, size: number, delta: number, k: number): void => {
+    address(rs1, imm, size, delta, k, true);
+    c.i32(-8).op(W.i32_and).i32(0).mem(W.i32_load, 2, STATE_RESV).op(W.i32_eq).begin(W.if);
+    c.i32(0).i32(-1).mem(W.i32_store, 2, STATE_RESV);
     c.end();
   };
 
@@ -233,10 +239,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
         break;
       case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU: {
         const size = op === Op.LB || op === Op.LBU ? 1 : op === Op.LH || op === Op.LHU ? 2 : op === Op.LD ? 8 : 4;
-        tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, TLB_TAG_R, TLB_TAGHI_R);
-        exit(delta, 2 * k + 1, 1);
-        c.end();
-        c.get(ti).mem(W.i32_load, 2, TLB_BASE_R).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add);
+        address(rs1, imm, size, delta, k, false);
         const w = op === Op.LB ? W.i64_load8_s : op === Op.LBU ? W.i64_load8_u : op === Op.LH ? W.i64_load16_s
           : op === Op.LHU ? W.i64_load16_u : op === Op.LW ? W.i64_load32_s : op === Op.LWU ? W.i64_load32_u : W.i64_load;
         c.mem(w, Math.log2(size), 0);
@@ -282,16 +285,31 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
         c.get(t[0]); put(rd);
         break;
       }
+      case Op.LR_W: case Op.LR_D: {
+        // The load, then the reservation on its 8-byte granule (hart.ts execAtomic).
+        const size = op === Op.LR_W ? 4 : 8;
+        address(rs1, 0, size, delta, k, false);
+        c.mem(size === 4 ? W.i64_load32_s : W.i64_load, size === 4 ? 2 : 3, 0); put(rd);
+        c.i32(0).get(o).i32(-8).op(W.i32_and).mem(W.i32_store, 2, STATE_RESV);
+        break;
+      }
+      case Op.SC_W: case Op.SC_D: {
+        // Stores only while the reservation holds its granule; either way the reservation goes, rd = failed.
+        const size = op === Op.SC_W ? 4 : 8;
+        address(rs1, 0, size, delta, k, true);
+        c.i32(-8).op(W.i32_and).i32(0).mem(W.i32_load, 2, STATE_RESV).op(W.i32_eq).tee(u1);
+        c.i32(0).i32(-1).mem(W.i32_store, 2, STATE_RESV);
+        c.begin(W.if).get(o); get(rs2);
+        c.mem(size === 4 ? W.i64_store32 : W.i64_store, size === 4 ? 2 : 3, 0).end();
+        c.get(u1).op(W.i32_eqz).op(W.i64_extend_i32_u); put(rd);
+        break;
+      }
       case Op.FLW: case Op.FLD: {
         const size = op === Op.FLW ? 4 : 8;
-        tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, TLB_TAG_R, TLB_TAGHI_R);
-        exit(delta, 2 * k + 1, 1);
-        c.end();
-        c.i32(0);
-        c.get(ti).mem(W.i32_load, 2, TLB_BASE_R).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add);
+        address(rs1, imm, size, delta, k, false);
         if (size === 4) c.mem(W.i64_load32_u, 2, 0).i64(-1).i64(32).op(W.i64_shl).op(W.i64_or); // NaN-boxed
         else c.mem(W.i64_load, 3, 0);
-        c.mem(W.i64_store, 3, STATE_F + 8 * rd);
+        c.set(t[0]).i32(0).get(t[0]).mem(W.i64_store, 3, STATE_F + 8 * rd);
         c.i32(0).i32(1).mem(W.i32_store, 2, STATE_FP_DIRTY);
         break;
       }
