@@ -68,17 +68,18 @@ function kindOf(op: Op): Kind {
   }
 }
 
-const RD = (ins: number): number => (ins >>> 7) & 31;
-const RS1 = (ins: number): number => (ins >>> 15) & 31;
-const RS2 = (ins: number): number => (ins >>> 20) & 31;
-const LEN = (ins: number): number => 2 + ((ins & 1) << 1); // bit 0 clear: an expanded compressed instruction
-
 /**
- * Translates the block at byte `start` of `page`; `decode(off)` fills a slot not decoded yet and returns its
- * op. Returns null when the first instruction is not one the translator handles.
+ * A region: the blocks reachable from the entry through direct branches and fall-throughs within the page,
+ * at most MAX_REGION_BLOCKS and about MAX_REGION instructions, in one function (docs/performance.md).
  */
-export function translate(page: CodePage, start: number, decode: (off: number) => number): Translation | null {
-  // Pass 1: the instructions of the block.
+export const MAX_REGION_BLOCKS = 4;
+const MAX_REGION = 128;
+
+/** One guest block of a region: its instructions' offsets, how it ends, and the offset after it. */
+interface Scanned { offs: number[]; endKind: Kind; stopBefore: boolean; end: number }
+
+/** The block at byte `start`, or null when its first instruction is not translated. */
+function scan(page: CodePage, start: number, decode: (off: number) => number): Scanned | null {
   const offs: number[] = [];
   let off = start;
   let endKind = Kind.Stop; // how the block ends: a control transfer, or falling through to `off`
@@ -93,11 +94,47 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     off += LEN(page.ins[slot]);
     if (k === Kind.Branch || k === Kind.Jal || k === Kind.Jalr) { endKind = k; break; }
   }
-  if (offs.length === 0) return null;
+  return offs.length === 0 ? null : { offs, endKind, stopBefore, end: off };
+}
+
+/** Where a block goes on within the page: a direct branch's target and fall-through, a jump's target. */
+function successors(page: CodePage, b: Scanned): number[] {
+  const last = b.offs[b.offs.length - 1];
+  const target = last + page.imm[last >> 1];
+  const out = b.endKind === Kind.Branch ? [target, b.end] : b.endKind === Kind.Jal ? [target]
+    : b.endKind === Kind.Stop && !b.stopBefore ? [b.end] : [];
+  return out.filter((t) => t >= 0 && t < 4096);
+}
+
+const RD = (ins: number): number => (ins >>> 7) & 31;
+const RS1 = (ins: number): number => (ins >>> 15) & 31;
+const RS2 = (ins: number): number => (ins >>> 20) & 31;
+const LEN = (ins: number): number => 2 + ((ins & 1) << 1); // bit 0 clear: an expanded compressed instruction
+
+/**
+ * Translates the block at byte `start` of `page`; `decode(off)` fills a slot not decoded yet and returns its
+ * op. Returns null when the first instruction is not one the translator handles.
+ */
+export function translate(page: CodePage, start: number, decode: (off: number) => number): Translation | null {
+  // Pass 1: the blocks of the region, from the entry through direct branches and fall-throughs on the page.
+  const blocks: Scanned[] = [];
+  const index = new Map<number, number>(); // block start -> its place in `blocks`
+  const todo = [start];
+  let total = 0;
+  while (todo.length > 0 && blocks.length < MAX_REGION_BLOCKS && total < MAX_REGION) {
+    const s = todo.shift() as number;
+    if (index.has(s)) continue;
+    const b = scan(page, s, decode);
+    if (b === null) { if (s === start) return null; continue; } // a target left to the interpreter: an exit
+    index.set(s, blocks.length);
+    blocks.push(b);
+    total += b.offs.length;
+    for (const t of successors(page, b)) if (!index.has(t)) todo.push(t);
+  }
 
   // Registers: every one named is cached in a local; the ones written are stored back at exits.
   const c = new Code(BLOCK_PARAMS.length);
-  const pc = c.local(T.i64), npc = c.local(T.i64), n = c.local(T.i32);
+  const pc = c.local(T.i64), npc = c.local(T.i64), n = c.local(T.i32), cur = c.local(T.i32);
   const a = c.local(T.i64), lo = c.local(T.i32), ti = c.local(T.i32), o = c.local(T.i32);
   const t: number[] = [];
   for (let i = 0; i < 7; i++) t.push(c.local(T.i64));
@@ -106,7 +143,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
   const written = new Uint8Array(32);
   let fp = false;
   const use = (r: number): void => { if (r !== 0 && reg[r] < 0) reg[r] = c.local(T.i64); };
-  for (const f of offs) {
+  for (const f of blocks.flatMap((b) => b.offs)) {
     const op = page.ops[f >> 1] as Op, ins = page.ins[f >> 1];
     if (op === Op.NOP || op === Op.FENCE) continue;
     const k = kindOf(op);
@@ -123,12 +160,15 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
   c.i32(0).set(n);
   for (let r = 1; r < 32; r++) if (reg[r] >= 0) c.i32(0).mem(W.i64_load, 3, STATE_X + 8 * r).set(reg[r]);
 
-  const loops = (endKind === Kind.Branch || endKind === Kind.Jal) &&
-    start === offs[offs.length - 1] + page.imm[offs[offs.length - 1] >> 1];
-  let depth = 0; // blocks open inside $done: a `br depth` leaves to the epilogue
+  // $done, $dispatch (a loop), then one wasm block per guest block, innermost first: br_table on `cur`
+  // jumps to the end of block i, where guest block i's code is. From block i's code, $dispatch is at depth
+  // K - 1 - i and $done at K - i: `depth` below.
+  const K = blocks.length;
   c.begin(W.block); // $done
-  if (loops) { c.begin(W.loop); depth++; }
-
+  c.begin(W.loop); // $dispatch
+  for (let i = 0; i < K; i++) c.begin(W.block);
+  c.get(cur).brTable(blocks.map((_, i) => i), K - 1);
+  let depth = 0; // from the current guest block's code, `br depth` leaves to the epilogue
   const get = (r: number): void => { if (r === 0) c.i64(0); else c.get(reg[r]); };
   const put = (r: number): void => { if (r === 0) c.op(W.drop); else c.set(reg[r]); };
   /** Sets npc = pc + delta and n += count2 (2 * instructions + stop), then leaves. */
@@ -137,7 +177,20 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     c.get(n).i32(count2).op(W.i32_add).set(n);
     c.opU(W.br, depth + extra);
   };
-  const len = offs.length;
+  /**
+   * Control goes on at byte `to` of the page, `k2` (2 * instructions + stop) counted for the current block:
+   * the region's block there when it has one and the budget holds it, else out with npc at it.
+   */
+  const goTo = (to: number, count2: number, extra: number): void => {
+    const j = index.get(to);
+    if (j === undefined) { exit(to - start, count2, extra); return; }
+    c.get(n).i32(count2).op(W.i32_add).tee(n);
+    c.i32(2 * blocks[j].offs.length).op(W.i32_add).get(P_BUDGET).i32(1).op(W.i32_shl).op(W.i32_le_s).begin(W.if);
+    c.i32(j).set(cur).opU(W.br, depth + extra); // depth + extra + 1 - 1: $dispatch
+    c.end();
+    c.get(pc).i64(to - start).op(W.i64_add).set(npc);
+    c.opU(W.br, depth + extra);
+  };
   /**
    * The memory offset of an access at rs1 + imm into local o (through the load or the store TLB), exiting
    * before instruction k (at pc delta) when the TLB misses or the address is misaligned.
@@ -156,6 +209,11 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     c.end();
   };
 
+  for (let bi = 0; bi < K; bi++) {
+  c.end(); // guest block bi's wasm block: its code follows
+  depth = K - bi;
+  const { offs, endKind, stopBefore, end: off } = blocks[bi];
+  const len = offs.length;
   for (let k = 0; k < len; k++) {
     const f = offs[k], slot = f >> 1;
     const op = page.ops[slot] as Op, ins = page.ins[slot], imm = page.imm[slot];
@@ -326,17 +384,15 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
         c.op(op === Op.BEQ ? W.i64_eq : op === Op.BNE ? W.i64_ne : op === Op.BLT ? W.i64_lt_s : op === Op.BGE ? W.i64_ge_s
           : op === Op.BLTU ? W.i64_lt_u : W.i64_ge_u);
         c.begin(W.if);
-        if (loops) loopBack(c, n, pc, npc, len, depth + 1);
-        else exit(delta + imm, 2 * len, 1);
+        goTo(f + imm, 2 * len, 1);
         c.op(W.else);
-        exit(delta + LEN(ins), 2 * len, 1);
+        goTo(f + LEN(ins), 2 * len, 1);
         c.end();
         break;
       }
       case Op.JAL: {
         if (rd !== 0) { c.get(pc).i64(delta + LEN(ins)).op(W.i64_add); put(rd); }
-        if (loops) loopBack(c, n, pc, npc, len, depth);
-        else exit(delta + imm, 2 * len, 0);
+        goTo(f + imm, 2 * len, 0);
         break;
       }
       case Op.JALR: {
@@ -349,14 +405,18 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
       default: throw new Error(`translate: op ${op} has no translation`);
     }
   }
-  if (endKind === Kind.Stop) exit(off - start, 2 * len + (stopBefore ? 1 : 0), 0);
-  if (loops) c.end();
+  if (endKind === Kind.Stop) {
+    if (stopBefore) exit(off - start, 2 * len + 1, 0);
+    else goTo(off, 2 * len, 0);
+  }
+  }
+  c.end(); // $dispatch
   c.end(); // $done
 
   // Epilogue: registers written back; the count and the next pc returned.
   for (let r = 1; r < 32; r++) if (written[r]) c.i32(0).get(reg[r]).mem(W.i64_store, 3, STATE_X + 8 * r);
   c.get(n).get(npc).op(W.i32_wrap_i64).get(npc).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64);
-  return { code: c, length: len, fp };
+  return { code: c, length: blocks[0].offs.length, fp };
 }
 
 /**
@@ -371,18 +431,6 @@ function tlbCheck(c: Code, a: number, lo: number, ti: number, base: number, imm:
   c.get(ti).mem(W.i32_load, 2, tagHi).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).op(W.i32_or);
   if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).op(W.i32_or);
   c.begin(W.if);
-}
-
-/**
- * The branch back to the block's entry: one more pass when the budget holds it (n counts 2 per instruction),
- * else leave with pc at the entry. `depth` is the loop's depth from here.
- */
-function loopBack(c: Code, n: number, pc: number, npc: number, len: number, depth: number): void {
-  c.get(n).i32(2 * len).op(W.i32_add).tee(n);
-  c.i32(2 * len).op(W.i32_add).get(P_BUDGET).i32(1).op(W.i32_shl).op(W.i32_le_s);
-  c.opU(W.br_if, depth - 1);
-  c.get(pc).set(npc);
-  c.opU(W.br, depth);
 }
 
 /** The high 64 bits of the unsigned product of t[0] and t[1], left on the stack (uses t[2..5]). */
