@@ -3,7 +3,7 @@
  * architectural state (hart.save(): pc, registers, CSRs, instret) at every run() boundary. Random programs,
  * and the cases where compiled code meets the rest of the machine: self-modifying code, a page remapped
  * under compiled code (PTE and satp), a loop across a page boundary, a fault in the middle of a compiled block
- * in U and S mode, a timer interrupt arriving during a long compiled loop.
+ * in U and S mode, a timer interrupt arriving during a long compiled loop, LR/SC, compiles in the background.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -1,20 +1,21 @@
 /**
- * The block translator: a run of decoded guest instructions (RV64I, M, A, Zba's shNadd, FP loads and stores) within one physical page
- * becomes one WebAssembly function over the machine's Memory.
+ * The translator: runs of decoded guest instructions (RV64I, M, A, Zba's shNadd, FP loads and stores) within
+ * one physical page become one WebAssembly function over the machine's Memory.
  *
  * A block starts at an entry offset and ends after the first branch or jump, before the first instruction it
  * does not translate (CSRs, FP arithmetic, system instructions, a 32-bit instruction crossing the page), at the
- * end of the page, or at MAX_BLOCK instructions. The function is
+ * end of the page, or at MAX_BLOCK instructions. A function holds a region: the entry's block and the blocks
+ * of the page its direct branches and fall-throughs reach (MAX_REGION_BLOCKS). The function is
  *
- *   (budget, dataSet, resv, pcLo, pcHi) -> (2 * retired + stop, next pcLo, next pcHi)
+ *   (budget, dataSet, pcLo, pcHi) -> (2 * retired + stop, next pcLo, next pcHi)
  *
- * with the virtual pc of the entry given (the block is keyed by physical address: the same code mapped at
+ * with the virtual pc of the entry given (the code is keyed by physical address: the same code mapped at
  * two virtual addresses runs with either). It keeps the registers it uses in wasm locals, writes the ones it
  * changed back at every exit, and returns the next pc. A load or store whose translation is not in
  * the data TLB (layout.ts STATE_TLB) or is misaligned exits *before* the
  * access with stop = 1: the interpreter then runs that one instruction, through the slow path that takes
  * faults exactly as it always does, so pc, registers, instret and xtval are the interpreter's by construction.
- * A block whose last branch goes back to its own entry loops inside the function while the budget allows.
+ * Moving from block to block inside the region (a loop back to the entry too) checks the budget first.
  */
 import { Op } from '../decode.js';
 import { STATE_F, STATE_FP_DIRTY, STATE_RESV, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
