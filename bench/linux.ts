@@ -48,14 +48,16 @@ export class Console {
 /** CPU seconds used so far by the process running the guest. */
 type CpuClock = () => number;
 
-async function measure(con: Console, started: number, cpu: CpuClock, withDisk: boolean): Promise<LinuxTimes> {
+async function measure(con: Console, started: number, cpu: CpuClock, withDisk: boolean, phase: (name: string) => void = () => {}): Promise<LinuxTimes> {
   let at = await con.until(/Run \/init/, 0, 600_000);
   at = await con.until(PROMPT, at, 600_000);
   const bootSeconds = (performance.now() - started) / 1000;
+  phase('boot');
   const t0 = performance.now();
   con.write(`${LOOP}\n`);
   at = await con.until(/\nloop-20000-done/, at, 600_000);
   const loopSeconds = (performance.now() - t0) / 1000;
+  phase('loop');
   at = await con.until(PROMPT, at, 60_000);
   let diskWriteMiBs: number | undefined, diskReadMiBs: number | undefined;
   if (withDisk) {
@@ -69,6 +71,7 @@ async function measure(con: Console, started: number, cpu: CpuClock, withDisk: b
     at = await con.until(/\ndd-read-done/, at, 600_000);
     diskReadMiBs = 64 / ((performance.now() - t) / 1000);
     await con.until(PROMPT, at, 60_000);
+    phase('disk');
   }
   // Idle at the prompt: host CPU used while the guest waits for input.
   await new Promise((r) => setTimeout(r, 2000));
@@ -99,7 +102,10 @@ export async function bonsaiLinux(disk?: string, engine: 'interp' | 'jit' = 'int
     console: (b) => con?.push(Buffer.from(b).toString('latin1')),
     onMachine: (m) => {
       con = new Console((s) => m.input(new TextEncoder().encode(s)));
-      times = measure(con, started, () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; }, disk !== undefined);
+      // BONSAI_BENCH_STATS=1: the JIT's figures after each phase, on stderr.
+      const phase = process.env.BONSAI_BENCH_STATS === undefined ? undefined
+        : (name: string) => { console.error(name, JSON.stringify({ seconds: (performance.now() - started) / 1000, instret: m.hart.instret, ...m.hart.jit?.stats })); };
+      times = measure(con, started, () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; }, disk !== undefined, phase);
     },
   });
   const r = await done;

@@ -33,7 +33,7 @@ for (const engine of ['interp', 'jit'] as const) for (const file of programs) {
       log: (line) => log.push(line),
       console: (bytes) => out.push(...bytes),
       engine,
-      onMachine: (m) => { m.hart.hotThreshold = 0; if (m.hart.jit !== null) m.hart.jit.batch = 1; },
+      onMachine: (m) => { m.hart.hotThreshold = 0; if (m.hart.jit !== null) { m.hart.jit.batch = 1; m.hart.jit.asyncCompile = false; } },
     });
     assert.ok(r.reason === 'htif' || r.reason === 'poweroff', `did not finish: ${r.reason} after ${r.instructions} instructions`);
     assert.equal(r.status, 0, `failed: ${log.join('; ')} ${Buffer.from(out).toString()}`);

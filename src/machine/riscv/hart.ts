@@ -26,7 +26,7 @@ import { C_ILLEGAL, decodeImm, decodeOp, expandCompressed, Op } from './decode.j
 import { createFpu, FP_ILLEGAL } from './fpu.js';
 import { div64, divu64, divuw, divw, mul64, mulh, mulhsu, mulhu, rem64, remu64, remuw, remw, res } from './int64.js';
 import { CACHE_BLOCK_BYTES } from './isa.js';
-import { STATE_F, STATE_FP_DIRTY, STATE_X } from './layout.js';
+import { STATE_F, STATE_FP_DIRTY, STATE_RESV, STATE_X } from './layout.js';
 import { Jit, type CompiledBlock } from './jit/jit.js';
 import { badState, bool, int32, int32s, pair, record, uint, uints } from '../../devices/state.js';
 import type { State, Stateful } from '../../devices/stateful.js';
@@ -370,6 +370,7 @@ export class Hart implements Stateful {
 
   /** Forgets every decoded instruction (after DMA into guest RAM, or on reset and restore). */
   invalidateAllCode(): void {
+    this.jit?.dropPending();
     for (let i = 0; i < this.pages.length; i++) {
       const p = this.pages[i];
       if (p !== undefined) {
@@ -532,10 +533,12 @@ export class Hart implements Stateful {
     const timed = jit.timing && (jit.stats.blockRuns & (JIT_SAMPLE - 1)) === 0;
     const t0 = timed ? performance.now() : 0;
     jit.noteJump(lo, hi, blk);
-    const r = jit.run(left, this.dataSet, this.resv, lo, hi);
+    const m32 = this.m32;
+    m32[STATE_RESV >> 2] = this.resv; // compiled LR/SC and stores read and write it there
+    const r = jit.run(left, this.dataSet, lo, hi);
     if (timed) jit.stats.jitMs += (performance.now() - t0) * JIT_SAMPLE;
     this.pcLo = jit.pcLo; this.pcHi = jit.pcHi;
-    const m32 = this.m32;
+    this.resv = m32[STATE_RESV >> 2];
     if (m32[STATE_FP_DIRTY >> 2] !== 0) { m32[STATE_FP_DIRTY >> 2] = 0; this.setFsDirty(); }
     const n = r >>> 1;
     this.instret += n;
@@ -549,8 +552,9 @@ export class Hart implements Stateful {
 
   /** The cache is full: every compiled block goes (and is compiled again when it is hot again). */
   private flushBlocks(jit: Jit): void {
+    // Every count goes, those of blocks queued or compiling too (they install if their page is still there).
     for (const p of this.pages) {
-      if (p !== undefined && p.blocks !== null) { p.blocks = null; p.hot = null; }
+      if (p !== undefined) { p.blocks = null; p.hot = null; }
     }
     jit.live = 0;
     jit.slots = 0;

@@ -11,6 +11,11 @@ export const STATE_F = 256; // 32 floating-point registers, 8 bytes each (NaN-bo
 export const STATE_PC = 512; // pc, 8 bytes
 /** Set (int32 1) by compiled code that loaded or stored an FP register: the hart then sets mstatus.FS dirty. */
 export const STATE_FP_DIRTY = 520;
+/**
+ * The LR reservation (hart.ts resv: the memory offset of its 8-byte granule, or -1), written here around
+ * compiled code, which takes LR/SC and clears the reservation on a store into it.
+ */
+export const STATE_RESV = 524;
 export const STATE_BYTES = 4096;
 /**
  * The data TLB (mmu.ts: load and store tables, 4 sets of TLB_SIZE entries, int32 each), so that compiled code

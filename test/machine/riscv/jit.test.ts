@@ -3,7 +3,7 @@
  * architectural state (hart.save(): pc, registers, CSRs, instret) at every run() boundary. Random programs,
  * and the cases where compiled code meets the rest of the machine: self-modifying code, a page remapped
  * under compiled code (PTE and satp), a loop across a page boundary, a fault in the middle of a compiled block
- * in U and S mode, a timer interrupt arriving during a long compiled loop.
+ * in U and S mode, a timer interrupt arriving during a long compiled loop, LR/SC, compiles in the background.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -45,7 +45,7 @@ const RAM = 0x80000000;
 function machine(engine: Engine, batched = false): Machine {
   const m = new Machine({ memoryBytes: 16 << 20, log: () => {}, console: () => {}, timeSource: 'instructions', engine });
   m.hart.hotThreshold = 0;
-  if (m.hart.jit !== null) { m.hart.jit.batch = batched ? 16 : 1; m.hart.jit.batchAge = 1000; }
+  if (m.hart.jit !== null) { m.hart.jit.batch = batched ? 16 : 1; m.hart.jit.batchAge = 1000; m.hart.jit.asyncCompile = false; }
   return m;
 }
 
@@ -119,11 +119,16 @@ function randomProgram(rand: () => number, body: number, amoHeavy = false): numb
     } else if (k < 0.92) { // FP loads and stores: flw fld fsw fsd, f0..f31, sometimes misaligned
       const f = Math.floor(rand() * 32), off = Math.floor(rand() * 256) * (rand() < 0.9 ? 8 : 2), w = rand() < 0.5 ? 2 : 3;
       words.push(rand() < 0.5 ? I(0x07, w, f, 10, off) : ((S(w, 10, f, off) & ~0x7f) | 0x27) >>> 0);
-    } else if (k < 0.95) { // an AMO (swap add xor and or min max minu maxu), .w or .d, at x17 = x10 + an 8-aligned offset
+    } else if (k < 0.95) { // an AMO (swap add xor and or min max minu maxu), LR or SC, .w or .d, at x17 = x10 + an offset
       const d = rand() < 0.5;
-      words.push(addi(17, 10, Math.floor(rand() * 256) * 8)); // 8-aligned: a branch may skip it before a .d
-      const f5 = pick([1, 0, 4, 12, 8, 16, 20, 24, 28]);
-      words.push(((f5 << 27) | (r() << 20) | (17 << 15) | ((d ? 3 : 2) << 12) | (r() << 7) | 0x2f) >>> 0);
+      const f5 = pick([1, 0, 4, 12, 8, 16, 20, 24, 28, 2, 3, 3]);
+      const lrsc = f5 === 2 || f5 === 3;
+      // 8-aligned (a branch may skip it before a .d), LR/SC within four granules so that SCs often find the
+      // reservation (a misaligned one traps: the LR/SC test has it).
+      words.push(addi(17, 10, Math.floor(rand() * (lrsc ? 4 : 256)) * 8));
+      words.push(((f5 << 27) | ((f5 === 2 ? 0 : r()) << 20) | (17 << 15) | ((d ? 3 : 2) << 12) | (r() << 7) | 0x2f) >>> 0);
+      // Sometimes a store into those granules, which breaks a reservation there.
+      if (lrsc && rand() < 0.3) words.push(S(pick([0, 1, 2, 3]), 10, r(), Math.floor(rand() * 4) * 8));
     } else if (i + 3 < body) { // a forward branch over 1-2 instructions
       words.push(B(pick([0, 1, 4, 5, 6, 7]), r(), r(), 4 * (2 + Math.floor(rand() * 2))));
     } else words.push(addi(r(), r(), imm12()));
@@ -158,6 +163,87 @@ test('AMOs (each operation, .w and .d) give the same registers and memory on bot
     assert.deepEqual(b.physMemory(DATA, 4096), a.physMemory(DATA, 4096));
     assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 10_000);
   }
+});
+
+const lrd = (rd: number, rs1: number): number => R(0x2f, 3, 2 << 2, rd, rs1, 0);
+const scd = (rd: number, rs1: number, rs2: number): number => R(0x2f, 3, 3 << 2, rd, rs1, rs2);
+const lrw = (rd: number, rs1: number): number => R(0x2f, 2, 2 << 2, rd, rs1, 0);
+const scw = (rd: number, rs1: number, rs2: number): number => R(0x2f, 2, 3 << 2, rd, rs1, rs2);
+
+test('LR/SC run compiled: an SC succeeds on its reservation and fails after a store into the granule, as interpreted', () => {
+  // loop: lr.d x1, (x10); addi x1, x1, 1; sc.d x2, x1, (x10); add x3, x3, x2   (succeeds: x3 stays 0)
+  //       lr.w x4, (x11); sw x0, 4(x11); sc.w x6, x4, (x11); add x7, x7, x6    (the sw breaks it: x7 counts)
+  //       addi x5, x5, -1; bne x5, x0, loop; lr.d x1, (x12) (misaligned: traps); j .
+  const words = [lrd(1, 10), addi(1, 1, 1), scd(2, 10, 1), R(0x33, 0, 0, 3, 3, 2),
+    lrw(4, 11), sw(11, 0, 4), scw(6, 11, 4), R(0x33, 0, 0, 7, 7, 6), addi(5, 5, -1), bne(5, 0, -36), lrd(1, 12), J(0, 0)];
+  const rand = prng(5);
+  const [a, b] = differential((m) => {
+    put(m, RAM, words); put(m, HANDLER, [J(0, 0)]); m.hart.mtvecLo = HANDLER | 0;
+    setReg(m, 10, DATA); setReg(m, 11, DATA + 64); setReg(m, 12, DATA + 4); setReg(m, 5, 500);
+  }, 6000, () => 1 + Math.floor(rand() * 400));
+  assert.deepEqual([reg(b, 3), reg(b, 7)], [0, 500]);
+  assert.equal(b.hart.mcauseLo, 4, 'load address misaligned');
+  assert.equal(new DataView(b.physMemory(DATA, 8)!.slice().buffer).getUint32(0, true), 500);
+  assert.deepEqual(b.physMemory(DATA, 128), a.physMemory(DATA, 128));
+  const st = b.hart.jit!.stats;
+  assert.ok(st.jitInstructions > 4000 && st.stops < 10, JSON.stringify(st));
+});
+
+// --- compiling in the background ---------------------------------------------------------------------------
+
+/** A JIT machine that compiles off the main thread, as `--engine jit` does. */
+function asyncMachine(): Machine {
+  const m = machine('jit');
+  m.hart.jit!.asyncCompile = true;
+  return m;
+}
+
+// loop: addi x1, x1, 1; addi x5, x5, -1; bne x5, x0, loop; j .
+const COUNT = [addi(1, 1, 1), addi(5, 5, -1), bne(5, 0, -8), J(0, 0)];
+
+test('blocks compiled in the background are installed when the compile resolves, and run as the interpreter runs them', async () => {
+  const a = machine('interp'), b = asyncMachine();
+  for (const m of [a, b]) { put(m, RAM, COUNT); setReg(m, 5, 5000); }
+  a.hart.run(300); b.hart.run(300);
+  const jit = b.hart.jit!;
+  assert.ok(jit.pending > 0 && jit.stats.blocksCompiled === 0, 'compiling, nothing installed yet');
+  assert.deepEqual(b.hart.save() as State, a.hart.save() as State);
+  await jit.settled();
+  assert.ok(jit.stats.blocksCompiled > 0);
+  for (let i = 0; i < 10; i++) {
+    a.hart.run(1000); b.hart.run(1000);
+    assert.deepEqual(b.hart.save() as State, a.hart.save() as State);
+  }
+  assert.ok(jit.stats.jitInstructions > 9000);
+});
+
+test('a block whose page is written while it compiles is not installed: the new code runs', async () => {
+  const a = machine('interp'), b = asyncMachine();
+  for (const m of [a, b]) { put(m, RAM, COUNT); setReg(m, 5, 5000); }
+  a.hart.run(300); b.hart.run(300);
+  const jit = b.hart.jit!;
+  assert.ok(jit.pending > 0);
+  for (const m of [a, b]) { put(m, RAM, [addi(1, 1, 7)]); m.hart.ramWritten(RAM); } // DMA-like: no fence.i
+  await jit.settled();
+  assert.equal(jit.stats.blocksCompiled, 0, 'the stale translation was dropped');
+  for (let i = 0; i < 10; i++) {
+    a.hart.run(1000); b.hart.run(1000);
+    await jit.settled();
+    assert.deepEqual(b.hart.save() as State, a.hart.save() as State);
+  }
+  assert.ok(jit.stats.jitInstructions > 5000, 'the new code was compiled and ran');
+  assert.equal(reg(b, 1), reg(a, 1));
+});
+
+test('a reset drops the compiles in flight', async () => {
+  const m = asyncMachine();
+  put(m, RAM, COUNT); setReg(m, 5, 5000);
+  m.hart.run(300);
+  const jit = m.hart.jit!;
+  assert.ok(jit.pending > 0);
+  m.hart.reset(RAM | 0, 0);
+  await jit.settled();
+  assert.equal(jit.stats.blocksCompiled, 0);
 });
 
 test('a hart saved while running compiled code goes on, restored onto a fresh JIT machine, as the interpreter does', () => {

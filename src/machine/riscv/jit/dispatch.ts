@@ -4,15 +4,15 @@
  * block, or a block stopped before an instruction it leaves to the interpreter. A JS-to-wasm call costs more
  * than a short block (docs/performance.md), so chains of hot blocks stay in wasm.
  *
- *   run(budget, dataSet, resv, pcLo, pcHi) -> 2 * retired + stop, the next pc at OUT_PC of its memory
+ *   run(budget, dataSet, pcLo, pcHi) -> 2 * retired + stop, the next pc at OUT_PC of its memory
  *
  * The jump cache lives in the dispatcher's own memory, not the machine's: it needs room (a Linux shell loop
  * runs more hot blocks than the few KiB left below RAM hold: measured, 512 entries sent a block in three
  * back to JS), and only the dispatcher and the hart's JS read it. Blocks return the next pc, so the
  * dispatcher never touches the machine's memory. Each hart has its own dispatcher (SMP later).
  *
- * dataSet and resv cannot change inside compiled code: what changes them (CSR writes, traps, xRET, LR/SC)
- * is never compiled, so the block before it stops.
+ * dataSet cannot change inside compiled code: what changes it (CSR writes, traps, xRET) is never compiled,
+ * so the block before it stops. The LR reservation is at STATE_RESV of the machine's memory.
  */
 import { BLOCK_PARAMS, BLOCK_RESULTS } from './translate.js';
 import { Code, moduleOf, T, W } from './wasm.js';
@@ -31,7 +31,7 @@ const PAGES = Math.ceil((JC_BYTES + 16) / 65536);
 /** The jump cache slot (in entries) of virtual pc `lo`. */
 export const jcIndex = (lo: number): number => ((lo >>> 1) ^ (lo >>> 17)) & (JC_ENTRIES - 1);
 
-const P_BUDGET = 0, P_DSET = 1, P_RESV = 2, P_PCLO = 3, P_PCHI = 4;
+const P_BUDGET = 0, P_DSET = 1, P_PCLO = 2, P_PCHI = 3;
 
 export function dispatcherBytes(): Uint8Array<ArrayBuffer> {
   const c = new Code(BLOCK_PARAMS.length);
@@ -48,7 +48,7 @@ export function dispatcherBytes(): Uint8Array<ArrayBuffer> {
   // (total >> 1) + length > budget: leave it to the interpreter
   c.i32(0xff).op(W.i32_and).get(total).i32(1).op(W.i32_shr_u).op(W.i32_add).get(P_BUDGET).op(W.i32_gt_s);
   c.opU(W.br_if, 1);
-  c.get(P_BUDGET).get(total).i32(1).op(W.i32_shr_u).op(W.i32_sub).get(P_DSET).get(P_RESV).get(lo).get(hi);
+  c.get(P_BUDGET).get(total).i32(1).op(W.i32_shr_u).op(W.i32_sub).get(P_DSET).get(lo).get(hi);
   c.get(w).i32(8).op(W.i32_shr_u);
   c.opU(W.call_indirect, 0); c.bytes.push(0); // type 0 (a block), table 0
   c.set(hi).set(lo);

@@ -12,8 +12,8 @@ import { dispatcherBytes, jcIndex, JC_TAG, OUT_PC } from './dispatch.js';
 /** Slots of the function table compiled blocks are called through; a full table flushes the cache. */
 export const TABLE_SLOTS = 32768;
 
-/** The dispatcher: (budget, dataSet, resv, pcLo, pcHi) -> 2 * instructions retired + stop-before-next. */
-export type DispatchFn = (budget: number, dataSet: number, resv: number, pcLo: number, pcHi: number) => number;
+/** The dispatcher: (budget, dataSet, pcLo, pcHi) -> 2 * instructions retired + stop-before-next. */
+export type DispatchFn = (budget: number, dataSet: number, pcLo: number, pcHi: number) => number;
 
 export interface CompiledBlock {
   /** Its slot in the function table (the jump cache names it by this). */
@@ -43,6 +43,9 @@ export interface JitStats {
   /** Times the cache reached its bound and every compiled block was dropped. */
   flushes: number;
 }
+
+/** A translated block waiting to be compiled; `install` puts it in place, or says false when its page has gone. */
+interface Queued { code: Code; length: number; fp: boolean; install: (b: CompiledBlock) => boolean }
 
 export class Jit {
   readonly stats: JitStats = {
@@ -122,7 +125,7 @@ export class Jit {
    */
   batch = 16;
   batchAge = 20_000;
-  private readonly queue: { code: Code; length: number; fp: boolean; install: (b: CompiledBlock) => boolean }[] = [];
+  private readonly queue: Queued[] = [];
   /** instret when the oldest queued block was queued. */
   queuedSince = 0;
   get queued(): number { return this.queue.length; }
@@ -141,22 +144,60 @@ export class Jit {
     return true;
   }
 
-  /** Compiles every queued block into one module and installs them. */
+  /**
+   * Compile off the main thread: WebAssembly.instantiate() compiles on V8's background threads while the
+   * hart goes on interpreting the queued blocks, and installs them when it resolves (docs/performance.md).
+   * Off, the module is compiled and installed on the spot (the tests, which run the machine synchronously).
+   */
+  asyncCompile = true;
+  /** Bumped when pending compiles must not install (reset, restore): a batch installs only in its epoch. */
+  private epoch = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Batches compiling in the background. */
+  get pending(): number { return this.inFlight.size; }
+
+  /** Compiles every queued block into one module and installs them (now, or when the compile is done). */
   compileQueued(): void {
-    const q = this.queue;
+    const q = this.queue.splice(0);
     if (q.length === 0) return;
     const t0 = performance.now();
-    const mod = new WebAssembly.Module(moduleOf({
+    const bytes = moduleOf({
       types: [{ params: BLOCK_PARAMS, results: BLOCK_RESULTS }], importMemory: true, funcs: q.map((e) => ({ type: 0, code: e.code })),
-    }));
-    const exports = new WebAssembly.Instance(mod, this.imports).exports;
+    });
+    if (!this.asyncCompile) {
+      this.install(q, new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports);
+      this.stats.compileMs += performance.now() - t0;
+      return;
+    }
+    this.stats.compileMs += performance.now() - t0;
+    const epoch = this.epoch;
+    const done: Promise<void> = WebAssembly.instantiate(bytes, this.imports).then(({ instance }) => {
+      this.inFlight.delete(done);
+      if (epoch !== this.epoch) return;
+      const t1 = performance.now();
+      this.install(q, instance.exports);
+      this.stats.compileMs += performance.now() - t1;
+    }, (e: unknown) => { this.inFlight.delete(done); throw e; });
+    this.inFlight.add(done);
+  }
+
+  private install(q: readonly Queued[], exports: WebAssembly.Exports): void {
     for (let i = 0; i < q.length && this.slots < TABLE_SLOTS; i++) {
       const fn = exports[`f${i}`];
       const index = this.slots++;
       this.table.set(index, fn);
       if (q[i].install({ index, length: q[i].length, fp: q[i].fp })) { this.live++; this.stats.blocksCompiled++; }
     }
-    q.length = 0;
-    this.stats.compileMs += performance.now() - t0;
+  }
+
+  /** Forgets the queue and every compile in flight (the code they hold is gone: reset, restore). */
+  dropPending(): void {
+    this.queue.length = 0;
+    this.epoch++;
+  }
+
+  /** Resolves when every compile in flight has installed its blocks (or been dropped). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
   }
 }

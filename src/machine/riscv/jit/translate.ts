@@ -1,23 +1,24 @@
 /**
- * The block translator: a run of decoded guest instructions (RV64I, M, A's AMOs, Zba's shNadd) within one physical page
- * becomes one WebAssembly function over the machine's Memory.
+ * The translator: runs of decoded guest instructions (RV64I, M, A, Zba's shNadd, FP loads and stores) within
+ * one physical page become one WebAssembly function over the machine's Memory.
  *
  * A block starts at an entry offset and ends after the first branch or jump, before the first instruction it
- * does not translate (CSRs, FP arithmetic, LR/SC, system instructions, a 32-bit instruction crossing the page), at the
- * end of the page, or at MAX_BLOCK instructions. The function is
+ * does not translate (CSRs, FP arithmetic, system instructions, a 32-bit instruction crossing the page), at the
+ * end of the page, or at MAX_BLOCK instructions. A function holds a region: the entry's block and the blocks
+ * of the page its direct branches and fall-throughs reach (MAX_REGION_BLOCKS). The function is
  *
- *   (budget, dataSet, resv, pcLo, pcHi) -> (2 * retired + stop, next pcLo, next pcHi)
+ *   (budget, dataSet, pcLo, pcHi) -> (2 * retired + stop, next pcLo, next pcHi)
  *
- * with the virtual pc of the entry given (the block is keyed by physical address: the same code mapped at
+ * with the virtual pc of the entry given (the code is keyed by physical address: the same code mapped at
  * two virtual addresses runs with either). It keeps the registers it uses in wasm locals, writes the ones it
  * changed back at every exit, and returns the next pc. A load or store whose translation is not in
- * the data TLB (layout.ts STATE_TLB), is misaligned, or would break the LR reservation, exits *before* the
+ * the data TLB (layout.ts STATE_TLB) or is misaligned exits *before* the
  * access with stop = 1: the interpreter then runs that one instruction, through the slow path that takes
  * faults exactly as it always does, so pc, registers, instret and xtval are the interpreter's by construction.
- * A block whose last branch goes back to its own entry loops inside the function while the budget allows.
+ * Moving from block to block inside the region (a loop back to the entry too) checks the budget first.
  */
 import { Op } from '../decode.js';
-import { STATE_F, STATE_FP_DIRTY, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
+import { STATE_F, STATE_FP_DIRTY, STATE_RESV, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
 import { TLB_MASK } from '../mmu.js';
 import { Code, T, W } from './wasm.js';
 
@@ -28,9 +29,9 @@ import { Code, T, W } from './wasm.js';
 export const MAX_BLOCK = 64;
 
 /** The function type of every block. */
-export const BLOCK_PARAMS: readonly T[] = [T.i32, T.i32, T.i32, T.i32, T.i32];
+export const BLOCK_PARAMS: readonly T[] = [T.i32, T.i32, T.i32, T.i32];
 export const BLOCK_RESULTS: readonly T[] = [T.i32, T.i32, T.i32];
-const P_BUDGET = 0, P_DSET = 1, P_RESV = 2, P_PCLO = 3, P_PCHI = 4;
+const P_BUDGET = 0, P_DSET = 1, P_PCLO = 2, P_PCHI = 3;
 
 /** The decoded instructions of one page, as the hart caches them (one slot per halfword). */
 export interface CodePage {
@@ -42,7 +43,7 @@ export interface CodePage {
 /** A translated block: its function body and how many instructions one pass through it retires. */
 export interface Translation { code: Code; length: number; fp: boolean }
 
-const enum Kind { Alu, Load, Store, Amo, FpLoad, FpStore, Branch, Jal, Jalr, Stop }
+const enum Kind { Alu, Load, Store, Amo, Lr, Sc, FpLoad, FpStore, Branch, Jal, Jalr, Stop }
 
 function kindOf(op: Op): Kind {
   switch (op) {
@@ -55,7 +56,9 @@ function kindOf(op: Op): Kind {
       return Kind.Alu;
     case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU: return Kind.Load;
     case Op.SB: case Op.SH: case Op.SW: case Op.SD: return Kind.Store;
-    case Op.AMO_W: case Op.AMO_D: return Kind.Amo; // LR/SC change the reservation, which is the interpreter's
+    case Op.AMO_W: case Op.AMO_D: return Kind.Amo;
+    case Op.LR_W: case Op.LR_D: return Kind.Lr;
+    case Op.SC_W: case Op.SC_D: return Kind.Sc;
     // FP loads and stores (setjmp/longjmp move 24 FP registers): run only while mstatus.FS is on (hart.ts).
     case Op.FLW: case Op.FLD: return Kind.FpLoad;
     case Op.FSW: case Op.FSD: return Kind.FpStore;
@@ -66,17 +69,18 @@ function kindOf(op: Op): Kind {
   }
 }
 
-const RD = (ins: number): number => (ins >>> 7) & 31;
-const RS1 = (ins: number): number => (ins >>> 15) & 31;
-const RS2 = (ins: number): number => (ins >>> 20) & 31;
-const LEN = (ins: number): number => 2 + ((ins & 1) << 1); // bit 0 clear: an expanded compressed instruction
-
 /**
- * Translates the block at byte `start` of `page`; `decode(off)` fills a slot not decoded yet and returns its
- * op. Returns null when the first instruction is not one the translator handles.
+ * A region: the blocks reachable from the entry through direct branches and fall-throughs within the page,
+ * at most MAX_REGION_BLOCKS and about MAX_REGION instructions, in one function (docs/performance.md).
  */
-export function translate(page: CodePage, start: number, decode: (off: number) => number): Translation | null {
-  // Pass 1: the instructions of the block.
+export const MAX_REGION_BLOCKS = 4;
+const MAX_REGION = 128;
+
+/** One guest block of a region: its instructions' offsets, how it ends, and the offset after it. */
+interface Scanned { offs: number[]; endKind: Kind; stopBefore: boolean; end: number }
+
+/** The block at byte `start`, or null when its first instruction is not translated. */
+function scan(page: CodePage, start: number, decode: (off: number) => number): Scanned | null {
   const offs: number[] = [];
   let off = start;
   let endKind = Kind.Stop; // how the block ends: a control transfer, or falling through to `off`
@@ -91,11 +95,47 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     off += LEN(page.ins[slot]);
     if (k === Kind.Branch || k === Kind.Jal || k === Kind.Jalr) { endKind = k; break; }
   }
-  if (offs.length === 0) return null;
+  return offs.length === 0 ? null : { offs, endKind, stopBefore, end: off };
+}
+
+/** Where a block goes on within the page: a direct branch's target and fall-through, a jump's target. */
+function successors(page: CodePage, b: Scanned): number[] {
+  const last = b.offs[b.offs.length - 1];
+  const target = last + page.imm[last >> 1];
+  const out = b.endKind === Kind.Branch ? [target, b.end] : b.endKind === Kind.Jal ? [target]
+    : b.endKind === Kind.Stop && !b.stopBefore ? [b.end] : [];
+  return out.filter((t) => t >= 0 && t < 4096);
+}
+
+const RD = (ins: number): number => (ins >>> 7) & 31;
+const RS1 = (ins: number): number => (ins >>> 15) & 31;
+const RS2 = (ins: number): number => (ins >>> 20) & 31;
+const LEN = (ins: number): number => 2 + ((ins & 1) << 1); // bit 0 clear: an expanded compressed instruction
+
+/**
+ * Translates the block at byte `start` of `page`; `decode(off)` fills a slot not decoded yet and returns its
+ * op. Returns null when the first instruction is not one the translator handles.
+ */
+export function translate(page: CodePage, start: number, decode: (off: number) => number): Translation | null {
+  // Pass 1: the blocks of the region, from the entry through direct branches and fall-throughs on the page.
+  const blocks: Scanned[] = [];
+  const index = new Map<number, number>(); // block start -> its place in `blocks`
+  const todo = [start];
+  let total = 0;
+  while (todo.length > 0 && blocks.length < MAX_REGION_BLOCKS && total < MAX_REGION) {
+    const s = todo.shift() as number;
+    if (index.has(s)) continue;
+    const b = scan(page, s, decode);
+    if (b === null) { if (s === start) return null; continue; } // a target left to the interpreter: an exit
+    index.set(s, blocks.length);
+    blocks.push(b);
+    total += b.offs.length;
+    for (const t of successors(page, b)) if (!index.has(t)) todo.push(t);
+  }
 
   // Registers: every one named is cached in a local; the ones written are stored back at exits.
   const c = new Code(BLOCK_PARAMS.length);
-  const pc = c.local(T.i64), npc = c.local(T.i64), n = c.local(T.i32);
+  const pc = c.local(T.i64), npc = c.local(T.i64), n = c.local(T.i32), cur = c.local(T.i32);
   const a = c.local(T.i64), lo = c.local(T.i32), ti = c.local(T.i32), o = c.local(T.i32);
   const t: number[] = [];
   for (let i = 0; i < 7; i++) t.push(c.local(T.i64));
@@ -104,14 +144,14 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
   const written = new Uint8Array(32);
   let fp = false;
   const use = (r: number): void => { if (r !== 0 && reg[r] < 0) reg[r] = c.local(T.i64); };
-  for (const f of offs) {
+  for (const f of blocks.flatMap((b) => b.offs)) {
     const op = page.ops[f >> 1] as Op, ins = page.ins[f >> 1];
     if (op === Op.NOP || op === Op.FENCE) continue;
     const k = kindOf(op);
     if (op !== Op.LUI && op !== Op.AUIPC && op !== Op.JAL) use(RS1(ins));
     const opcode = (ins | 3) & 0x7f; // expanded compressed instructions have bit 0 clear
     if (k === Kind.FpLoad || k === Kind.FpStore) { fp = true; continue; } // rs2 and rd are f registers
-    if (k === Kind.Store || k === Kind.Amo || k === Kind.Branch || (k === Kind.Alu && opcode !== 0x13 && opcode !== 0x1b &&
+    if (k === Kind.Store || k === Kind.Amo || k === Kind.Sc || k === Kind.Branch || (k === Kind.Alu && opcode !== 0x13 && opcode !== 0x1b &&
       op !== Op.LUI && op !== Op.AUIPC)) use(RS2(ins));
     if (k !== Kind.Store && k !== Kind.Branch && RD(ins) !== 0) { use(RD(ins)); written[RD(ins)] = 1; }
   }
@@ -121,12 +161,15 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
   c.i32(0).set(n);
   for (let r = 1; r < 32; r++) if (reg[r] >= 0) c.i32(0).mem(W.i64_load, 3, STATE_X + 8 * r).set(reg[r]);
 
-  const loops = (endKind === Kind.Branch || endKind === Kind.Jal) &&
-    start === offs[offs.length - 1] + page.imm[offs[offs.length - 1] >> 1];
-  let depth = 0; // blocks open inside $done: a `br depth` leaves to the epilogue
+  // $done, $dispatch (a loop), then one wasm block per guest block, innermost first: br_table on `cur`
+  // jumps to the end of block i, where guest block i's code is. From block i's code, $dispatch is at depth
+  // K - 1 - i and $done at K - i: `depth` below.
+  const K = blocks.length;
   c.begin(W.block); // $done
-  if (loops) { c.begin(W.loop); depth++; }
-
+  c.begin(W.loop); // $dispatch
+  for (let i = 0; i < K; i++) c.begin(W.block);
+  c.get(cur).brTable(blocks.map((_, i) => i), K - 1);
+  let depth = 0; // from the current guest block's code, `br depth` leaves to the epilogue
   const get = (r: number): void => { if (r === 0) c.i64(0); else c.get(reg[r]); };
   const put = (r: number): void => { if (r === 0) c.op(W.drop); else c.set(reg[r]); };
   /** Sets npc = pc + delta and n += count2 (2 * instructions + stop), then leaves. */
@@ -135,21 +178,43 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     c.get(n).i32(count2).op(W.i32_add).set(n);
     c.opU(W.br, depth + extra);
   };
-  const len = offs.length;
   /**
-   * The memory offset of a store (or AMO) at rs1 + imm into local o, exiting before instruction k (at pc
-   * delta) when the store TLB misses or it would hit the LR reservation (whose clearing is the interpreter's).
+   * Control goes on at byte `to` of the page, `k2` (2 * instructions + stop) counted for the current block:
+   * the region's block there when it has one and the budget holds it, else out with npc at it.
    */
-  const storeAddress = (rs1: number, imm: number, size: number, delta: number, k: number): void => {
-    tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, TLB_TAG_W, TLB_TAGHI_W);
+  const goTo = (to: number, count2: number, extra: number): void => {
+    const j = index.get(to);
+    if (j === undefined) { exit(to - start, count2, extra); return; }
+    c.get(n).i32(count2).op(W.i32_add).tee(n);
+    c.i32(2 * blocks[j].offs.length).op(W.i32_add).get(P_BUDGET).i32(1).op(W.i32_shl).op(W.i32_le_s).begin(W.if);
+    c.i32(j).set(cur).opU(W.br, depth + extra); // depth + extra + 1 - 1: $dispatch
+    c.end();
+    c.get(pc).i64(to - start).op(W.i64_add).set(npc);
+    c.opU(W.br, depth + extra);
+  };
+  /**
+   * The memory offset of an access at rs1 + imm into local o (through the load or the store TLB), exiting
+   * before instruction k (at pc delta) when the TLB misses or the address is misaligned.
+   */
+  const address = (rs1: number, imm: number, size: number, delta: number, k: number, store: boolean): void => {
+    tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, store ? TLB_TAG_W : TLB_TAG_R, store ? TLB_TAGHI_W : TLB_TAGHI_R);
     exit(delta, 2 * k + 1, 1);
     c.end();
-    c.get(ti).mem(W.i32_load, 2, TLB_BASE_W).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
-    c.i32(-8).op(W.i32_and).get(P_RESV).op(W.i32_eq).begin(W.if);
-    exit(delta, 2 * k + 1, 1);
+    c.get(ti).mem(W.i32_load, 2, store ? TLB_BASE_W : TLB_BASE_R).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
+  };
+  /** A store's (or AMO's) address into o; a store into the LR reservation's granule clears it, as the interpreter's. */
+  const storeAddress = (rs1: number, imm: number, size: number, delta: number, k: number): void => {
+    address(rs1, imm, size, delta, k, true);
+    c.i32(-8).op(W.i32_and).i32(0).mem(W.i32_load, 2, STATE_RESV).op(W.i32_eq).begin(W.if);
+    c.i32(0).i32(-1).mem(W.i32_store, 2, STATE_RESV);
     c.end();
   };
 
+  for (let bi = 0; bi < K; bi++) {
+  c.end(); // guest block bi's wasm block: its code follows
+  depth = K - bi;
+  const { offs, endKind, stopBefore, end: off } = blocks[bi];
+  const len = offs.length;
   for (let k = 0; k < len; k++) {
     const f = offs[k], slot = f >> 1;
     const op = page.ops[slot] as Op, ins = page.ins[slot], imm = page.imm[slot];
@@ -233,10 +298,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
         break;
       case Op.LB: case Op.LH: case Op.LW: case Op.LD: case Op.LBU: case Op.LHU: case Op.LWU: {
         const size = op === Op.LB || op === Op.LBU ? 1 : op === Op.LH || op === Op.LHU ? 2 : op === Op.LD ? 8 : 4;
-        tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, TLB_TAG_R, TLB_TAGHI_R);
-        exit(delta, 2 * k + 1, 1);
-        c.end();
-        c.get(ti).mem(W.i32_load, 2, TLB_BASE_R).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add);
+        address(rs1, imm, size, delta, k, false);
         const w = op === Op.LB ? W.i64_load8_s : op === Op.LBU ? W.i64_load8_u : op === Op.LH ? W.i64_load16_s
           : op === Op.LHU ? W.i64_load16_u : op === Op.LW ? W.i64_load32_s : op === Op.LWU ? W.i64_load32_u : W.i64_load;
         c.mem(w, Math.log2(size), 0);
@@ -282,16 +344,31 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
         c.get(t[0]); put(rd);
         break;
       }
+      case Op.LR_W: case Op.LR_D: {
+        // The load, then the reservation on its 8-byte granule (hart.ts execAtomic).
+        const size = op === Op.LR_W ? 4 : 8;
+        address(rs1, 0, size, delta, k, false);
+        c.mem(size === 4 ? W.i64_load32_s : W.i64_load, size === 4 ? 2 : 3, 0); put(rd);
+        c.i32(0).get(o).i32(-8).op(W.i32_and).mem(W.i32_store, 2, STATE_RESV);
+        break;
+      }
+      case Op.SC_W: case Op.SC_D: {
+        // Stores only while the reservation holds its granule; either way the reservation goes, rd = failed.
+        const size = op === Op.SC_W ? 4 : 8;
+        address(rs1, 0, size, delta, k, true);
+        c.i32(-8).op(W.i32_and).i32(0).mem(W.i32_load, 2, STATE_RESV).op(W.i32_eq).tee(u1);
+        c.i32(0).i32(-1).mem(W.i32_store, 2, STATE_RESV);
+        c.begin(W.if).get(o); get(rs2);
+        c.mem(size === 4 ? W.i64_store32 : W.i64_store, size === 4 ? 2 : 3, 0).end();
+        c.get(u1).op(W.i32_eqz).op(W.i64_extend_i32_u); put(rd);
+        break;
+      }
       case Op.FLW: case Op.FLD: {
         const size = op === Op.FLW ? 4 : 8;
-        tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, TLB_TAG_R, TLB_TAGHI_R);
-        exit(delta, 2 * k + 1, 1);
-        c.end();
-        c.i32(0);
-        c.get(ti).mem(W.i32_load, 2, TLB_BASE_R).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add);
+        address(rs1, imm, size, delta, k, false);
         if (size === 4) c.mem(W.i64_load32_u, 2, 0).i64(-1).i64(32).op(W.i64_shl).op(W.i64_or); // NaN-boxed
         else c.mem(W.i64_load, 3, 0);
-        c.mem(W.i64_store, 3, STATE_F + 8 * rd);
+        c.set(t[0]).i32(0).get(t[0]).mem(W.i64_store, 3, STATE_F + 8 * rd);
         c.i32(0).i32(1).mem(W.i32_store, 2, STATE_FP_DIRTY);
         break;
       }
@@ -308,17 +385,15 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
         c.op(op === Op.BEQ ? W.i64_eq : op === Op.BNE ? W.i64_ne : op === Op.BLT ? W.i64_lt_s : op === Op.BGE ? W.i64_ge_s
           : op === Op.BLTU ? W.i64_lt_u : W.i64_ge_u);
         c.begin(W.if);
-        if (loops) loopBack(c, n, pc, npc, len, depth + 1);
-        else exit(delta + imm, 2 * len, 1);
+        goTo(f + imm, 2 * len, 1);
         c.op(W.else);
-        exit(delta + LEN(ins), 2 * len, 1);
+        goTo(f + LEN(ins), 2 * len, 1);
         c.end();
         break;
       }
       case Op.JAL: {
         if (rd !== 0) { c.get(pc).i64(delta + LEN(ins)).op(W.i64_add); put(rd); }
-        if (loops) loopBack(c, n, pc, npc, len, depth);
-        else exit(delta + imm, 2 * len, 0);
+        goTo(f + imm, 2 * len, 0);
         break;
       }
       case Op.JALR: {
@@ -331,14 +406,18 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
       default: throw new Error(`translate: op ${op} has no translation`);
     }
   }
-  if (endKind === Kind.Stop) exit(off - start, 2 * len + (stopBefore ? 1 : 0), 0);
-  if (loops) c.end();
+  if (endKind === Kind.Stop) {
+    if (stopBefore) exit(off - start, 2 * len + 1, 0);
+    else goTo(off, 2 * len, 0);
+  }
+  }
+  c.end(); // $dispatch
   c.end(); // $done
 
   // Epilogue: registers written back; the count and the next pc returned.
   for (let r = 1; r < 32; r++) if (written[r]) c.i32(0).get(reg[r]).mem(W.i64_store, 3, STATE_X + 8 * r);
   c.get(n).get(npc).op(W.i32_wrap_i64).get(npc).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64);
-  return { code: c, length: len, fp };
+  return { code: c, length: blocks[0].offs.length, fp };
 }
 
 /**
@@ -353,18 +432,6 @@ function tlbCheck(c: Code, a: number, lo: number, ti: number, base: number, imm:
   c.get(ti).mem(W.i32_load, 2, tagHi).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).op(W.i32_or);
   if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).op(W.i32_or);
   c.begin(W.if);
-}
-
-/**
- * The branch back to the block's entry: one more pass when the budget holds it (n counts 2 per instruction),
- * else leave with pc at the entry. `depth` is the loop's depth from here.
- */
-function loopBack(c: Code, n: number, pc: number, npc: number, len: number, depth: number): void {
-  c.get(n).i32(2 * len).op(W.i32_add).tee(n);
-  c.i32(2 * len).op(W.i32_add).get(P_BUDGET).i32(1).op(W.i32_shl).op(W.i32_le_s);
-  c.opU(W.br_if, depth - 1);
-  c.get(pc).set(npc);
-  c.opU(W.br, depth);
 }
 
 /** The high 64 bits of the unsigned product of t[0] and t[1], left on the stack (uses t[2..5]). */

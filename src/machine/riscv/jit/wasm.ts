@@ -13,7 +13,7 @@ export const VOID = 0x40;
 
 /** Opcodes used by the translator (5.4). */
 export const enum W {
-  block = 0x02, loop = 0x03, if = 0x04, else = 0x05, end = 0x0b, br = 0x0c, br_if = 0x0d, return = 0x0f,
+  block = 0x02, loop = 0x03, if = 0x04, else = 0x05, end = 0x0b, br = 0x0c, br_if = 0x0d, br_table = 0x0e, return = 0x0f,
   call_indirect = 0x11,
   drop = 0x1a, select = 0x1b,
   local_get = 0x20, local_set = 0x21, local_tee = 0x22,
@@ -81,6 +81,14 @@ export class Code {
   /** block/loop/if with a block type (VOID or a value type). */
   begin(o: W.block | W.loop | W.if, type: number = VOID): this { this.bytes.push(o, type); return this; }
   end(): this { this.bytes.push(W.end); return this; }
+  /** br_table to depth `depths[i]` for i on the stack, `otherwise` past the end (5.4.1). */
+  brTable(depths: readonly number[], otherwise: number): this {
+    this.bytes.push(W.br_table);
+    uleb(this.bytes, depths.length);
+    for (const d of depths) uleb(this.bytes, d);
+    uleb(this.bytes, otherwise);
+    return this;
+  }
 
   /** The body as the code section holds it: size, local declarations, instructions, end. */
   encode(): number[] {
