@@ -2,7 +2,6 @@
  * Running a machine from the user's options: read the files, build the board, boot, run; a guest reboot
  * builds a fresh machine in the same process and boots it again.
  */
-import { mark } from './migrate/trace.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +21,7 @@ import type { PowerButton } from './power-button.js';
 import type { StateFile } from './snapshot/state-file.js';
 import type { State } from '../devices/stateful.js';
 import type { BlockBackend } from '../storage/backend.js';
+import { mark } from './migrate/trace.js';
 
 export interface RunOptions {
   /** 'builtin', 'none', or a firmware file. */
@@ -197,10 +197,12 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
     try {
       if (built !== null) await reloadDisks(devs, (path) => opts.incoming?.changedSinceBuild(path) ?? true);
       machine = built?.machine ?? new Machine({ memoryBytes: opts.memoryBytes, log: opts.log, console: out, virtio: devs.devices, identities: opts.identities, memory: incoming?.memory, engine: opts.engine });
-      // Ready at once: the wiring below runs while the source's Go is on its way.
-      if (incoming !== undefined) mark('destination: disks reloaded');
-      if (incoming !== undefined) { machine.restoreInPlace(incoming.state); opts.incoming?.built(); }
-      else if (restoring !== undefined) machine.restore(restoring.state, restoring.ram);
+      // Ready at once: the source's Go is on its way while the rest below is set up.
+      if (incoming !== undefined) {
+        mark('destination: disks reloaded');
+        machine.restoreInPlace(incoming.state);
+        opts.incoming?.built();
+      } else if (restoring !== undefined) machine.restore(restoring.state, restoring.ram);
       else boot(machine, cfg);
     } catch (e) {
       await devs.close();

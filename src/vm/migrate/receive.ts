@@ -5,7 +5,6 @@
  * files and RAM, builds the machine over them, restores every part and runs it when the source says so.
  * A failure at any point removes everything received: nothing is left in the store.
  */
-import { mark } from './trace.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
@@ -28,6 +27,7 @@ import type { State } from '../../devices/stateful.js';
 import { BIN } from '../process/launch.js';
 import { FILE_CHUNK, PAGE, proofOf, type Offer, type Progress } from './send.js';
 import { Frame, FrameReader, FrameWriter, MAX_FRAME, MIGRATE_MAGIC, MIGRATE_VERSION } from './stream.js';
+import { mark } from './trace.js';
 
 export interface ReceiveOptions {
   host: string;

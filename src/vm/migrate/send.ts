@@ -5,7 +5,6 @@
  * pauses, the last pages and every part's state go over, and the destination resumes it. Any failure
  * before the destination was told to run leaves the guest running here, as it was.
  */
-import { mark } from './trace.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { fstatSync, readSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -23,6 +22,7 @@ import type { Store } from '../store/store.js';
 import { vmDisks } from '../snapshot/disks.js';
 import { loadTree, statePath } from '../snapshot/tree.js';
 import { Frame, FrameReader, FrameWriter, MIGRATE_MAGIC, MIGRATE_VERSION } from './stream.js';
+import { mark } from './trace.js';
 
 export const PAGE = 4096;
 /** Pages per Pages frame (4 MiB of data). */
