@@ -356,13 +356,21 @@ export function registerVmCommands(program: Command, store: () => Store = () => 
   });
 
   // The VM's own process, started by `bonsai start`: not for users.
-  program.command('vmm <name>', { hidden: true })
-    .option('--restore <state-file>').option('--fork').option('--incoming')
-    .action(async (name: string, o: { restore?: string; fork?: boolean; incoming?: boolean }) => {
-      if (o.incoming !== true) { process.exitCode = await runVmm(store(), name, { restore: o.restore, fork: o.fork }); return; }
+  // With --incoming, started by `bonsai receive` before a VM comes: the name comes with the connection.
+  program.command('vmm [name]', { hidden: true })
+    .option('--restore <state-file>').option('--fork').option('--incoming').option('--standby-log <file>')
+    .action(async (vmName: string | undefined, o: { restore?: string; fork?: boolean; incoming?: boolean; standbyLog?: string }) => {
+      if (o.incoming !== true) {
+        if (vmName === undefined) throw new BonsaiError('vmm: which VM?');
+        process.exitCode = await runVmm(store(), vmName, { restore: o.restore, fork: o.fork });
+        return;
+      }
       // Brought in by `bonsai receive`: the connection is handed over, the rest arrives on it.
       const s = store();
-      const { h, sock } = await awaitHandoff();
+      const handed = await awaitHandoff(o.standbyLog);
+      if (handed === null) return; // receive ended before a VM came
+      const { h, sock } = handed;
+      const name = h.name;
       const incoming = new Incoming(s, s.loadVm(name), sock, h);
       try {
         process.exitCode = await runVmm(s, name, { incoming });

@@ -47,6 +47,13 @@ async function banner(port: number): Promise<string> {
   }
 }
 
+/** Until the process receive started for a VM that did not come has removed its log (it ends with receive). */
+async function noStandbyLeft(home: string): Promise<void> {
+  const left = (): string[] => readdirSync(home).filter((f) => f.startsWith('incoming-'));
+  for (let k = 0; k < 40 && left().length > 0; k++) await sleep(50);
+  assert.deepEqual(left(), [], 'no standby log left in the store');
+}
+
 /** The destination's store holds nothing: no VM folder, no layer received. */
 function dstEmpty(): void {
   const vms = join(dst.home, 'vms'), layers = join(dst.home, 'layers');
@@ -84,6 +91,7 @@ test('live migration: a running VM moves with its disks and carries on; refusals
     spawnSync('pkill', ['-f', `receive --listen ${port}`]);
     await recv;
     dstEmpty();
+    await noStandbyLeft(dst.home);
   });
 
   await t.test('a destination of another stream version, or not a Bonsai at all, is refused in the handshake', async () => {
@@ -115,6 +123,7 @@ test('live migration: a running VM moves with its disks and carries on; refusals
     assert.match(rr.stderr, /refused a connection from 127\.0\.0\.1: not in --allow/);
     assert.ok(await counter(src) > 0);
     dstEmpty();
+    await noStandbyLeft(dst.home);
   });
 
   await t.test('the destination killed mid-disks, mid-RAM and late leaves the source running and nothing behind', async () => {
@@ -129,10 +138,12 @@ test('live migration: a running VM moves with its disks and carries on; refusals
       const recv = dst.bonsai(['receive', '--listen', String(port)]);
       await sleep(1500);
       const mig = src.bonsai(['migrate', 'mv', '--to', `127.0.0.1:${port}`, '--with-disks', '--bandwidth', '4M', '--compress', 'never']);
-      // From the moment the destination's VM process exists (the handshake is over).
-      for (let k = 0; k < 100 && storeProcesses(dst.home, / vmm mv --incoming/).length === 0; k++) await sleep(50);
+      // From the moment the VM's folder is made on the destination (the handshake is over; its process,
+      // started when receive began to listen, has the connection from then on).
+      for (let k = 0; k < 100 && !existsSync(join(dst.home, 'vms', 'mv')); k++) await sleep(50);
+      assert.equal(storeProcesses(dst.home, / vmm --incoming/).length, 1, 'one VM process waits on the destination');
       await sleep(killAfterMs);
-      killStore(dst.home, whole ? / receive --listen | vmm mv --incoming/ : / vmm mv --incoming/);
+      killStore(dst.home, whole ? / receive --listen | vmm --incoming/ : / vmm --incoming/);
       const r = await mig;
       const rr = await recv;
       const at = `after a kill at ${killAfterMs.toFixed(0)} ms`;

@@ -1,13 +1,14 @@
 /**
  * The destination side of a live migration (docs/migration.md). `bonsai receive` listens, lets only
  * allowed addresses in, checks the sender's proof of the token and its offer, makes the VM's folder and
- * hands the connection to the VM's new process (`bonsai vmm NAME --incoming`), which receives the disks'
- * files and RAM, builds the machine over them, restores every part and runs it when the source says so.
+ * hands the connection to the VM's process (`bonsai vmm --incoming`, started when receive starts listening,
+ * as QEMU's is with -incoming), which receives the disks' files and RAM, builds the machine over them,
+ * restores every part and runs it when the source says so.
  * A failure at any point removes everything received: nothing is left in the store.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { inflateRawSync } from 'node:zlib';
@@ -58,6 +59,7 @@ export async function receiveVm(store: Store, opts: ReceiveOptions): Promise<str
   });
   const addr = server.address();
   opts.log(`waiting for a VM on ${opts.host}:${typeof addr === 'object' && addr !== null ? addr.port : opts.port}`);
+  let waiting: Standby | null = standby(store);
   try {
     for (;;) {
       const sock = await accept(server);
@@ -69,11 +71,42 @@ export async function receiveVm(store: Store, opts: ReceiveOptions): Promise<str
       }
       const r = await handshake(store, sock, from, opts);
       if (r === null) continue;
-      return await handOver(store, sock, r, opts);
+      const sb = waiting.alive() ? waiting : standby(store);
+      if (sb !== waiting) waiting.dismiss();
+      waiting = null;
+      return await handOver(store, sock, r, opts, sb);
     }
   } finally {
     server.close();
+    waiting?.dismiss();
   }
+}
+
+/**
+ * A VM process started before any VM comes, as QEMU's destination is started with -incoming: by the time a
+ * source connects it has loaded Bonsai (~0.3 s of a migration's total otherwise). It writes to a log in the
+ * store's folder until the VM is named; that file then moves into the VM's folder, open as it is.
+ */
+interface Standby { child: ChildProcess; log: string; alive(): boolean; dismiss(): void }
+
+function standby(store: Store): Standby {
+  const log = join(store.home, `incoming-${process.pid}-${randomBytes(4).toString('hex')}.log`);
+  const fd = openSync(log, 'w', 0o600);
+  // --expose-gc: it collects the first copy's garbage before the pause (collectGarbage).
+  const child = spawn(process.execPath, ['--expose-gc', BIN, 'vmm', '--incoming', '--standby-log', log], {
+    detached: true, stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env, BONSAI_HOME: store.home },
+  });
+  closeSync(fd);
+  child.on('error', () => undefined);
+  return {
+    child, log,
+    alive: () => child.exitCode === null && child.signalCode === null && child.connected,
+    dismiss: () => {
+      child.kill('SIGKILL');
+      child.unref();
+      rmSync(log, { force: true });
+    },
+  };
 }
 
 function accept(server: Server): Promise<Socket> {
@@ -109,6 +142,11 @@ async function handshake(store: Store, sock: Socket, from: string, opts: Receive
   }
 }
 
+/** A full garbage collection where the process runs with --expose-gc (the standby does); nothing otherwise. */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   try {
@@ -118,18 +156,21 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
-/** Makes the VM's folder and gives the connection to its new process; resolves when the VM runs. */
-async function handOver(store: Store, sock: Socket, h: Handshake, opts: ReceiveOptions): Promise<string> {
+/** Makes the VM's folder and gives the connection to the waiting process; resolves when the VM runs. */
+async function handOver(store: Store, sock: Socket, h: Handshake, opts: ReceiveOptions, sb: Standby): Promise<string> {
   const { spec } = h;
+  const { child } = sb;
   store.saveVm(spec);
   const dir = store.vmDir(spec.name);
   // Named here, so that what a child killed outright leaves behind can be removed here.
   const layerDir = join(store.layersDir, `migrate-${spec.name}-${randomBytes(4).toString('hex')}`);
-  const logFd = openSync(runtimeFiles(dir).log, 'w', 0o600);
-  const child = spawn(process.execPath, [BIN, 'vmm', spec.name, '--incoming'], {
-    detached: true, stdio: ['ignore', logFd, logFd, 'ipc'], env: { ...process.env, BONSAI_HOME: store.home },
-  });
-  closeSync(logFd);
+  try {
+    renameSync(sb.log, runtimeFiles(dir).log);
+  } catch (e) {
+    sb.dismiss();
+    rmSync(dir, { recursive: true, force: true });
+    throw storeError(e, runtimeFiles(dir).log, 'receiving the VM');
+  }
   try {
     return await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) => reject(new BonsaiError(`the VM's process ended (status ${code ?? 'killed'}) before it ran; see nothing: it was removed`)));
@@ -141,7 +182,7 @@ async function handOver(store: Store, sock: Socket, h: Handshake, opts: ReceiveO
         }
         else if ('failed' in m) reject(new BonsaiError(m.failed));
       });
-      const handoff: IncomingHandoff = { offer: h.offer, challenge: h.challenge, token: opts.token ?? null, layerDir };
+      const handoff: IncomingHandoff = { name: spec.name, offer: h.offer, challenge: h.challenge, token: opts.token ?? null, layerDir };
       child.send(handoff, sock);
     });
   } catch (e) {
@@ -164,15 +205,23 @@ async function handOver(store: Store, sock: Socket, h: Handshake, opts: ReceiveO
 }
 
 /** What the VM's process is given by `bonsai receive`. */
-export interface IncomingHandoff { offer: Offer; challenge: string; token: string | null; /** where backing images go */ layerDir: string }
+export interface IncomingHandoff { name: string; offer: Offer; challenge: string; token: string | null; /** where backing images go */ layerDir: string }
 
-/** Waits for the handoff (the message and the connection) from `bonsai receive`. */
-export function awaitHandoff(): Promise<{ h: IncomingHandoff; sock: Socket }> {
+/**
+ * Waits for the handoff (the VM's name, the message and the connection) from `bonsai receive`, however long
+ * it waits for a source; null when receive went away first (its standby log is then removed here).
+ */
+export function awaitHandoff(standbyLog: string | undefined): Promise<{ h: IncomingHandoff; sock: Socket } | null> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new BonsaiError('no incoming connection was handed over')), 30_000);
+    const gone = (): void => {
+      if (standbyLog !== undefined) rmSync(standbyLog, { force: true });
+      resolve(null);
+    };
+    if (!process.connected) { gone(); return; }
+    process.once('disconnect', gone);
     process.once('message', (m: IncomingHandoff, sock: Socket | undefined) => {
-      clearTimeout(t);
-      if (sock === undefined) reject(new BonsaiError('the handoff came without its connection'));
+      process.off('disconnect', gone);
+      if (sock === undefined || typeof m?.name !== 'string') reject(new BonsaiError('the handoff came without its connection'));
       else resolve({ h: m, sock });
     });
   });
@@ -286,10 +335,18 @@ export class Incoming {
           // Copied images name their copied backing files from the first round on (the disks have come
           // once by then), and again whenever a header came over again; a no-op otherwise.
           await setBackings();
-          // RAM too: the machine is built now, while the guest runs on, and before this round is answered,
-          // so that the source never pauses the guest while this is still under way.
-          if (r.round === 0) { await prepare(memory); this.prepared = true; }
-          await this.writer.send(Frame.Round, r);
+          // The machine is built while the guest runs on, once the disks are in (round -1; with no disks to
+          // copy, round 0): after answering round -1, so that the source sends RAM meanwhile (the frames wait
+          // in the socket), before answering round 0, so that the source never pauses the guest while this is
+          // still under way.
+          const buildNow = !this.prepared && (r.round === -1 || r.round === 0);
+          const answerFirst = buildNow && r.round === -1;
+          // The first copy's garbage (tens of MiB of frames) collected now, while the guest still runs on the
+          // source: left to V8, a major collection of it came during the pause (2-20 ms, most runs).
+          if (r.round === 0) collectGarbage();
+          if (answerFirst) await this.writer.send(Frame.Round, r);
+          if (buildNow) { mark('destination: building the machine'); await prepare(memory); this.prepared = true; mark('destination: machine built'); }
+          if (!answerFirst) await this.writer.send(Frame.Round, r);
         } else if (f.type === Frame.Final) {
           this.finalAt = performance.now();
           mark('destination: final section received');
