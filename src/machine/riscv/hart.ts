@@ -56,7 +56,7 @@ class DecodedPage {
   readonly ins = new Int32Array(PAGE_SLOTS);
   readonly imm = new Int32Array(PAGE_SLOTS);
   /** JIT: entries counted per slot (HOT_UNTRANSLATABLE: none to compile), and the blocks compiled; lazily made. */
-  hot: Uint8Array | null = null;
+  hot: Uint16Array | null = null;
   blocks: (CompiledBlock | undefined)[] | null = null;
 }
 
@@ -64,10 +64,10 @@ class DecodedPage {
  * JIT: a block is compiled on its HOT_THRESHOLD-th entry (docs/performance.md has the figures), and the
  * cache holds at most MAX_LIVE_BLOCKS before it is flushed whole (QEMU's TCG flushes its buffer the same way).
  */
-export const HOT_THRESHOLD = 200;
-const HOT_UNTRANSLATABLE = 255;
-const HOT_QUEUED = 254;
-const HOT_COMPILED = 253;
+export const HOT_THRESHOLD = 1000;
+const HOT_UNTRANSLATABLE = 0xffff;
+const HOT_QUEUED = 0xfffe;
+const HOT_COMPILED = 0xfffd;
 const MAX_LIVE_BLOCKS = 16384;
 const JIT_SAMPLE = 64;
 
@@ -91,9 +91,9 @@ export class Hart implements Stateful {
   private readonly crossPage = new DecodedPage();
   /** The JIT, when the engine is 'jit'. */
   readonly jit: Jit | null;
-  /** The interpreter leaves at every taken branch and page change, so each block entry is seen (the JIT counts them). */
+  /** The interpreter counts each block entry (taken branches, jumps, page changes) and leaves at hot ones (the JIT). */
   private readonly stepBlocks: boolean;
-  /** Entries before a block is compiled (0..252); tests lower it to compile everything at once. */
+  /** Entries before a block is compiled (below HOT_COMPILED); tests lower it to compile everything at once. */
   hotThreshold = HOT_THRESHOLD;
 
   pcLo = 0;
@@ -198,6 +198,7 @@ export class Hart implements Stateful {
     if (jit !== null) {
       jit.setFetchIndex(this.fetchSet / TLB_SIZE);
       this.mmu.onFlush = () => jit.invalidateJumps(); // the jump cache maps virtual pcs
+      this.mmu.onFlushPage = (lo) => jit.invalidatePage(lo);
     }
     this.stepBlocks = jit !== null;
     this.reset(0x80000000, 0);
@@ -504,7 +505,7 @@ export class Hart implements Stateful {
     const off = lo & 0xfff, slot = off >> 1;
     let blk = page.blocks === null ? undefined : page.blocks[slot];
     if (blk === undefined) {
-      const hot = page.hot ??= new Uint8Array(PAGE_SLOTS);
+      const hot = page.hot ??= new Uint16Array(PAGE_SLOTS);
       const h = hot[slot];
       const threshold = this.hotThreshold;
       if (h < threshold) { hot[slot] = h + 1; return this.execute(left); }
@@ -601,7 +602,7 @@ export class Hart implements Stateful {
     const m8 = this.m8, s8 = this.s8, m16 = this.m16, s16 = this.s16, m32 = this.m32;
     const tagR = mmu.tagR, tagW = mmu.tagW, tagRHi = mmu.tagRHi, tagWHi = mmu.tagWHi, baseR = mmu.baseR, baseW = mmu.baseW;
     const dset = this.dataSet;
-    // With the JIT, taken branches and page changes leave, so the dispatcher sees every block entry.
+    // With the JIT, block entries (taken branches, jumps, page changes) are counted and leave when hot.
     const stay = !this.stepBlocks;
     this.trapped = false;
     let n = budget;
@@ -1076,8 +1077,9 @@ export class Hart implements Stateful {
       tHi = (pHi + ((tLo >>> 0) < (pLo >>> 0) ? 1 : 0)) | 0;
       } // dispatch
       // Control left the page: go on in the target page when the fetch TLB knows it, without leaving
-      // this function (calls between pages are frequent); otherwise let run() translate it.
-      const next = base !== -1 && n > 0 && stay ? this.chain(tLo, tHi) : null;
+      // this function (calls between pages are frequent), with the JIT while the target is cold; otherwise
+      // let run() translate it.
+      const next = base !== -1 && n > 0 ? this.chain(tLo, tHi, stay) : null;
       if (next === null) {
         this.pcLo = tLo; this.pcHi = tHi;
         this.instret += budget - n;
@@ -1097,13 +1099,13 @@ export class Hart implements Stateful {
   private chainBase = 0;
 
   /**
-   * JIT: whether the interpreter goes on at `off` of `page` after a taken branch (counting the entry), or
-   * leaves for the dispatcher: the block there is compiled, or due to be. Cold code is interpreted without
-   * a return to the dispatcher at every branch (measured: that return cost more than the block).
+   * JIT: whether the interpreter goes on at `off` of `page` after a taken branch, a jump or a page change
+   * (counting the entry), or leaves for the dispatcher: the block there is compiled, or due to be. Cold code
+   * is interpreted without a return to the dispatcher at every branch (measured: that return cost more than
+   * the block), and since 2026-12-04 at every jalr and page change too (docs/performance.md).
    */
   private coldTarget(page: DecodedPage, off: number): boolean {
-    const hot = page.hot;
-    if (hot === null) return false;
+    const hot = page.hot ??= new Uint16Array(PAGE_SLOTS);
     const s = off >> 1, h = hot[s];
     if (h < this.hotThreshold) { hot[s] = h + 1; return true; }
     return h >= HOT_QUEUED;
@@ -1113,13 +1115,13 @@ export class Hart implements Stateful {
    * The decoded page to go on with at pc (lo, hi), when the fetch TLB maps it and nothing needs the
    * slow path (a fresh page, an instruction crossing into the next page); its memory offset in chainBase.
    */
-  private chain(lo: number, hi: number): DecodedPage | null {
+  private chain(lo: number, hi: number, stay: boolean): DecodedPage | null {
     const mmu = this.mmu;
     const fi = this.fetchSet + ((lo >>> 12) & TLB_MASK);
     if (mmu.tagX[fi] !== (lo & -4096) || mmu.tagXHi[fi] !== hi) return null;
     const base = mmu.baseX[fi];
     const page = this.pages[(base - this.ram.offset) >>> 12];
-    if (page === undefined || (lo & 0xfff) === 4094) return null;
+    if (page === undefined || (lo & 0xfff) === 4094 || !(stay || this.coldTarget(page, lo & 0xfff))) return null;
     this.chainBase = base;
     return page;
   }

@@ -91,6 +91,8 @@ export class Mmu {
 
   /** Called when a fetch translation may go (the JIT's jump cache holds virtual pcs). */
   onFlush: (() => void) | null = null;
+  /** Called when the fetch translations of one virtual page (pc low half `lo`, any high half) may go. */
+  onFlushPage: ((lo: number) => void) | null = null;
 
   flushAll(): void {
     this.onFlush?.();
@@ -116,7 +118,7 @@ export class Mmu {
     const vpn = hi * 1048576 + (lo >>> 12);
     // In a superpage, the leaf PTE also maps the other 4 KiB pages cached from it (spec 4.2.1).
     if (vpn >= this.superFirst && vpn <= this.superLast) { this.flushAll(); return; }
-    this.onFlush?.();
+    this.onFlushPage?.(lo);
     const key = lo & -4096;
     const idx = (lo >>> 12) & TLB_MASK;
     for (let set = 0; set < 4; set++) {

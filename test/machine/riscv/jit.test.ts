@@ -341,14 +341,16 @@ function pageTable(m: Machine, root: number, leafPa: number): void {
   w(root + 0x2000, pte(leafPa, LEAF_X));
 }
 
-for (const how of ['pte', 'satp'] as const) {
-  test(`code on a page remapped under compiled code (${how === 'pte' ? 'PTE changed, sfence.vma' : 'satp changed'}) runs from the new page`, () => {
+for (const how of ['pte', 'page', 'satp'] as const) {
+  const what = how === 'pte' ? 'PTE changed, sfence.vma' : how === 'page' ? 'PTE changed, sfence.vma of its address' : 'satp changed';
+  test(`code on a page remapped under compiled code (${what}) runs from the new page`, () => {
     // At V, in S-mode: loop: addi x1, x1, K; addi x5, x5, -1; bne x5, x0, loop; ecall. K = 1 at P1, 7 at P2.
     const code = (k: number): number[] => [addi(1, 1, k), addi(5, 5, -1), bne(5, 0, -8), ECALL];
-    // M-mode handler: note x1 at [x24++], remap (x28 -> [x29], or satp = x28), sfence.vma, x5 = 100, back to V.
+    // M-mode handler: note x1 at [x24++], remap (x28 -> [x29], or satp = x28), sfence.vma (of V: x30), x5 = 100,
+    // back to V. sfence.vma of one page forgets only that page's jump cache entries.
     const handler = [
       sd(24, 1, 0), addi(24, 24, 8),
-      how === 'pte' ? sd(29, 28, 0) : csrrw(0, SATP, 28), SFENCE_VMA, addi(5, 0, 100),
+      how === 'satp' ? csrrw(0, SATP, 28) : sd(29, 28, 0), how === 'page' ? (SFENCE_VMA | (30 << 15)) >>> 0 : SFENCE_VMA, addi(5, 0, 100),
       csrrw(0, MEPC, 30), MRET,
     ];
     const start = [csrrw(0, SATP, 11), csrrw(0, MTVEC, 12), csrrw(0, MEPC, 30), MRET];
@@ -359,7 +361,7 @@ for (const how of ['pte', 'satp'] as const) {
       setReg(m, 24, NOTES);
       setReg(m, 11, ROOT1 / 4096); m.hart.x[2 * 11 + 1] = 8 << 28; // satp: Sv39, root 1
       setReg(m, 12, HANDLER); setReg(m, 30, V); setReg(m, 5, 100);
-      if (how === 'pte') { setReg(m, 29, ROOT1 + 0x2000); setReg(m, 28, pte(P2, LEAF_X)); } else {
+      if (how !== 'satp') { setReg(m, 29, ROOT1 + 0x2000); setReg(m, 28, pte(P2, LEAF_X)); } else {
         setReg(m, 28, ROOT2 / 4096); m.hart.x[2 * 28 + 1] = 8 << 28;
       }
       m.hart.mstatus = 1 << 11; // MPP = S
@@ -373,6 +375,38 @@ for (const how of ['pte', 'satp'] as const) {
     assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 1000);
   });
 }
+
+test('compiled code jumping into a page remapped and flushed by sfence.vma of its address runs the new page\'s code', () => {
+  // S-mode: at W (V + 4 KiB, kept mapped): loop: jalr x31, 0(x30) (x30 = V); addi x5, x5, -1; bne x5, x0, loop;
+  // ecall. At V: addi x1, x1, K; jalr x0, 0(x31), K = 1 at P1 and 7 at P2. The handler notes x1, remaps V to
+  // P2, runs sfence.vma x30 and goes back to W: W's compiled jalr reaches V through the jump cache, whose
+  // entries for V's page must have gone (W's stay).
+  const W = V + 0x1000, P3 = RAM + 0x12000;
+  const caller = [I(0x67, 0, 31, 30, 0), addi(5, 5, -1), bne(5, 0, -8), ECALL];
+  const callee = (k: number): number[] => [addi(1, 1, k), I(0x67, 0, 0, 31, 0)];
+  const handler = [
+    sd(24, 1, 0), addi(24, 24, 8), sd(29, 28, 0), (SFENCE_VMA | (30 << 15)) >>> 0, addi(5, 0, 100),
+    csrrw(0, MEPC, 27), MRET,
+  ];
+  const start = [csrrw(0, SATP, 11), csrrw(0, MTVEC, 12), csrrw(0, MEPC, 27), MRET];
+  const setup = (m: Machine): void => {
+    put(m, P1, callee(1)); put(m, P2, callee(7)); put(m, P3, caller); put(m, HANDLER, handler); put(m, RAM, start);
+    pageTable(m, ROOT1, P1);
+    put(m, ROOT1 + 0x2008, [pte(P3, LEAF_X), 0]); // W
+    allowAll(m);
+    setReg(m, 24, NOTES);
+    setReg(m, 11, ROOT1 / 4096); m.hart.x[2 * 11 + 1] = 8 << 28; // satp: Sv39
+    setReg(m, 12, HANDLER); setReg(m, 30, V); setReg(m, 27, W); setReg(m, 5, 100);
+    setReg(m, 29, ROOT1 + 0x2000); setReg(m, 28, pte(P2, LEAF_X));
+    m.hart.mstatus = 1 << 11; // MPP = S
+  };
+  const rand = prng(11);
+  const [a, b] = differential(setup, 2000, () => 1 + Math.floor(rand() * 200));
+  const notes = (m: Machine): number[] => Array.from(new BigUint64Array(m.physMemory(NOTES, 16)!.slice().buffer), Number);
+  assert.deepEqual(notes(b), [100, 800]);
+  assert.deepEqual(notes(b), notes(a));
+  assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 500);
+});
 
 // --- a page boundary ---------------------------------------------------------------------------------------
 
@@ -396,6 +430,24 @@ test('a loop across a page boundary, with a 32-bit instruction split between the
   }, 1400, (() => { const rand = prng(3); return () => 1 + Math.floor(rand() * 50); })());
   assert.equal(reg(jm, 4), 9 * 200);
   assert.equal(reg(jm, 1), 200);
+});
+
+test('code reached only across pages and through jalr is counted by the interpreter and compiled once hot', () => {
+  // A loop on one page calls a function on another (jal across pages) that returns through jalr: the
+  // interpreter goes on across both without leaving to the dispatcher while they are cold, counting their
+  // entries, so the callee and the return point compile at the threshold as the loop head does.
+  const caller = RAM + 0x800, callee = RAM + 0x2000;
+  const words = [addi(5, 0, 300), J(1, callee - (caller + 4)), addi(5, 5, -1), bne(5, 0, -8), J(0, 0)];
+  const fn = [addi(6, 6, 3), R(0x33, 0, 0, 7, 7, 6), I(0x67, 0, 0, 1, 0)];
+  const [im, jm] = differential((m) => {
+    m.hart.hotThreshold = 5;
+    put(m, caller, words); put(m, callee, fn);
+    m.hart.pcLo = caller | 0;
+  }, 2000, (() => { const rand = prng(5); return () => 1 + Math.floor(rand() * 60); })());
+  assert.equal(reg(jm, 7), reg(im, 7));
+  assert.equal(reg(jm, 6), 900);
+  assert.ok(jm.hart.jit !== null && jm.hart.jit.stats.blocksCompiled >= 3, `compiled ${jm.hart.jit?.stats.blocksCompiled} blocks`);
+  assert.ok(jm.hart.jit.stats.jitInstructions > 1000, `${jm.hart.jit.stats.jitInstructions} instructions ran compiled`);
 });
 
 // --- faults in the middle of a compiled block ------------------------------------------------------------------

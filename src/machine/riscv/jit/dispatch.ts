@@ -30,6 +30,11 @@ const PAGES = Math.ceil((JC_BYTES + 16) / 65536);
 
 /** The jump cache slot (in entries) of virtual pc `lo`. */
 export const jcIndex = (lo: number): number => ((lo >>> 1) ^ (lo >>> 17)) & (JC_ENTRIES - 1);
+/**
+ * The pcs of one 4 KiB page fill one aligned run of this many entries: within a page, lo >>> 17 is constant
+ * and lo >>> 1 varies in its low 11 bits only.
+ */
+export const JC_PAGE_RUN = 2048;
 
 const P_BUDGET = 0, P_DSET = 1, P_PCLO = 2, P_PCHI = 3;
 
