@@ -125,6 +125,12 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
   const agent = new GuestAgent();
   const button = new PowerButton();
   let machine: Machine | null = null;
+  /**
+   * What the guest is told after a restore, a fork or a migration (its clock, its random pool, a fork's
+   * name and MACs: afterRestore): a user's exec waits for it, so that it never sees the state before it
+   * (a fork answering `hostname` with its parent's name).
+   */
+  let toldGuest: Promise<void> = Promise.resolve();
   let disks: BlockBackend[] = [];
   let state: RunState = 'running';
   let bootedAt = Date.now();
@@ -217,6 +223,7 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
       const stdin = typeof args.stdin === 'string' ? new Uint8Array(Buffer.from(args.stdin, 'base64')) : undefined;
       const timeoutMs = typeof args.timeoutMs === 'number' && args.timeoutMs > 0 ? args.timeoutMs : undefined;
       if (state === 'paused') throw new CommandError('WrongState', `VM '${name}' is paused (bonsai resume ${name})`);
+      await toldGuest;
       const r = await needAgent().exec(argv as string[], { stdin, timeoutMs });
       return { status: r.status, stdout: b64(r.stdout), stderr: b64(r.stderr) };
     });
@@ -250,7 +257,8 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
       setState('running');
       log(`snapshot ${snap}: restored (the guest was paused ${pauseMs.toFixed(1)} ms)`);
       // The reply waits (a little) for the agent to answer again, so that what the client does next finds it.
-      await Promise.race([afterRestore(agent, log), new Promise((res) => setTimeout(res, 5000))]);
+      toldGuest = afterRestore(agent, log).catch(() => undefined);
+      await Promise.race([toldGuest, new Promise((res) => setTimeout(res, 5000))]);
       return { pauseMs };
     });
     handlers.set('migrate', async (args: JsonObject) => {
@@ -308,11 +316,11 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
           log(`${vopts.restore}: the machine resumes from this state`);
           // A fork starts from its state once; from then on it boots from its disks like any VM.
           if (vopts.fork === true && vopts.restore !== undefined) rmSync(vopts.restore, { force: true });
-          void afterRestore(agent, log, vopts.fork === true ? identity() : undefined);
+          toldGuest = afterRestore(agent, log, vopts.fork === true ? identity() : undefined).catch(() => undefined);
         }
         if (vopts.incoming !== undefined && machine === null) {
           log('the machine came in by live migration');
-          void afterRestore(agent, log);
+          toldGuest = afterRestore(agent, log).catch(() => undefined);
         }
         machine = m;
         bootedAt = Date.now();
