@@ -90,8 +90,13 @@ export async function receiveVm(store: Store, opts: ReceiveOptions): Promise<str
 interface Standby { child: ChildProcess; log: string; alive(): boolean; dismiss(): void }
 
 function standby(store: Store): Standby {
-  const log = join(store.home, `incoming-${process.pid}-${randomBytes(4).toString('hex')}.log`);
-  const fd = openSync(log, 'w', 0o600);
+  const log = join(store.ensureDir(store.home), `incoming-${process.pid}-${randomBytes(4).toString('hex')}.log`);
+  let fd: number;
+  try {
+    fd = openSync(log, 'w', 0o600);
+  } catch (e) {
+    throw storeError(e, log, 'receiving a VM');
+  }
   // --expose-gc: it collects the first copy's garbage before the pause (collectGarbage).
   const child = spawn(process.execPath, ['--expose-gc', BIN, 'vmm', '--incoming', '--standby-log', log], {
     detached: true, stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env, BONSAI_HOME: store.home },
