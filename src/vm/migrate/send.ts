@@ -290,26 +290,28 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
       }
     }
 
-    if (files.length > 0) await caughtUp(-1);
-    mark('source: disks copied');
+    if (files.length > 0) {
+      await caughtUp(-1);
+      mark('source: disks copied');
+    }
 
     // RAM: everything once (zero pages skipped: the destination's RAM starts zero), then what was dirtied.
     const ram = m.ramBytes();
     const pages = ram.length / PAGE;
-    const zero = Buffer.alloc(PAGE);
     const ramBuf = Buffer.from(ram.buffer, ram.byteOffset, ram.byteLength);
-    const isZero = (p: number): boolean => ramBuf.compare(zero, 0, PAGE, p * PAGE, (p + 1) * PAGE) === 0;
+    const zeroBytes = Buffer.alloc(ZERO_RUN * PAGE);
+    /** Whether the `n` pages from page `p` (at most ZERO_RUN) are all zero. */
+    const allZero = (p: number, n = 1): boolean => ramBuf.compare(zeroBytes, 0, n * PAGE, p * PAGE, (p + n) * PAGE) === 0;
     /**
      * The pages of RAM not all zero, found ZERO_RUN pages at a time where a whole run is zero (most of a
      * fresh guest's RAM): one comparison per run instead of per page, which took ~85 ms of 256 MiB's first copy.
      */
-    const zeroRun = Buffer.alloc(ZERO_RUN * PAGE);
     const nonZeroPages = (): number[] => {
       const out: number[] = [];
       for (let c = 0; c < pages; c += ZERO_RUN) {
         const end = Math.min(pages, c + ZERO_RUN);
-        if (ramBuf.compare(zeroRun, 0, (end - c) * PAGE, c * PAGE, end * PAGE) === 0) continue;
-        for (let p = c; p < end; p++) if (!isZero(p)) out.push(p);
+        if (allZero(c, end - c)) continue;
+        for (let p = c; p < end; p++) if (!allZero(p)) out.push(p);
       }
       return out;
     };
@@ -378,7 +380,7 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
         }
       };
       for (const p of list) {
-        if (isZero(p)) { if (round > 0) zeros.push(p); } else data.push(p);
+        if (allZero(p)) { if (round > 0) zeros.push(p); } else data.push(p);
         if (data.length >= BATCH || zeros.length >= 16 * BATCH) await flush();
       }
       await flush();

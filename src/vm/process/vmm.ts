@@ -131,6 +131,8 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
    * (a fork answering `hostname` with its parent's name).
    */
   let toldGuest: Promise<void> = Promise.resolve();
+  /** Tells the guest (afterRestore), a fork its new identity too; exec waits for it from now on. */
+  const tellGuest = (identity?: NewIdentity): Promise<void> => (toldGuest = afterRestore(agent, log, identity).catch(() => undefined));
   let disks: BlockBackend[] = [];
   let state: RunState = 'running';
   let bootedAt = Date.now();
@@ -257,8 +259,7 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
       setState('running');
       log(`snapshot ${snap}: restored (the guest was paused ${pauseMs.toFixed(1)} ms)`);
       // The reply waits (a little) for the agent to answer again, so that what the client does next finds it.
-      toldGuest = afterRestore(agent, log).catch(() => undefined);
-      await Promise.race([toldGuest, new Promise((res) => setTimeout(res, 5000))]);
+      await Promise.race([tellGuest(), new Promise((res) => setTimeout(res, 5000))]);
       return { pauseMs };
     });
     handlers.set('migrate', async (args: JsonObject) => {
@@ -316,11 +317,11 @@ export async function runVmm(store: Store, name: string, vopts: VmmOptions = {})
           log(`${vopts.restore}: the machine resumes from this state`);
           // A fork starts from its state once; from then on it boots from its disks like any VM.
           if (vopts.fork === true && vopts.restore !== undefined) rmSync(vopts.restore, { force: true });
-          toldGuest = afterRestore(agent, log, vopts.fork === true ? identity() : undefined).catch(() => undefined);
+          void tellGuest(vopts.fork === true ? identity() : undefined);
         }
         if (vopts.incoming !== undefined && machine === null) {
           log('the machine came in by live migration');
-          toldGuest = afterRestore(agent, log).catch(() => undefined);
+          void tellGuest();
         }
         machine = m;
         bootedAt = Date.now();
