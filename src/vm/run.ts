@@ -52,10 +52,11 @@ export interface RunOptions {
   incoming?: {
     /**
      * Resolves once the state is in (the guest paused on the source). `prepare` is run once before that,
-     * while the guest still runs there, with the memory RAM is being received into.
+     * while the guest still runs there, with the memory RAM is being received into; `refresh` after it at
+     * the end of a round that wrote into the received files, so that the pause has only the last section's.
      */
-    receive(memoryBytes: number, prepare: (memory: WebAssembly.Memory) => Promise<void>): Promise<{ memory: WebAssembly.Memory; state: State }>;
-    /** Whether the file at this path was written into after `prepare` ran (a backend opened then is stale). */
+    receive(memoryBytes: number, prepare: (memory: WebAssembly.Memory) => Promise<void>, refresh: () => Promise<void>): Promise<{ memory: WebAssembly.Memory; state: State }>;
+    /** Whether the file at this path was written into after `prepare` or the last `refresh` (a backend opened before is stale). */
     changedSinceBuild(path: string): boolean;
     /** The machine is restored: tells the source so, without waiting. */
     built(): void;
@@ -167,7 +168,8 @@ async function buildEarly(opts: RunOptions, out: (b: Uint8Array) => void, networ
 
 /**
  * The early machine's writable qcow2 disks read their metadata again where the migration wrote pieces of
- * their files after they were opened (an idle guest's disks usually had none: no reload in the pause).
+ * their files since they were opened or last reloaded (at the end of each round that wrote some, and in the
+ * pause only for what the last section brought: an idle guest's disks usually had none).
  */
 async function reloadDisks(devs: MachineDevices, changed: (path: string) => boolean): Promise<void> {
   const blks = devs.devices.filter((d): d is VirtioBlk => d instanceof VirtioBlk);
@@ -188,7 +190,8 @@ async function runBoots(opts: RunOptions, cfg: BootConfig, networks: Networks, n
   const out = opts.console ?? ((bytes: Uint8Array) => process.stdout.write(bytes));
   const early: { built: Built | null } = { built: null };
   let incoming = opts.incoming === undefined ? undefined
-    : await opts.incoming.receive(opts.memoryBytes, async (memory) => { early.built = await buildEarly(opts, out, networks, memory); });
+    : await opts.incoming.receive(opts.memoryBytes, async (memory) => { early.built = await buildEarly(opts, out, networks, memory); },
+      async () => { if (early.built !== null) await reloadDisks(early.built.devs, (path) => opts.incoming?.changedSinceBuild(path) ?? true); });
   for (;;) {
     const built = early.built;
     early.built = null;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { crc32 } from 'node:zlib';
-import { Frame, FrameReader, FrameWriter } from '../../src/vm/migrate/stream.js';
+import { BufferPool, Frame, FrameReader, FrameWriter } from '../../src/vm/migrate/stream.js';
 
 async function pair(): Promise<{ a: Socket; b: Socket; close(): void }> {
   const server = createServer();
@@ -107,4 +107,46 @@ test('the peer closing ends a waiting reader; writing to a connection that is go
     a.destroy();
     await assert.rejects(w.send(Frame.Round, { round: 1 }), /the connection closed/);
   } finally { close(); }
+});
+
+test('large payloads go into pooled buffers: one given back is used again, one kept is never overwritten', async () => {
+  const { a, b, close } = await pair();
+  try {
+    const w = new FrameWriter(a), r = new FrameReader(b, 'the peer');
+    const frame = (seed: number): Buffer => Buffer.alloc(1 << 20, seed);
+    for (const seed of [1, 2, 3]) await w.send(Frame.Pages, frame(seed));
+    const first = (await r.next()).payload;
+    const second = (await r.next()).payload;
+    assert.notEqual(first.buffer, second.buffer); // both still held: two buffers
+    r.recycle(second);
+    const third = (await r.next()).payload;
+    assert.ok(third.equals(frame(3)));
+    assert.ok(first.equals(frame(1)), 'a payload not given back keeps its bytes');
+    let written = false;
+    await w.send(Frame.Pages, frame(4), () => { written = true; });
+    const fourth = (await r.next()).payload;
+    assert.equal(fourth.buffer, second.buffer, 'the buffer given back holds the next frame');
+    assert.ok(fourth.equals(frame(4)));
+    assert.ok(written, 'the writer says when the socket is done with a payload');
+  } finally {
+    close();
+  }
+});
+
+test('a buffer pool hands out what was given back, whole buffers of its size only, and keeps a few', () => {
+  const pool = new BufferPool(4096, 2);
+  const x = pool.take(100);
+  assert.equal(x.length, 100);
+  pool.give(x);
+  const y = pool.take(4096);
+  assert.equal(y.buffer, x.buffer);
+  pool.give(Buffer.allocUnsafeSlow(100)); // another size: left to the collector
+  pool.give(Buffer.allocUnsafeSlow(8192).subarray(0, 4096));
+  const z = pool.take(10);
+  assert.equal(z.buffer.byteLength, 4096);
+  assert.notEqual(z.buffer, y.buffer);
+  const three = [pool.take(1), pool.take(1), pool.take(1)];
+  for (const b of three) pool.give(b);
+  const again = [pool.take(1), pool.take(1), pool.take(1)];
+  assert.equal(again.filter((b) => three.some((t) => t.buffer === b.buffer)).length, 2, 'two kept, the third left');
 });

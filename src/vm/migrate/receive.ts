@@ -28,6 +28,7 @@ import type { State } from '../../devices/stateful.js';
 import { BIN } from '../process/launch.js';
 import { FILE_CHUNK, PAGE, proofOf, type Offer, type Progress } from './send.js';
 import { Frame, FrameReader, FrameWriter, MAX_FRAME, MIGRATE_MAGIC, MIGRATE_VERSION } from './stream.js';
+import { collectGarbage } from './gc.js';
 import { mark } from './trace.js';
 
 export interface ReceiveOptions {
@@ -97,8 +98,7 @@ function standby(store: Store): Standby {
   } catch (e) {
     throw storeError(e, log, 'receiving a VM');
   }
-  // --expose-gc: it collects the first copy's garbage before the pause (collectGarbage).
-  const child = spawn(process.execPath, ['--expose-gc', BIN, 'vmm', '--incoming', '--standby-log', log], {
+  const child = spawn(process.execPath, [BIN, 'vmm', '--incoming', '--standby-log', log], {
     detached: true, stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env, BONSAI_HOME: store.home },
   });
   closeSync(fd);
@@ -145,11 +145,6 @@ async function handshake(store: Store, sock: Socket, from: string, opts: Receive
     sock.destroy();
     return null;
   }
-}
-
-/** A full garbage collection where the process runs with --expose-gc (the standby does); nothing otherwise. */
-function collectGarbage(): void {
-  (globalThis as { gc?: () => void }).gc?.();
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -260,7 +255,7 @@ export class Incoming {
     sock.resume();
   }
 
-  async receive(memoryBytes: number, prepare: (memory: WebAssembly.Memory) => Promise<void>): Promise<{ memory: WebAssembly.Memory; state: State }> {
+  async receive(memoryBytes: number, prepare: (memory: WebAssembly.Memory) => Promise<void>, refresh: () => Promise<void>): Promise<{ memory: WebAssembly.Memory; state: State }> {
     const { offer } = this.h;
     await this.writer.send(Frame.Accept, { proof: this.h.token === null ? null : proofOf(this.h.token, offer.challenge) });
     const dir = this.store.vmDir(this.spec.name);
@@ -305,6 +300,7 @@ export class Incoming {
             const o = 4 + i * (4 + PAGE);
             ram.set(p.subarray(o + 4, o + 4 + PAGE), at(p.readUInt32LE(o)));
           }
+          this.reader.recycle(p);
         } else if (f.type === Frame.CompressedPages) {
           const n = p.length >= 4 ? p.readUInt32LE(0) : 0;
           if (n === 0 || p.length < 4 + n * 4 || n * PAGE > MAX_FRAME) throw new BonsaiError('the source sent a damaged page batch');
@@ -316,6 +312,7 @@ export class Incoming {
           }
           if (raw.length !== n * PAGE) throw new BonsaiError('the source sent a damaged compressed page batch');
           for (let i = 0; i < n; i++) ram.set(raw.subarray(i * PAGE, (i + 1) * PAGE), at(p.readUInt32LE(4 + i * 4)));
+          this.reader.recycle(p);
         } else if (f.type === Frame.ZeroPages) {
           const n = p.readUInt32LE(0);
           for (let i = 0; i < n; i++) {
@@ -332,6 +329,7 @@ export class Incoming {
             throw storeError(e, this.placed[fi], 'receiving the VM\'s disk');
           }
           ends[fi] = Math.max(ends[fi], pos + p.length - 12);
+          this.reader.recycle(p);
           if (pos === 0) headerAgain.add(fi);
           if (this.prepared) this.writtenAfterPrepare.add(this.placed[fi]);
         } else if (f.type === Frame.Round) {
@@ -351,6 +349,12 @@ export class Incoming {
           if (r.round === 0) collectGarbage();
           if (answerFirst) await this.writer.send(Frame.Round, r);
           if (buildNow) { mark('destination: building the machine'); await prepare(memory); this.prepared = true; mark('destination: machine built'); }
+          else if (this.prepared && this.writtenAfterPrepare.size > 0) {
+            // The disks' pieces of this round read in now (the guest still runs on the source), not in the pause.
+            await refresh();
+            this.writtenAfterPrepare.clear();
+            mark('destination: disks reloaded after the round');
+          }
           if (!answerFirst) await this.writer.send(Frame.Round, r);
         } else if (f.type === Frame.Final) {
           this.finalAt = performance.now();
@@ -375,8 +379,9 @@ export class Incoming {
   }
 
   /**
-   * Whether the file at `path` (placed here) was written into after the early machine was built, so that
-   * a backend opened then must read it again. Backing names set since count: setBackingName writes there.
+   * Whether the file at `path` (placed here) was written into after the early machine was built or its
+   * disks last refreshed, so that a backend opened before must read it again. Backing names set since
+   * count: setBackingName writes there.
    */
   changedSinceBuild(path: string): boolean {
     return !this.prepared || this.writtenAfterPrepare.has(path);

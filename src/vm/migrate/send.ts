@@ -21,11 +21,12 @@ import { formatSpec, type VmSpec } from '../spec.js';
 import type { Store } from '../store/store.js';
 import { vmDisks } from '../snapshot/disks.js';
 import { loadTree, statePath } from '../snapshot/tree.js';
-import { Frame, FrameReader, FrameWriter, MIGRATE_MAGIC, MIGRATE_VERSION } from './stream.js';
+import { BATCH_FRAME, BufferPool, Frame, FrameReader, FrameWriter, MIGRATE_MAGIC, MIGRATE_VERSION } from './stream.js';
+import { collectGarbage } from './gc.js';
 import { mark } from './trace.js';
 
 export const PAGE = 4096;
-/** Pages per Pages frame (4 MiB of data). */
+/** Pages per Pages frame (4 MiB of data: BATCH_FRAME). */
 const BATCH = 1024;
 /** Disk files are copied in pieces of this size (at most, in a FileData frame)... */
 export const FILE_CHUNK = 1 << 20;
@@ -229,6 +230,8 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
   const writer = new FrameWriter(sock);
   const pacer = new Pacer(opts.bandwidth);
   const gauge = new CompressionGauge(opts.bandwidth, opts.compress ?? 'auto');
+  /** Page batches and pieces of disk files are built in these, each used again once it went out. */
+  const frames = new BufferPool(BATCH_FRAME);
   const handles: FileHandle[] = [];
   const dirtyFiles = new Map<number, DirtyChunks>();
   const hooked: BlockBackend[] = [];
@@ -275,11 +278,11 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
       const pos = c * piece;
       if (pos >= size) return;
       const len = Math.min(piece, size - pos);
-      const frame = Buffer.alloc(12 + len);
+      const frame = frames.take(12 + len);
       frame.writeUInt32LE(fi, 0);
       frame.writeDoubleLE(pos, 4);
       const bytesRead = readSync(handles[fi].fd, frame, 12, len, pos);
-      await writer.send(Frame.FileData, frame.subarray(0, 12 + bytesRead));
+      await writer.send(Frame.FileData, frame.subarray(0, 12 + bytesRead), () => frames.give(frame));
       await pacer.add(12 + bytesRead);
     };
     for (let fi = 0; fi < files.length; fi++) {
@@ -319,9 +322,9 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     const sendPages = async (list: number[], round: number, paused = false): Promise<void> => {
       const data: number[] = [], zeros: number[] = [];
       /** Sends a frame, timing how long the link (the socket's back-pressure, the pacer) held it. */
-      const carry = async (type: Frame, f: Buffer): Promise<void> => {
+      const carry = async (type: Frame, f: Buffer, written?: () => void): Promise<void> => {
         const t0 = performance.now();
-        await writer.send(type, f);
+        await writer.send(type, f, written);
         await pacer.add(f.length);
         gauge.link(f.length, performance.now() - t0);
       };
@@ -360,14 +363,14 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
             }
           }
           if (!sent) {
-            const f = Buffer.allocUnsafe(4 + n * (4 + PAGE)); // every byte written below
+            const f = frames.take(4 + n * (4 + PAGE)); // every byte written below
             f.writeUInt32LE(n, 0);
             data.forEach((p, i) => {
               const at = 4 + i * (4 + PAGE);
               f.writeUInt32LE(p, at);
               ramBuf.copy(f, at + 4, p * PAGE, (p + 1) * PAGE);
             });
-            await carry(Frame.Pages, f);
+            await carry(Frame.Pages, f, () => frames.give(f));
           }
           data.length = 0;
         }
@@ -402,6 +405,8 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     mark('source: RAM written once');
     await caughtUp(0);
     mark('source: RAM copied once');
+    collectGarbage(); // as the destination does before answering round 0
+    mark('source: garbage collected');
     // Bytes per ms the link carried in the last round; the first estimate from the first full copy.
     let rate = Math.max(1, (writer.bytes - b0) / Math.max(1, performance.now() - t));
     let dirty: number[] = [];

@@ -13,6 +13,8 @@ export const MIGRATE_MAGIC = 'BONSAI-MIGRATE';
 export const MIGRATE_VERSION = 2;
 /** The largest frame: a batch of RAM pages or a piece of a disk. */
 export const MAX_FRAME = 64 * 1024 * 1024;
+/** The payload of a full Pages frame: u32 count, then 1024 × (u32 page, 4096 bytes). */
+export const BATCH_FRAME = 4 + 1024 * (4 + 4096);
 
 export const enum Frame {
   /** destination → source: {magic, version, challenge} */
@@ -50,7 +52,8 @@ export class FrameWriter {
   bytes = 0;
   constructor(private readonly sock: Socket) {}
 
-  async send(type: Frame, payload: Uint8Array | object): Promise<void> {
+  /** Sends a frame; `written`, if given, is called once the socket is done with `payload` (it may be used again). */
+  async send(type: Frame, payload: Uint8Array | object, written?: () => void): Promise<void> {
     const body = payload instanceof Uint8Array ? payload : Buffer.from(JSON.stringify(payload));
     const head = Buffer.alloc(12);
     head.writeUInt32LE(type, 0);
@@ -59,7 +62,8 @@ export class FrameWriter {
     if (this.sock.destroyed || this.sock.writableEnded) throw new BonsaiError('the connection closed');
     this.bytes += 12 + body.length;
     this.sock.write(head);
-    if (!this.sock.write(body)) await this.drained();
+    const more = written === undefined ? this.sock.write(body) : this.sock.write(body, (e) => { if (e === undefined || e === null) written(); });
+    if (!more) await this.drained();
   }
 
   /**
@@ -87,27 +91,93 @@ function errorMessage(payload: Buffer): string {
   }
 }
 
+/**
+ * Buffers of one size, used again instead of allocated per frame: a migration moves the guest's RAM in
+ * 4 MiB frames, and as many fresh buffers (memory outside V8's heap) made V8 run major collections of
+ * 5-20 ms every few hundred MiB, one of which could land in the guest's pause.
+ */
+export class BufferPool {
+  private free: Buffer[] = [];
+  constructor(readonly size: number, private readonly keep = 4) {}
+  /** A buffer of `len` bytes (at most `size`), contents undefined. */
+  take(len: number): Buffer {
+    const b = this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    return b.subarray(0, len);
+  }
+  /** Gives back a buffer from take(); nothing may use it afterwards. Others are left to the collector. */
+  give(b: Buffer): void {
+    if (b.byteOffset !== 0 || b.buffer.byteLength !== this.size || this.free.length >= this.keep) return;
+    this.free.push(Buffer.from(b.buffer, 0, this.size));
+  }
+}
+
+/** Frames at least this large are read into the reader's pool (recycle() gives them back). */
+const POOLED_FRAME = 64 * 1024;
+
 /** Reads frames: next() resolves with the next whole, checked frame, or rejects when the connection ends. */
 export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
   private queue: Received[] = [];
   private ended: Error | null = null;
   private wake: (() => void) | null = null;
   bytes = 0;
+  /** The frame being read: its header (12 bytes once whole), then its payload, filled as data comes. */
+  private head = Buffer.alloc(12);
+  private headFill = 0;
+  private body: Buffer | null = null;
+  private bodyFill = 0;
+  /** Payloads of large frames, each copied once from the socket's chunks into one of these. */
+  private pool: BufferPool | null = null;
 
-  /** Bytes received and not parsed yet: `buf` and then `pending` (joined only once a whole frame is in). */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
   private readonly onData = (b: Buffer): void => {
-    this.pending.push(b);
-    this.pendingBytes += b.length;
-    const need = this.buf.length >= 12 ? 12 + this.buf.readUInt32LE(4) : 12;
-    if (this.buf.length + this.pendingBytes < need) return;
-    this.buf = Buffer.concat([this.buf, ...this.pending]);
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.parse();
+    let off = 0;
+    while (off < b.length && this.ended === null) {
+      if (this.body === null) {
+        const n = Math.min(12 - this.headFill, b.length - off);
+        b.copy(this.head, this.headFill, off, off + n);
+        this.headFill += n;
+        off += n;
+        if (this.headFill < 12) break;
+        const len = this.head.readUInt32LE(4);
+        if (len > MAX_FRAME) { this.end(new BonsaiError(`${this.peer} sent a frame of ${len} bytes: not a Bonsai migration stream`)); return; }
+        if (b.length - off >= len && len < POOLED_FRAME) {
+          // Small and whole in this chunk (handshakes, rounds, the state): no copy.
+          this.frame(b.subarray(off, off + len));
+          off += len;
+          continue;
+        }
+        this.body = len >= POOLED_FRAME ? this.poolFor(len).take(len) : Buffer.allocUnsafe(len);
+        this.bodyFill = 0;
+      }
+      const body = this.body;
+      const n = Math.min(body.length - this.bodyFill, b.length - off);
+      b.copy(body, this.bodyFill, off, off + n);
+      this.bodyFill += n;
+      off += n;
+      if (this.bodyFill === body.length) { this.body = null; this.frame(body); }
+    }
+    this.wake?.();
   };
+
+  private poolFor(len: number): BufferPool {
+    if (this.pool === null || this.pool.size < len) this.pool = new BufferPool(Math.max(len, BATCH_FRAME));
+    return this.pool;
+  }
+
+  /** A whole frame (header in `head`): checked and queued. */
+  private frame(payload: Buffer): void {
+    this.headFill = 0;
+    const type = this.head.readUInt32LE(0), sum = this.head.readUInt32LE(8);
+    if (crc32(payload) !== sum) { this.end(new BonsaiError(`the stream from ${this.peer} is damaged (a frame's checksum does not match)`)); return; }
+    this.bytes += 12 + payload.length;
+    if (type === Frame.Error) this.failure ??= new BonsaiError(`${this.peer}: ${errorMessage(payload)}`);
+    this.queue.push({ type: type as Frame, payload });
+  }
+
+  /** Gives a received payload's memory back for the frames to come; nothing may use `payload` afterwards. */
+  recycle(payload: Buffer): void {
+    this.pool?.give(payload);
+  }
+
   private readonly onClose = (): void => this.end(new BonsaiError(`${this.peer} closed the connection`));
   private readonly onError = (e: Error): void => this.end(new BonsaiError(`${this.peer}: ${e.message}`));
 
@@ -119,7 +189,7 @@ export class FrameReader {
   detach(): void {
     this.sock.off('data', this.onData).off('close', this.onClose).off('error', this.onError);
     this.sock.on('error', () => undefined); // the process it goes to reports its errors
-    if (this.buf.length > 0 || this.pendingBytes > 0 || this.queue.length > 0) throw new BonsaiError(`${this.peer} sent more than its offer before the answer`);
+    if (this.headFill > 0 || this.body !== null || this.queue.length > 0) throw new BonsaiError(`${this.peer} sent more than its offer before the answer`);
   }
 
   /** What the peer said went wrong (an Error frame), once one came: the cause, whatever else failed after it. */
@@ -136,21 +206,6 @@ export class FrameReader {
 
   private end(e: Error): void {
     this.ended ??= e;
-    this.wake?.();
-  }
-
-  private parse(): void {
-    while (this.buf.length >= 12) {
-      const type = this.buf.readUInt32LE(0), len = this.buf.readUInt32LE(4), sum = this.buf.readUInt32LE(8);
-      if (len > MAX_FRAME) { this.end(new BonsaiError(`${this.peer} sent a frame of ${len} bytes: not a Bonsai migration stream`)); return; }
-      if (this.buf.length < 12 + len) break;
-      const payload = this.buf.subarray(12, 12 + len);
-      this.buf = this.buf.subarray(12 + len);
-      if (crc32(payload) !== sum) { this.end(new BonsaiError(`the stream from ${this.peer} is damaged (a frame's checksum does not match)`)); return; }
-      this.bytes += 12 + len;
-      if (type === Frame.Error) this.failure ??= new BonsaiError(`${this.peer}: ${errorMessage(payload)}`);
-      this.queue.push({ type: type as Frame, payload: Buffer.from(payload) });
-    }
     this.wake?.();
   }
 
