@@ -10,6 +10,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseNet } from '../src/vm/network.js';
 import { runMachine } from '../src/vm/run.js';
+import type { Engine } from '../src/machine/riscv/hart.js';
 import { freePort } from '../test/helpers.js';
 import { Console, startQemu } from './linux.js';
 
@@ -83,12 +84,12 @@ async function measure(con: Console, hostPort: number): Promise<NetTimes> {
   return { upMiBs, downMiBs };
 }
 
-export async function bonsaiNet(): Promise<NetTimes> {
+export async function bonsaiNet(engine: Engine = 'interp'): Promise<NetTimes> {
   const hostPort = await freePort();
   let times: Promise<NetTimes> | null = null;
   let con: Console | null = null;
   const r = await runMachine({
-    bios: 'builtin', memoryBytes: 256 * 1024 * 1024, log: () => {},
+    bios: 'builtin', memoryBytes: 256 * 1024 * 1024, log: () => {}, engine,
     network: { net: parseNet('user'), forwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort, guestPort: 5001 }], switches: [], hostname: 'bonsai' },
     console: (b) => con?.push(Buffer.from(b).toString('latin1')),
     onMachine: (m) => {
@@ -112,7 +113,7 @@ export async function qemuNet(): Promise<NetTimes> {
   }
 }
 
-/** `node dist/bench/net.js bonsai`: one measurement in a fresh process, printed as JSON. */
+/** `node dist/bench/net.js bonsai [interp|jit]`: one measurement in a fresh process, printed as JSON. */
 if (process.argv[1]?.endsWith('net.js') && process.argv[2] === 'bonsai') {
-  bonsaiNet().then((t) => { process.stdout.write(`${JSON.stringify(t)}\n`); }, (e: Error) => { console.error(e.message); process.exit(1); });
+  bonsaiNet(process.argv[3] === 'jit' ? 'jit' : 'interp').then((t) => { process.stdout.write(`${JSON.stringify(t)}\n`); }, (e: Error) => { console.error(e.message); process.exit(1); });
 }

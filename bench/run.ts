@@ -79,13 +79,15 @@ async function linuxBench(rows: Row[]): Promise<void> {
 }
 
 async function netBench(rows: Row[]): Promise<void> {
-  const child = spawnSync(process.execPath, [repoPath('dist', 'bench', 'net.js'), 'bonsai'], { encoding: 'utf8', timeout: 900_000 });
-  if (child.status !== 0) throw new Error(`network benchmark on Bonsai failed: ${child.stderr}`);
-  const b = JSON.parse(child.stdout) as NetTimes;
   const q = qemuAvailable() ? await qemuNet() : null;
   const mbs = (v: number): string => `${v.toFixed(1)} MiB/s`;
-  rows.push({ name: 'TCP guest -> host (user net), 32 MiB', bonsai: mbs(b.upMiBs), qemu: q === null ? 'not installed' : mbs(q.upMiBs), ratio: q === null ? '-' : `${(q.upMiBs / b.upMiBs).toFixed(1)}x` });
-  rows.push({ name: 'TCP host -> guest (forward), 32 MiB', bonsai: mbs(b.downMiBs), qemu: q === null ? 'not installed' : mbs(q.downMiBs), ratio: q === null ? '-' : `${(q.downMiBs / b.downMiBs).toFixed(1)}x` });
+  for (const engine of ['interp', 'jit'] as const) {
+    const child = spawnSync(process.execPath, [repoPath('dist', 'bench', 'net.js'), 'bonsai', engine], { encoding: 'utf8', timeout: 900_000 });
+    if (child.status !== 0) throw new Error(`network benchmark on Bonsai (${engine}) failed: ${child.stderr}`);
+    const b = JSON.parse(child.stdout) as NetTimes;
+    rows.push({ name: `TCP guest -> host (user net), 32 MiB (${engine})`, bonsai: mbs(b.upMiBs), qemu: q === null ? 'not installed' : mbs(q.upMiBs), ratio: q === null ? '-' : `${(q.upMiBs / b.upMiBs).toFixed(1)}x` });
+    rows.push({ name: `TCP host -> guest (forward), 32 MiB (${engine})`, bonsai: mbs(b.downMiBs), qemu: q === null ? 'not installed' : mbs(q.downMiBs), ratio: q === null ? '-' : `${(q.downMiBs / b.downMiBs).toFixed(1)}x` });
+  }
 }
 
 async function lifecycleBench(rows: Row[]): Promise<void> {

@@ -308,7 +308,9 @@ $<HTMLFormElement>('#create').addEventListener('submit', (e) => {
   const data = new FormData(f);
   const button = f.querySelector('button');
   void act(button, async () => {
-    await api('POST', '/api/vms', { name: String(data.get('name')), template: String(data.get('template')), memory: String(data.get('memory')) });
+    // Before the templates have come (a slow host) the list is empty: the server's default then, not "null".
+    const template = data.get('template');
+    await api('POST', '/api/vms', { name: String(data.get('name')), memory: String(data.get('memory')), ...(template === null || template === '' ? {} : { template: String(template) }) });
     f.reset();
   });
 });

@@ -42,6 +42,12 @@ test('the web UI: create, start, a console that types and answers, a snapshot, s
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(e.message));
 
+  // The template list held back until the VM is created: a form sent before it came (a slow host) once
+  // asked for a template named "null", and no VM row ever appeared.
+  let releaseTemplates = (): void => undefined;
+  const templatesHeld = new Promise<void>((r) => { releaseTemplates = r; });
+  await page.route('**/api/templates', async (route) => { await templatesHeld; await route.continue(); });
+
   const refused = await page.goto(`${s.base}/`);
   assert.equal(refused?.status(), 401, 'the page without the token is refused');
   const opened = await page.goto(`${s.base}/?token=${s.token}`);
@@ -55,6 +61,8 @@ test('the web UI: create, start, a console that types and answers, a snapshot, s
   const row = page.locator('#vms tr[data-vm=demo]');
   await row.waitFor({ timeout: 120_000 });
   assert.equal(await row.locator('td.state').textContent(), 'stopped');
+  releaseTemplates();
+  await page.locator('#create select[name=template] option[value=default]').waitFor({ state: 'attached', timeout: 120_000 });
 
   await row.getByRole('button', { name: 'Start' }).click();
   await page.locator('#vms tr[data-vm=demo] td.state-running').waitFor({ timeout: 120_000 });
