@@ -1,7 +1,11 @@
 /**
  * Platform-level interrupt controller as on QEMU's virt board (RISC-V PLIC specification 1.0.0): 96
  * sources (1..95; 0 means "none"), 7 priority levels, and two contexts per hart: 2h for M-mode, 2h+1 for
- * S-mode. Sources are level-triggered: a source is pending while its line is high and it is not claimed.
+ * S-mode. Sources are level-triggered as QEMU's PLIC (7.2, hw/intc/sifive_plic.c) takes them: each raise of
+ * a line, also of one already high, is a request that pends until claimed (or the line drops); completing
+ * a source whose line is still high pends nothing by itself. The specification's gateway would forward a new
+ * request there; drivers written against QEMU, such as xv6's, complete a UART interrupt whose cause they left
+ * (THR empty, nothing to send) and would get it back forever.
  */
 import { IrqLine, type MmioDevice } from './mmio.js';
 import type { State, Stateful } from './stateful.js';
@@ -18,7 +22,12 @@ const CONTEXT_STRIDE = 0x1000;
 
 export class Plic implements MmioDevice, Stateful {
   private readonly priority = new Uint8Array(PLIC_SOURCES);
-  /** Line levels as the devices drive them; not saved, because each device re-drives its line on restore. */
+  /**
+   * Requests: set by each raise of a source's line, cleared by its claim or by the line dropping. Saved;
+   * the machine restores the PLIC after the devices, which re-drive their lines.
+   */
+  private readonly requested = new Uint32Array(WORDS);
+  /** Line levels as the devices drive them (not saved: each device re-drives its line on restore). */
   private readonly level = new Uint32Array(WORDS);
   /** Claimed and not yet completed: the gateway forwards no new request for these (spec, "Interrupt Gateways"). */
   private readonly claimed = new Uint32Array(WORDS);
@@ -36,10 +45,11 @@ export class Plic implements MmioDevice, Stateful {
     if (!Number.isInteger(n) || n < 1 || n >= PLIC_SOURCES) throw new RangeError(`plic: no source ${n} (1..${PLIC_SOURCES - 1})`);
     let line = this.lines[n];
     if (line === undefined) {
+      const bit = 1 << (n & 31), w = n >> 5;
       line = new IrqLine((high) => {
-        if (high) this.level[n >> 5] |= 1 << (n & 31); else this.level[n >> 5] &= ~(1 << (n & 31));
+        if (high) { this.level[w] |= bit; this.requested[w] |= bit; } else { this.level[w] &= ~bit; this.requested[w] &= ~bit; }
         this.update();
-      });
+      }, true);
       this.lines[n] = line;
     }
     return line;
@@ -93,9 +103,9 @@ export class Plic implements MmioDevice, Stateful {
     this.update();
   }
 
-  /** Pending bits of word `w`: a line is high and its source is not claimed. */
+  /** Pending bits of word `w`: a request came and its source is not claimed. */
   private pending(w: number): number {
-    return (this.level[w] & ~this.claimed[w]) >>> 0;
+    return (this.requested[w] & ~this.claimed[w]) >>> 0;
   }
 
   /** The source context `ctx` would claim: highest priority above threshold, ties to the lowest id; or 0. */
@@ -118,19 +128,22 @@ export class Plic implements MmioDevice, Stateful {
     const id = this.best(ctx);
     if (id !== 0) {
       this.claimed[id >> 5] |= 1 << (id & 31);
+      this.requested[id >> 5] &= ~(1 << (id & 31));
       this.update();
     }
     return id;
   }
 
   /**
-   * Completion re-arms the source's gateway; an id not enabled for this context is silently ignored
-   * (spec, "Interrupt Completion") — why Linux enables a masked source around its EOI.
+   * Completion re-arms the source's gateway (a request raised meanwhile pends now); an id not enabled for
+   * this context is silently ignored (spec, "Interrupt Completion") — why Linux enables a masked source
+   * around its EOI.
    */
   private complete(ctx: number, id: number): void {
     if (id < 1 || id >= PLIC_SOURCES) return;
     if ((this.enable[ctx * WORDS + (id >> 5)] & (1 << (id & 31))) === 0) return;
     this.claimed[id >> 5] &= ~(1 << (id & 31));
+    this.update();
   }
 
   private update(): void {
@@ -138,13 +151,17 @@ export class Plic implements MmioDevice, Stateful {
   }
 
   save(): State {
-    const claimed: number[] = [];
-    for (let n = 1; n < PLIC_SOURCES; n++) if (this.claimed[n >> 5] & (1 << (n & 31))) claimed.push(n);
+    const ids = (bits: Uint32Array): number[] => {
+      const out: number[] = [];
+      for (let n = 1; n < PLIC_SOURCES; n++) if (bits[n >> 5] & (1 << (n & 31))) out.push(n);
+      return out;
+    };
     return {
       priority: Array.from(this.priority),
       enable: Array.from(this.enable, (v) => v >>> 0),
       threshold: Array.from(this.threshold),
-      claimed,
+      claimed: ids(this.claimed),
+      requested: ids(this.requested),
     };
   }
 
@@ -155,17 +172,27 @@ export class Plic implements MmioDevice, Stateful {
     const enable = numbers(s.enable, 'enable', this.enable.length, 0xffffffff);
     if (enable.some((v, i) => i % WORDS === 0 && (v & 1) !== 0)) throw new Error('plic state: source 0 is enabled');
     const threshold = numbers(s.threshold, 'threshold', this.threshold.length, PRIORITY_MASK);
-    const claimed = s.claimed;
-    if (!Array.isArray(claimed)) throw new Error('plic state: bad claimed');
-    const ids = claimed.map((n) => {
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n >= PLIC_SOURCES) throw new Error('plic state: bad claimed');
-      return n;
-    });
+    const sources = (v: State | undefined, key: string): number[] => {
+      if (!Array.isArray(v)) throw new Error(`plic state: bad ${key}`);
+      return v.map((n) => {
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n >= PLIC_SOURCES) throw new Error(`plic state: bad ${key}`);
+        return n;
+      });
+    };
+    const claimed = sources(s.claimed, 'claimed');
+    // States from before requests were kept: every high line not claimed was pending then.
+    const requested = s.requested === undefined ? null : sources(s.requested, 'requested');
     this.priority.set(priority);
     this.enable.set(enable);
     this.threshold.set(threshold);
     this.claimed.fill(0);
-    for (const n of ids) this.claimed[n >> 5] |= 1 << (n & 31);
+    for (const n of claimed) this.claimed[n >> 5] |= 1 << (n & 31);
+    if (requested === null) {
+      for (let w = 0; w < WORDS; w++) this.requested[w] = this.level[w] & ~this.claimed[w];
+    } else {
+      this.requested.fill(0);
+      for (const n of requested) this.requested[n >> 5] |= 1 << (n & 31);
+    }
     this.update();
   }
 }

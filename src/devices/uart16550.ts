@@ -149,17 +149,25 @@ export class Uart16550 implements MmioDevice, Stateful {
     return id | (this.fifoEnabled ? IIR_FIFOS : 0);
   }
 
+  // The line is driven again (a raise is a new request to the PLIC) where QEMU's 16550 drives it: not on a
+  // read of LSR or MSR that changed nothing, which xv6 makes in its interrupt handler, nor on a write of
+  // IER that changed nothing.
+
   private readLsr(): number {
     const v = (this.rxCount > 0 ? LSR_DR : 0) | (this.overrun ? LSR_OE : 0) | LSR_THRE | LSR_TEMT;
-    this.overrun = false; // error bits clear on read, ending a receiver line status interrupt
-    this.update();
+    if (this.overrun) {
+      this.overrun = false; // error bits clear on read, ending a receiver line status interrupt
+      this.update();
+    }
     return v;
   }
 
   private readMsr(): number {
     const v = this.modemLines() | this.msrDelta;
-    this.msrDelta = 0;
-    this.update();
+    if (this.msrDelta !== 0) {
+      this.msrDelta = 0;
+      this.update();
+    }
     return v;
   }
 
@@ -174,11 +182,12 @@ export class Uart16550 implements MmioDevice, Stateful {
   }
 
   private writeIer(v: number): void {
+    const changed = (v & 0x0f) !== this.ier;
     const enabling = (v & IER_ETBEI) !== 0 && (this.ier & IER_ETBEI) === 0;
     this.ier = v & 0x0f;
     // The 16550A raises THRE as soon as ETBEI is set with THR empty; Linux's 8250 startup tests for it.
     if (enabling) this.thrIpending = true;
-    this.update();
+    if (changed) this.update();
   }
 
   private writeFcr(v: number): void {
@@ -205,8 +214,9 @@ export class Uart16550 implements MmioDevice, Stateful {
     if (changed & MSR_DSR) this.msrDelta |= MSR_DDSR;
     if (changed & MSR_DCD) this.msrDelta |= MSR_DDCD;
     if ((before & MSR_RI) && !(after & MSR_RI)) this.msrDelta |= MSR_TERI; // trailing edge only
+    const rx = this.rxCount;
     this.refill(); // leaving loopback reconnects the host's input
-    this.update();
+    if (changed !== 0 || this.rxCount !== rx) this.update();
   }
 
   /** CTS, DSR, RI, DCD: in loopback wired from RTS, DTR, OUT1, OUT2 (Section 8.5, MCR bit 4). */

@@ -546,7 +546,6 @@ export class Machine {
     this.hart.restore(parts.hart);
     this.clock.restore(parts.clock);
     this.clint.restore(parts.clint);
-    this.plic.restore(parts.plic);
     this.uart.restore(parts.uart);
     this.rtc.restore(parts.rtc);
     this.syscon.restore(parts.syscon);
@@ -555,6 +554,8 @@ export class Machine {
       if (slot === null) { if (v !== null) badState(VIRTIO_SLOT_NAMES[i], 'the slot is empty here'); }
       else slot.restore(v);
     });
+    // After the devices, which re-drive their lines (each raise a request): the saved requests are the PLIC's.
+    this.plic.restore(parts.plic);
     const fw = record(parts.firmware, 'firmware');
     const sbi = bool(fw, 'builtinSbi', 'firmware');
     if (sbi) this.useBuiltinSbi();
