@@ -123,13 +123,20 @@ test('a claimed source stays unpended while its line is high and pends again on 
   assert.equal(outs[1].level, false);
 });
 
-test('completion of a source not enabled for the context is ignored', () => {
-  const { plic, outs } = rig();
-  const line = plic.source(5);
-  wr(plic, PRIORITY(5), 1);
-  wr(plic, ENABLE(0), 1 << 5);
+
+/** A rig with source `n` at priority 1 enabled for context `ctx`, its line raised and the source claimed there. */
+function claimedSource(n: number, ctx: number): ReturnType<typeof rig> & { line: IrqLine } {
+  const r = rig();
+  const line = r.plic.source(n);
+  wr(r.plic, PRIORITY(n), 1);
+  wr(r.plic, ENABLE(ctx), 1 << n);
   line.set(true);
-  assert.equal(rd(plic, CLAIM(0)), 5);
+  assert.equal(rd(r.plic, CLAIM(ctx)), n);
+  return { ...r, line };
+}
+
+test('completion of a source not enabled for the context is ignored', () => {
+  const { plic, outs, line } = claimedSource(5, 0);
   wr(plic, CLAIM(1), 5);
   assert.equal(outs[0].level, false, 'context 1 does not enable source 5');
   wr(plic, CLAIM(0), 0);
@@ -148,12 +155,7 @@ test('completion of a source not enabled for the context is ignored', () => {
 });
 
 test('a line left high after completion pends again only when its device raises it again (QEMU, and xv6 relies on it)', () => {
-  const { plic, outs } = rig();
-  const line = plic.source(10);
-  wr(plic, PRIORITY(10), 1);
-  wr(plic, ENABLE(1), 1 << 10);
-  line.set(true);
-  assert.equal(rd(plic, CLAIM(1)), 10);
+  const { plic, outs, line } = claimedSource(10, 1);
   wr(plic, CLAIM(1), 10);
   assert.equal(rd(plic, PENDING), 0);
   assert.equal(outs[1].level, false, 'no interrupt storm from a cause the driver left standing');
