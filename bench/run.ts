@@ -12,6 +12,7 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { runProgram } from '../src/vm/program.js';
 import { qemuLinux, scratchDisk, type LinuxTimes } from './linux.js';
+import { buildXv6, xv6Usertests } from './xv6.js';
 import { qemuNet, type NetTimes } from './net.js';
 import { bonsaiLifecycle, qemuIdleRss } from './lifecycle.js';
 import { bonsaiSnapshots, qemuSnapshots } from './snapshot.js';
@@ -137,13 +138,25 @@ async function migrateBench(rows: Row[]): Promise<void> {
   }
 }
 
+async function xv6Bench(rows: Row[]): Promise<void> {
+  const built = buildXv6();
+  if (typeof built === 'string') { console.log(`bench: xv6 skipped: ${built}`); return; }
+  const t = await xv6Usertests(built.kernel, built.fsImg, qemuAvailable());
+  const q = t.qemuSeconds;
+  for (const [engine, s] of [['interp', t.interpSeconds], ['jit', t.jitSeconds]] as const) {
+    rows.push({ name: `xv6 usertests -q (${engine})`, bonsai: `${s.toFixed(1)} s`, qemu: q === null ? 'not installed' : `${q.toFixed(1)} s`, ratio: q === null ? '-' : `${(s / q).toFixed(1)}x` });
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`bonsai bench on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), Node ${process.version}`);
   const rows: Row[] = [];
   // `npm run bench -- lifecycle net`: only those parts.
-  const parts = { cpu: cpuBench, linux: linuxBench, net: netBench, lifecycle: lifecycleBench, snapshot: snapshotBench, migrate: migrateBench };
+  const parts = { cpu: cpuBench, linux: linuxBench, net: netBench, lifecycle: lifecycleBench, snapshot: snapshotBench, migrate: migrateBench, xv6: xv6Bench };
+  /** Run only when asked for: the interpreter takes many minutes over xv6's usertests. */
+  const optIn = new Set(['xv6']);
   const only = process.argv.slice(2);
-  for (const [name, run] of Object.entries(parts)) if (only.length === 0 || only.includes(name)) await run(rows);
+  for (const [name, run] of Object.entries(parts)) if (only.length === 0 ? !optIn.has(name) : only.includes(name)) await run(rows);
   const w = [40, 28, 28, 11];
   const line = (c: string[]): string => c.map((s, i) => s.padEnd(w[i])).join(' ');
   console.log(line(['workload', 'bonsai', 'qemu (TCG)', 'bonsai/qemu']));
