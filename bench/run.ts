@@ -139,7 +139,7 @@ async function migrateBench(rows: Row[]): Promise<void> {
 }
 
 async function xv6Bench(rows: Row[]): Promise<void> {
-  const built = buildXv6();
+  const built = buildXv6(true);
   if (typeof built === 'string') { console.log(`bench: xv6 skipped: ${built}`); return; }
   const t = await xv6Usertests(built.kernel, built.fsImg, qemuAvailable());
   const q = t.qemuSeconds;

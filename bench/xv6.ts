@@ -2,38 +2,22 @@
  * xv6-riscv's `usertests -q` (MIT's teaching kernel and its own test suite: fork, exec, pipes, sbrk, the file
  * system, faults), run to "ALL TESTS PASSED" on QEMU (`-M virt -bios none`, as xv6's Makefile runs it) and
  * on Bonsai with each engine, timed from the command to that line. xv6 is not part of Bonsai: its sources
- * are taken from XV6_DIR, else from ~/.cache/bonsai/xv6-riscv (cloned from GitHub on first use), and built
- * here for one hart (CPUS=1) with Debian's riscv64-linux-gnu toolchain. Without either, the part is skipped
- * with a line saying why. `npm run bench -- xv6` (not in the default set: the interpreter takes minutes).
+ * are built by test/xv6.ts (XV6_DIR, else ~/.cache/bonsai/xv6-riscv, cloned from GitHub on first use).
+ * Without them or the toolchain, the part is skipped with a line saying why. `npm run bench -- xv6` (not in the default set: the interpreter takes minutes).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { repoPath } from '../test/helpers.js';
 import { Console } from './linux.js';
+export { buildXv6 } from '../test/xv6.js';
 
 export interface Xv6Times { qemuSeconds: number | null; interpSeconds: number; jitSeconds: number }
 
-const REPO = 'https://github.com/mit-pdos/xv6-riscv';
 const PROMPT = /\n\$ $/;
 const LIMIT_MS = 40 * 60_000;
-
-/** The built kernel and file system image, or a line saying why there are none. */
-export function buildXv6(): { kernel: string; fsImg: string } | string {
-  const dir = process.env.XV6_DIR ?? join(homedir(), '.cache', 'bonsai', 'xv6-riscv');
-  if (!existsSync(join(dir, 'Makefile'))) {
-    if (process.env.XV6_DIR !== undefined) return `XV6_DIR=${dir} holds no xv6-riscv checkout`;
-    mkdirSync(join(dir, '..'), { recursive: true });
-    const clone = spawnSync('git', ['clone', '--depth', '1', REPO, dir], { encoding: 'utf8' });
-    if (clone.status !== 0) return `no xv6-riscv sources (git clone ${REPO} failed; set XV6_DIR to a checkout)`;
-  }
-  if (spawnSync('riscv64-linux-gnu-gcc', ['--version']).status !== 0) return 'no riscv64-linux-gnu-gcc (apt-get install gcc-riscv64-linux-gnu)';
-  const make = spawnSync('make', ['-C', dir, 'TOOLPREFIX=riscv64-linux-gnu-', 'CPUS=1', 'kernel/kernel', 'fs.img'], { encoding: 'utf8' });
-  if (make.status !== 0) return `xv6 did not build: ${make.stderr.trim().split('\n').slice(-1)[0] ?? ''}`;
-  return { kernel: join(dir, 'kernel', 'kernel'), fsImg: join(dir, 'fs.img') };
-}
 
 /** Runs `usertests -q` in the machine `cmd args` started with, on a fresh copy of the file system; seconds. */
 async function usertests(cmd: string, args: (img: string) => string[], fsImg: string): Promise<number> {
