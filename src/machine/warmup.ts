@@ -10,6 +10,7 @@
  * the machines built after it.
  */
 import type { Machine } from './machine.js';
+import { VIRT } from './layout.js';
 import { bType, iType, jType, rType, sType } from './riscv/decode.js';
 import { RAM_OFFSET } from './riscv/layout.js';
 
@@ -75,10 +76,10 @@ const S_TRAP = 0x3400;
 const FAR = 0x4000; // a function on another page, and an instruction that crosses into the page after it
 const SMC = 0x7000; // code the program rewrites
 const DATA = 0x8000; // two pages of data
-const CLINT = 0x2000000;
+const CLINT = VIRT.clint;
 /** No device answers here: loads and stores fault. */
 const NOTHING = 0x3000;
-const UART = 0x10000000;
+const UART = VIRT.uart;
 
 /** The program: M-mode integer, memory, FP, atomic, CSR and system instructions, then S-mode and U-mode. */
 export function warmUpProgram(): Asm {
@@ -237,7 +238,7 @@ const value = (round: number, rand: () => number): [number, number] => {
 
 /** RAM of the scratch machine. */
 export const WARM_UP_RAM = 1 << 20;
-const RAM_BASE = 0x80000000;
+const RAM_BASE = VIRT.ram;
 
 /**
  * Runs the warm-up program on `m`, a scratch machine of WARM_UP_RAM bytes for the engine to be warmed (the
