@@ -21,6 +21,7 @@ import { Bus } from './bus.js';
 import { VirtualClock } from './clock.js';
 import { createSbi, programStimecmp } from './firmware/sbi.js';
 import { Htif } from './htif.js';
+import { runWarmUp, WARM_UP_RAM } from './warmup.js';
 import { applyRam, captureRam, checkRamImage, type RamImage } from './ram-image.js';
 import { VIRT } from './layout.js';
 import { IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI } from './riscv/csr.js';
@@ -68,7 +69,17 @@ export interface MachineOptions {
   memory?: WebAssembly.Memory;
   /** What runs guest code: 'interp' (default) the interpreter, 'jit' the interpreter and compiled hot blocks. */
   engine?: Engine;
+  /**
+   * Run the warm-up program (warmup.ts) on a scratch machine first, when this process has not yet for this
+   * engine (default true; the scratch machine itself is made with false).
+   */
+  warmUp?: boolean;
 }
+
+/** Engines this process has run the warm-up for. */
+const warmedUp = new Set<Engine>();
+/** The engines this process has run the warm-up for (tests). */
+export function warmedUpEngines(): ReadonlySet<Engine> { return warmedUp; }
 
 /** A WebAssembly memory laid out for a machine of `memoryBytes`; RAM starts at byte RAM_OFFSET. */
 export function guestMemoryFor(memoryBytes: number): WebAssembly.Memory {
@@ -161,8 +172,13 @@ export class Machine {
       base: RAM_BASE, size, offset: RAM_OFFSET, i32: this.i32,
       pageFlags: new Uint8Array(size / 4096),
     };
+    const engine = opts.engine ?? 'interp';
+    if (opts.warmUp !== false && !warmedUp.has(engine)) {
+      warmedUp.add(engine);
+      runWarmUp(new Machine({ memoryBytes: WARM_UP_RAM, engine, warmUp: false, log: () => {}, console: () => {} }));
+    }
     this.bus = new Bus(this.log);
-    this.hart = new Hart(this.memory, this.ram, this.bus, this.clock, 0, opts.engine ?? 'interp');
+    this.hart = new Hart(this.memory, this.ram, this.bus, this.clock, 0, engine);
     const hart = this.hart;
     hartRef = hart;
     this.clint = new Clint(this.clock, [{

@@ -165,16 +165,17 @@ export function decodeImm(op: Op, i: number): number {
 
 // --- RVC expansion -------------------------------------------------------------------------------
 
-const rType = (f7: number, rs2: number, rs1: number, f3: number, rd: number, opc: number): number =>
+// The 32-bit formats (unprivileged spec, 2.3), as int32; the warm-up program is assembled with them too.
+export const rType = (f7: number, rs2: number, rs1: number, f3: number, rd: number, opc: number): number =>
   ((f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opc) | 0;
-const iType = (imm: number, rs1: number, f3: number, rd: number, opc: number): number =>
+export const iType = (imm: number, rs1: number, f3: number, rd: number, opc: number): number =>
   (((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opc) | 0;
-const sType = (imm: number, rs2: number, rs1: number, f3: number, opc: number): number =>
+export const sType = (imm: number, rs2: number, rs1: number, f3: number, opc: number): number =>
   ((((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | opc) | 0;
-const bType = (imm: number, rs2: number, rs1: number, f3: number): number =>
+export const bType = (imm: number, rs2: number, rs1: number, f3: number): number =>
   ((((imm >> 12) & 1) << 31) | (((imm >> 5) & 0x3f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) |
     (((imm >> 1) & 15) << 8) | (((imm >> 11) & 1) << 7) | 0x63) | 0;
-const jType = (imm: number, rd: number): number =>
+export const jType = (imm: number, rd: number): number =>
   ((((imm >> 20) & 1) << 31) | (((imm >> 1) & 0x3ff) << 21) | (((imm >> 11) & 1) << 20) |
     (((imm >> 12) & 0xff) << 12) | (rd << 7) | 0x6f) | 0;
 

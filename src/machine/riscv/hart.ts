@@ -70,6 +70,8 @@ const HOT_QUEUED = 0xfffe;
 const HOT_COMPILED = 0xfffd;
 const MAX_LIVE_BLOCKS = 16384;
 const JIT_SAMPLE = 64;
+/** The interpreter's counts when it counts nothing (no JIT). */
+const NO_COUNTS = new Uint16Array(0);
 
 /** Which engine runs guest code: the interpreter alone, or the interpreter plus compiled blocks. */
 export type Engine = 'interp' | 'jit';
@@ -602,8 +604,11 @@ export class Hart implements Stateful {
     const m8 = this.m8, s8 = this.s8, m16 = this.m16, s16 = this.s16, m32 = this.m32;
     const tagR = mmu.tagR, tagW = mmu.tagW, tagRHi = mmu.tagRHi, tagWHi = mmu.tagWHi, baseR = mmu.baseR, baseW = mmu.baseW;
     const dset = this.dataSet;
-    // With the JIT, block entries (taken branches, jumps, page changes) are counted and leave when hot.
+    // With the JIT, block entries (taken branches, jumps, page changes) are counted and leave when hot: the
+    // counts of this page are at hand (measured: counting through a call cost the JIT's boot ~80 ms).
     const stay = !this.stepBlocks;
+    const threshold = this.hotThreshold;
+    let hot = stay ? NO_COUNTS : (page.hot ??= new Uint16Array(PAGE_SLOTS));
     this.trapped = false;
     let n = budget;
     for (;;) {
@@ -844,7 +849,14 @@ export class Hart implements Stateful {
             x[rd] = link;
             x[rd + 1] = (pch + ((link >>> 0) < (pc >>> 0) ? 1 : 0)) | 0;
           }
-          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base !== -1 && (stay || this.coldTarget(page, tLo & 0xfff))) { off = tLo & 0xfff; continue; }
+          if (tHi === pHi && ((tLo ^ pLo) >>> 12) === 0 && base !== -1) {
+            const t = tLo & 0xfff;
+            if (stay) { off = t; continue; }
+            // JIT: stay while the target is cold (counted), queued or untranslatable (coldTarget, inline).
+            const h = hot[t >> 1];
+            if (h < threshold) { hot[t >> 1] = h + 1; off = t; continue; }
+            if (h >= HOT_QUEUED) { off = t; continue; }
+          }
           break dispatch;
         }
         case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU: {
@@ -861,7 +873,12 @@ export class Hart implements Stateful {
           }
           if (!taken) break;
           const t = off + imms[slot];
-          if (t >= 0 && t < 4096 && base !== -1 && (stay || this.coldTarget(page, t))) { off = t; continue; }
+          if (t >= 0 && t < 4096 && base !== -1) {
+            if (stay) { off = t; continue; }
+            const h = hot[t >> 1];
+            if (h < threshold) { hot[t >> 1] = h + 1; off = t; continue; }
+            if (h >= HOT_QUEUED) { off = t; continue; }
+          }
           const pc = (pLo + off) | 0, imm = imms[slot];
           const pch = (pHi + ((pc >>> 0) < (pLo >>> 0) ? 1 : 0)) | 0;
           tLo = (pc + imm) | 0;
@@ -1087,6 +1104,7 @@ export class Hart implements Stateful {
       }
       page = next;
       ops = next.ops; insns = next.ins; imms = next.imm;
+      if (!stay) hot = next.hot as Uint16Array; // chain() counted the entry there
       base = this.chainBase;
       pLo = tLo & -4096; pHi = tHi; off = tLo & 0xfff;
     }
@@ -1099,10 +1117,11 @@ export class Hart implements Stateful {
   private chainBase = 0;
 
   /**
-   * JIT: whether the interpreter goes on at `off` of `page` after a taken branch, a jump or a page change
-   * (counting the entry), or leaves for the dispatcher: the block there is compiled, or due to be. Cold code
-   * is interpreted without a return to the dispatcher at every branch (measured: that return cost more than
-   * the block), and since 2026-12-04 at every jalr and page change too (docs/performance.md).
+   * JIT: whether the interpreter goes on at `off` of `page` after a page change (counting the entry; execute()
+   * does the same inline for branches and jumps within a page), or leaves for the dispatcher: the block there
+   * is compiled, or due to be. Cold code is interpreted without a return to the dispatcher at every branch
+   * (measured: that return cost more than the block), and since 2026-12-04 at every jalr and page change too
+   * (docs/performance.md).
    */
   private coldTarget(page: DecodedPage, off: number): boolean {
     const hot = page.hot ??= new Uint16Array(PAGE_SLOTS);
