@@ -297,6 +297,23 @@ test('memory written by compiled stores is what the interpreter writes', () => {
   assert.deepEqual(b.physMemory(DATA, 4096), a.physMemory(DATA, 4096));
 });
 
+test('registers a region names once are read and written in place, exact at a TLB miss after them', () => {
+  // loop: addi x5, x12, 7 (x5 named once, written); add x7, x8, x9 (x8, x9 read once, x7 written once);
+  // ld x6, 0(x10) (a new page every 8 passes: a TLB miss, the block stops before it); addi x10, x10, 512;
+  // addi x12, x12, -1; bne x12, x0, loop
+  const words = [addi(5, 12, 7), R(0x33, 0, 0, 7, 8, 9), ld(6, 10, 0), addi(10, 10, 512), addi(12, 12, -1), bne(12, 0, -20)];
+  const data = Array.from({ length: 2048 }, (_, i) => (i * 2654435761) | 0);
+  const setup = (m: Machine): void => {
+    put(m, RAM, words); put(m, DATA, data);
+    setReg(m, 8, 0x1234_5678); setReg(m, 9, 0x1111); setReg(m, 10, DATA); setReg(m, 12, 15);
+  };
+  const [, b] = differential(setup, 6 * 15, () => 7);
+  assert.equal(reg(b, 5), 1 + 7, 'x5: written in place by the last pass');
+  assert.equal(reg(b, 7), 0x1234_5678 + 0x1111);
+  assert.deepEqual([b.hart.x[12], b.hart.x[13]], [data[14 * 128], data[14 * 128 + 1]], 'x6: the last load');
+  assert.ok(b.hart.jit !== null && b.hart.jit.stats.stops > 0 && b.hart.jit.stats.jitInstructions > 40, 'it ran compiled, and stopped at a miss');
+});
+
 // --- self-modifying code ------------------------------------------------------------------------------------
 
 test('a store into a compiled block, then fence.i, runs the new instruction', () => {

@@ -137,18 +137,29 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     for (const t of successors(page, b)) if (!index.has(t)) todo.push(t);
   }
 
-  // Registers: every one named is cached in a local; the ones written are stored back at exits.
+  // Registers: one named by two or more instructions of the region (or read and written by one) is cached in
+  // a local, loaded at entry, and stored back at exits when written; one named by a single instruction is
+  // read from or written to the Memory where it is used (no local to carry through the function: measured,
+  // docs/performance.md).
   const c = new Code(BLOCK_PARAMS.length);
   const pc = c.local(T.i64), npc = c.local(T.i64), n = c.local(T.i32), cur = c.local(T.i32);
   const a = c.local(T.i64), lo = c.local(T.i32), ti = c.local(T.i32), o = c.local(T.i32);
   const t: number[] = [];
   for (let i = 0; i < 7; i++) t.push(c.local(T.i64));
-  const u1 = c.local(T.i32), u2 = c.local(T.i32), dset4 = c.local(T.i32);
+  const u1 = c.local(T.i32), u2 = c.local(T.i32), dset4 = c.local(T.i32), v = c.local(T.i64);
   const reg = new Int32Array(32).fill(-1);
   const written = new Uint8Array(32);
+  const mentions = new Uint8Array(32), readOnce = new Uint8Array(32), stamp = new Int32Array(32).fill(-1);
   let fp = false;
-  const use = (r: number): void => { if (r !== 0 && reg[r] < 0) reg[r] = c.local(T.i64); };
+  let insNo = 0;
+  /** Instruction insNo names r (reads it, or writes it when `w`). */
+  const use = (r: number, w = false): void => {
+    if (r === 0) return;
+    if (stamp[r] !== insNo) { stamp[r] = insNo; if (mentions[r] < 255) mentions[r]++; readOnce[r] = 0; }
+    if (!w) readOnce[r] = 1;
+  };
   for (const f of blocks.flatMap((b) => b.offs)) {
+    insNo++;
     const op = page.ops[f >> 1] as Op, ins = page.ins[f >> 1];
     if (op === Op.NOP || op === Op.FENCE) continue;
     const k = kindOf(op);
@@ -157,7 +168,16 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     if (k === Kind.FpLoad || k === Kind.FpStore) { fp = true; continue; } // rs2 and rd are f registers
     if (k === Kind.Store || k === Kind.Amo || k === Kind.Sc || k === Kind.Branch || (k === Kind.Alu && opcode !== 0x13 && opcode !== 0x1b &&
       op !== Op.LUI && op !== Op.AUIPC)) use(RS2(ins));
-    if (k !== Kind.Store && k !== Kind.Branch && RD(ins) !== 0) { use(RD(ins)); written[RD(ins)] = 1; }
+    if (k !== Kind.Store && k !== Kind.Branch && RD(ins) !== 0) {
+      const rd = RD(ins), wasRead = stamp[rd] === insNo && readOnce[rd] === 1;
+      use(rd, true); written[rd] = 1;
+      if (wasRead) readOnce[rd] = 2; // read and written by the same instruction
+    }
+  }
+  const inMemory = new Uint8Array(32);
+  for (let r = 1; r < 32; r++) {
+    if (mentions[r] === 0) continue;
+    if (mentions[r] === 1 && readOnce[r] !== 2) { inMemory[r] = 1; written[r] = 0; } else reg[r] = c.local(T.i64);
   }
 
   // Prologue: pc from its halves, registers from the Memory.
@@ -185,8 +205,12 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
   }
   let bi = 0; // the guest block whose code is being written
   let depth = 0; // from the current guest block's code, `br depth` leaves to the epilogue
-  const get = (r: number): void => { if (r === 0) c.i64(0); else c.get(reg[r]); };
-  const put = (r: number): void => { if (r === 0) c.op(W.drop); else c.set(reg[r]); };
+  const get = (r: number): void => {
+    if (r === 0) c.i64(0); else if (inMemory[r]) c.i32(0).mem(W.i64_load, 3, STATE_X + 8 * r); else c.get(reg[r]);
+  };
+  const put = (r: number): void => {
+    if (r === 0) c.op(W.drop); else if (inMemory[r]) c.set(v).i32(0).get(v).mem(W.i64_store, 3, STATE_X + 8 * r); else c.set(reg[r]);
+  };
   /** Sets npc = pc + delta and n += count2 (2 * instructions + stop), then leaves. */
   const exit = (delta: number, count2: number, extra: number): void => {
     c.get(pc).i64(delta).op(W.i64_add).set(npc);
@@ -213,7 +237,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
    * before instruction k (at pc delta) when the TLB misses or the address is misaligned.
    */
   const address = (rs1: number, imm: number, size: number, delta: number, k: number, store: boolean): void => {
-    tlbCheck(c, a, lo, ti, dset4, rs1 === 0 ? -1 : reg[rs1], imm, size, store ? TLB_TAG_W : TLB_TAG_R, store ? TLB_TAGHI_W : TLB_TAGHI_R);
+    tlbCheck(c, a, lo, ti, dset4, () => get(rs1), imm, size, store ? TLB_TAG_W : TLB_TAG_R, store ? TLB_TAGHI_W : TLB_TAGHI_R);
     exit(delta, 2 * k + 1, 1);
     c.end();
     c.get(ti).mem(W.i32_load, 2, store ? TLB_BASE_W : TLB_BASE_R).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
@@ -442,10 +466,10 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
  * The three tests are branches of their own (measured: combining them with `or` made V8 emit a setcc and a
  * zero-extension for each, docs/performance.md). `dset4` holds the data TLB set's first slot times 4.
  */
-function tlbCheck(c: Code, a: number, lo: number, ti: number, dset4: number, base: number, imm: number, size: number, tag: number, tagHi: number): void {
+function tlbCheck(c: Code, a: number, lo: number, ti: number, dset4: number, base: () => void, imm: number, size: number, tag: number, tagHi: number): void {
   c.begin(W.block); // $hit: the code after the miss's
   c.begin(W.block); // $miss
-  if (base < 0) c.i64(0); else c.get(base);
+  base();
   c.i64(imm).op(W.i64_add).tee(a).op(W.i32_wrap_i64).tee(lo);
   c.i32(10).op(W.i32_shr_u).i32(TLB_MASK << 2).op(W.i32_and).get(dset4).op(W.i32_add).tee(ti);
   c.mem(W.i32_load, 2, tag).get(lo).i32(-4096).op(W.i32_and).op(W.i32_ne).opU(W.br_if, 0);
