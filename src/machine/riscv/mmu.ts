@@ -10,7 +10,7 @@
  * decoded code. NaN marks an empty slot (it never compares equal).
  */
 import { Cause, Priv } from './csr.js';
-import { TLB_BASE_R, TLB_BASE_W, TLB_ENTRIES, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from './layout.js';
+import { TLB_BASE_R, TLB_BASE_W, TLB_ENTRIES, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W, TLB_VBASE_R, TLB_VTAG_R, TLB_VTAGHI_R } from './layout.js';
 
 export const TLB_BITS = 9;
 export const TLB_SIZE = 1 << TLB_BITS;
@@ -53,6 +53,10 @@ export class Mmu {
   readonly tagWHi: Int32Array;
   readonly baseR: Int32Array;
   readonly baseW: Int32Array;
+  /** Load victims (layout.ts TLB_VTAG_R): entry i >> 1 holds what a load fill last pushed out of slot i or its pair. */
+  readonly vtagR: Int32Array;
+  readonly vtagRHi: Int32Array;
+  readonly vbaseR: Int32Array;
 
   /** satp: mode 0 (Bare), 8 (Sv39), 9 (Sv48) or 10 (Sv57); root page-table physical address; ASID. */
   satpMode = 0;
@@ -80,13 +84,16 @@ export class Mmu {
 
   constructor(private readonly ram: PhysRam, memory?: ArrayBuffer) {
     const n = 4 * TLB_SIZE;
-    const table = (offset: number): Int32Array => memory === undefined ? new Int32Array(n) : new Int32Array(memory, offset, n);
+    const table = (offset: number, entries = n): Int32Array => memory === undefined ? new Int32Array(entries) : new Int32Array(memory, offset, entries);
     this.tagR = table(TLB_TAG_R).fill(1);
     this.tagRHi = table(TLB_TAGHI_R).fill(0);
     this.baseR = table(TLB_BASE_R).fill(0);
     this.tagW = table(TLB_TAG_W).fill(1);
     this.tagWHi = table(TLB_TAGHI_W).fill(0);
     this.baseW = table(TLB_BASE_W).fill(0);
+    this.vtagR = table(TLB_VTAG_R, n / 2).fill(1);
+    this.vtagRHi = table(TLB_VTAGHI_R, n / 2).fill(0);
+    this.vbaseR = table(TLB_VBASE_R, n / 2).fill(0);
   }
 
   /** Called when a fetch translation may go (the JIT's jump cache holds virtual pcs). */
@@ -100,6 +107,7 @@ export class Mmu {
     this.superLast = -Infinity;
     this.tagX.fill(1);
     this.tagR.fill(1);
+    this.vtagR.fill(1);
     this.tagW.fill(1);
   }
 
@@ -125,6 +133,7 @@ export class Mmu {
       const i = set * TLB_SIZE + idx;
       if (this.tagX[i] === key && this.tagXHi[i] === hi) this.tagX[i] = 1;
       if (this.tagR[i] === key && this.tagRHi[i] === hi) this.tagR[i] = 1;
+      if (this.vtagR[i >> 1] === key && this.vtagRHi[i >> 1] === hi) this.vtagR[i >> 1] = 1;
       if (this.tagW[i] === key && this.tagWHi[i] === hi) this.tagW[i] = 1;
     }
   }
@@ -157,6 +166,12 @@ export class Mmu {
       if (access === Access.Fetch) {
         this.tagX[i] = key; this.tagXHi[i] = hi; this.baseX[i] = base;
       } else if (access === Access.Load) {
+        // The entry it replaces becomes its pair's victim (layout.ts), unless it is this page's already.
+        const old = this.tagR[i];
+        if (old !== 1 && (old !== key || this.tagRHi[i] !== hi)) {
+          const v = i >> 1;
+          this.vtagR[v] = old; this.vtagRHi[v] = this.tagRHi[i]; this.vbaseR[v] = this.baseR[i];
+        }
         this.tagR[i] = key; this.tagRHi[i] = hi; this.baseR[i] = base;
       } else if (writableClean && ram.pageFlags[(page - ram.base) / 4096] === 0) {
         this.tagW[i] = key; this.tagWHi[i] = hi; this.baseW[i] = base;

@@ -18,7 +18,10 @@
  * Moving from block to block inside the region (a loop back to the entry too) checks the budget first.
  */
 import { Op } from '../decode.js';
-import { STATE_F, STATE_FP_DIRTY, STATE_RESV, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
+import {
+  STATE_F, STATE_FP_DIRTY, STATE_RESV, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W, TLB_VBASE_R, TLB_VTAG_R,
+  TLB_VTAGHI_R,
+} from '../layout.js';
 import { TLB_MASK } from '../mmu.js';
 import { Code, T, W } from './wasm.js';
 
@@ -237,10 +240,10 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
    * before instruction k (at pc delta) when the TLB misses or the address is misaligned.
    */
   const address = (rs1: number, imm: number, size: number, delta: number, k: number, store: boolean): void => {
-    tlbCheck(c, a, lo, ti, dset4, () => get(rs1), imm, size, store ? TLB_TAG_W : TLB_TAG_R, store ? TLB_TAGHI_W : TLB_TAGHI_R);
+    tlbCheck(c, a, lo, ti, dset4, () => get(rs1), imm, size, store);
     exit(delta, 2 * k + 1, 1);
-    c.end();
-    c.get(ti).mem(W.i32_load, 2, store ? TLB_BASE_W : TLB_BASE_R).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
+    c.end(); // $page: the base of the page on the stack
+    c.get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
   };
   /** A store's (or AMO's) address into o; a store into the LR reservation's granule clears it, as the interpreter's. */
   const storeAddress = (rs1: number, imm: number, size: number, delta: number, k: number): void => {
@@ -461,22 +464,35 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
 }
 
 /**
- * Computes the address rs1 + imm (into a, its low half into lo) and the TLB slot's byte index (into ti), and
- * opens a block whose code runs when the access misses: another page, a misaligned address or an empty slot.
- * The three tests are branches of their own (measured: combining them with `or` made V8 emit a setcc and a
- * zero-extension for each, docs/performance.md). `dset4` holds the data TLB set's first slot times 4.
+ * Computes the address rs1 + imm (into a, its low half into lo) and opens a block that yields the memory
+ * offset of its page: from the TLB slot (its byte index into ti), or for a load from the slot pair's victim
+ * (layout.ts TLB_VTAG_R). The code that follows, inside that block, runs when the access misses: a
+ * misaligned address, another page or an empty slot. Each test is a branch of its own (measured: one `if` on
+ * their `or` made V8 emit a setcc and a zero-extension for each, docs/performance.md). `dset4` holds the
+ * data TLB set's first slot times 4.
  */
-function tlbCheck(c: Code, a: number, lo: number, ti: number, dset4: number, base: () => void, imm: number, size: number, tag: number, tagHi: number): void {
-  c.begin(W.block); // $hit: the code after the miss's
+function tlbCheck(c: Code, a: number, lo: number, ti: number, dset4: number, base: () => void, imm: number, size: number, store: boolean): void {
+  const tag = store ? TLB_TAG_W : TLB_TAG_R, tagHi = store ? TLB_TAGHI_W : TLB_TAGHI_R;
+  c.begin(W.block, T.i32); // $page
   c.begin(W.block); // $miss
+  if (!store) c.begin(W.block); // $victim
+  const miss = store ? 0 : 1;
   base();
   c.i64(imm).op(W.i64_add).tee(a).op(W.i32_wrap_i64).tee(lo);
   c.i32(10).op(W.i32_shr_u).i32(TLB_MASK << 2).op(W.i32_and).get(dset4).op(W.i32_add).tee(ti);
   c.mem(W.i32_load, 2, tag).get(lo).i32(-4096).op(W.i32_and).op(W.i32_ne).opU(W.br_if, 0);
   c.get(ti).mem(W.i32_load, 2, tagHi).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).opU(W.br_if, 0);
-  if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).opU(W.br_if, 0);
-  c.opU(W.br, 1);
-  c.end(); // $miss: its code follows, inside $hit
+  if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).opU(W.br_if, miss);
+  c.get(ti).mem(W.i32_load, 2, store ? TLB_BASE_W : TLB_BASE_R).opU(W.br, miss + 1);
+  if (!store) {
+    c.end(); // $victim: slot i's victim is entry i >> 1
+    c.get(ti).i32(3).op(W.i32_shr_u).i32(2).op(W.i32_shl).tee(ti);
+    c.mem(W.i32_load, 2, TLB_VTAG_R).get(lo).i32(-4096).op(W.i32_and).op(W.i32_ne).opU(W.br_if, 0);
+    c.get(ti).mem(W.i32_load, 2, TLB_VTAGHI_R).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).opU(W.br_if, 0);
+    if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).opU(W.br_if, 0);
+    c.get(ti).mem(W.i32_load, 2, TLB_VBASE_R).opU(W.br, 1);
+  }
+  c.end(); // $miss: its code follows, inside $page
 }
 
 /** The high 64 bits of the unsigned product of t[0] and t[1], left on the stack (uses t[2..5]). */
