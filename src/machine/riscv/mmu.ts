@@ -41,6 +41,9 @@ export interface PhysRam {
   readonly pageFlags: Uint8Array;
 }
 
+/** The load victim of slot i (the translator computes the same from the slot's byte index). */
+export const victimOf = (i: number): number => ((i >> TLB_BITS) << (TLB_BITS - 1)) | (i & (TLB_SIZE / 2 - 1));
+
 export class Mmu {
   readonly tagX = new Int32Array(4 * TLB_SIZE).fill(1);
   readonly tagXHi = new Int32Array(4 * TLB_SIZE);
@@ -53,7 +56,11 @@ export class Mmu {
   readonly tagWHi: Int32Array;
   readonly baseR: Int32Array;
   readonly baseW: Int32Array;
-  /** Load victims (layout.ts TLB_VTAG_R): entry i >> 1 holds what a load fill last pushed out of slot i or its pair. */
+  /**
+   * Load victims (layout.ts TLB_VTAG_R): entry victimOf(i) holds what a load fill last pushed out of slot i or
+   * of its pair, the slot TLB_SIZE / 2 away in the same set (not the next one: neighbouring pages, as a buffer
+   * across two pages, would share a victim; measured, docs/performance.md).
+   */
   readonly vtagR: Int32Array;
   readonly vtagRHi: Int32Array;
   readonly vbaseR: Int32Array;
@@ -133,7 +140,8 @@ export class Mmu {
       const i = set * TLB_SIZE + idx;
       if (this.tagX[i] === key && this.tagXHi[i] === hi) this.tagX[i] = 1;
       if (this.tagR[i] === key && this.tagRHi[i] === hi) this.tagR[i] = 1;
-      if (this.vtagR[i >> 1] === key && this.vtagRHi[i >> 1] === hi) this.vtagR[i >> 1] = 1;
+      const v = victimOf(i);
+      if (this.vtagR[v] === key && this.vtagRHi[v] === hi) this.vtagR[v] = 1;
       if (this.tagW[i] === key && this.tagWHi[i] === hi) this.tagW[i] = 1;
     }
   }
@@ -169,7 +177,7 @@ export class Mmu {
         // The entry it replaces becomes its pair's victim (layout.ts), unless it is this page's already.
         const old = this.tagR[i];
         if (old !== 1 && (old !== key || this.tagRHi[i] !== hi)) {
-          const v = i >> 1;
+          const v = victimOf(i);
           this.vtagR[v] = old; this.vtagRHi[v] = this.tagRHi[i]; this.vbaseR[v] = this.baseR[i];
         }
         this.tagR[i] = key; this.tagRHi[i] = hi; this.baseR[i] = base;

@@ -22,7 +22,7 @@ import {
   STATE_F, STATE_FP_DIRTY, STATE_RESV, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W, TLB_VBASE_R, TLB_VTAG_R,
   TLB_VTAGHI_R,
 } from '../layout.js';
-import { TLB_MASK } from '../mmu.js';
+import { TLB_BITS, TLB_MASK, TLB_SIZE } from '../mmu.js';
 import { Code, T, W } from './wasm.js';
 
 /**
@@ -485,8 +485,8 @@ function tlbCheck(c: Code, a: number, lo: number, ti: number, dset4: number, bas
   if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).opU(W.br_if, miss);
   c.get(ti).mem(W.i32_load, 2, store ? TLB_BASE_W : TLB_BASE_R).opU(W.br, miss + 1);
   if (!store) {
-    c.end(); // $victim: slot i's victim is entry i >> 1
-    c.get(ti).i32(3).op(W.i32_shr_u).i32(2).op(W.i32_shl).tee(ti);
+    c.end(); // $victim: mmu.ts victimOf(slot), as a byte index
+    c.get(ti).i32(TLB_BITS + 2).op(W.i32_shr_u).i32(TLB_BITS + 1).op(W.i32_shl).get(ti).i32((TLB_SIZE / 2 - 1) << 2).op(W.i32_and).op(W.i32_or).tee(ti);
     c.mem(W.i32_load, 2, TLB_VTAG_R).get(lo).i32(-4096).op(W.i32_and).op(W.i32_ne).opU(W.br_if, 0);
     c.get(ti).mem(W.i32_load, 2, TLB_VTAGHI_R).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).opU(W.br_if, 0);
     if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).opU(W.br_if, 0);
