@@ -7,12 +7,12 @@
  * end of the page, or at MAX_BLOCK instructions. A function holds a region: the entry's block and the blocks
  * of the page its direct branches and fall-throughs reach (MAX_REGION_BLOCKS). The function is
  *
- *   (budget, dataSet, pcLo, pcHi) -> (2 * retired + stop, next pcLo, next pcHi)
+ *   (budget, dataSet, pc, count) -> (count + 2 * retired + stop, next pc)
  *
  * with the virtual pc of the entry given (the code is keyed by physical address: the same code mapped at
- * two virtual addresses runs with either). It keeps the registers it uses in wasm locals, writes the ones it
- * changed back at every exit, and returns the next pc. A load or store whose translation is not in
- * the data TLB (layout.ts STATE_TLB) or is misaligned exits *before* the
+ * two virtual addresses runs with either). It keeps the registers it names more than once in wasm locals,
+ * writes the ones it changed back at every exit, and returns the next pc. A load or store whose translation is
+ * not in the data TLB (layout.ts STATE_TLB; for a load, nor in its slot's victim) or is misaligned exits *before* the
  * access with stop = 1: the interpreter then runs that one instruction, through the slow path that takes
  * faults exactly as it always does, so pc, registers, instret and xtval are the interpreter's by construction.
  * Moving from block to block inside the region (a loop back to the entry too) checks the budget first.
