@@ -31,7 +31,17 @@ export const TLB_BASE_R = STATE_TLB + 2 * TLB_TABLE;
 export const TLB_TAG_W = STATE_TLB + 3 * TLB_TABLE;
 export const TLB_TAGHI_W = STATE_TLB + 4 * TLB_TABLE;
 export const TLB_BASE_W = STATE_TLB + 5 * TLB_TABLE;
-export const STATE_TLB_END = STATE_TLB + 6 * TLB_TABLE;
+/**
+ * Load victims: one entry for each pair of load slots (TLB_ENTRIES / 2), holding the translation a load fill
+ * last pushed out of either, which compiled code checks when the slot misses (mmu.ts). Two hot pages whose
+ * slots collide (measured in the Linux shell loop: a heap page and a stack page) then both hit in compiled
+ * code; the interpreter reads the slots only. They take the rest of the space below RAM.
+ */
+export const TLB_VICTIMS = TLB_ENTRIES / 2;
+export const TLB_VTAG_R = STATE_TLB + 6 * TLB_TABLE;
+export const TLB_VTAGHI_R = TLB_VTAG_R + TLB_VICTIMS * 4;
+export const TLB_VBASE_R = TLB_VTAG_R + 2 * TLB_VICTIMS * 4;
+export const STATE_TLB_END = TLB_VTAG_R + 3 * TLB_VICTIMS * 4;
 /** Guest RAM starts at this byte offset of the memory (one WebAssembly page, 64 KiB, keeps RAM page-aligned). */
 export const RAM_OFFSET = 65536;
 if (STATE_TLB_END > RAM_OFFSET) throw new Error('layout.ts: the architectural state overlaps RAM');

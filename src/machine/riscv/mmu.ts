@@ -10,7 +10,7 @@
  * decoded code. NaN marks an empty slot (it never compares equal).
  */
 import { Cause, Priv } from './csr.js';
-import { TLB_BASE_R, TLB_BASE_W, TLB_ENTRIES, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from './layout.js';
+import { TLB_BASE_R, TLB_BASE_W, TLB_ENTRIES, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W, TLB_VBASE_R, TLB_VTAG_R, TLB_VTAGHI_R } from './layout.js';
 
 export const TLB_BITS = 9;
 export const TLB_SIZE = 1 << TLB_BITS;
@@ -41,6 +41,9 @@ export interface PhysRam {
   readonly pageFlags: Uint8Array;
 }
 
+/** The load victim of slot i (the translator computes the same from the slot's byte index). */
+export const victimOf = (i: number): number => ((i >> TLB_BITS) << (TLB_BITS - 1)) | (i & (TLB_SIZE / 2 - 1));
+
 export class Mmu {
   readonly tagX = new Int32Array(4 * TLB_SIZE).fill(1);
   readonly tagXHi = new Int32Array(4 * TLB_SIZE);
@@ -53,6 +56,14 @@ export class Mmu {
   readonly tagWHi: Int32Array;
   readonly baseR: Int32Array;
   readonly baseW: Int32Array;
+  /**
+   * Load victims (layout.ts TLB_VTAG_R): entry victimOf(i) holds what a load fill last pushed out of slot i or
+   * of its pair, the slot TLB_SIZE / 2 away in the same set (not the next one: neighbouring pages, as a buffer
+   * across two pages, would share a victim; measured, docs/performance.md).
+   */
+  readonly vtagR: Int32Array;
+  readonly vtagRHi: Int32Array;
+  readonly vbaseR: Int32Array;
 
   /** satp: mode 0 (Bare), 8 (Sv39), 9 (Sv48) or 10 (Sv57); root page-table physical address; ASID. */
   satpMode = 0;
@@ -80,13 +91,16 @@ export class Mmu {
 
   constructor(private readonly ram: PhysRam, memory?: ArrayBuffer) {
     const n = 4 * TLB_SIZE;
-    const table = (offset: number): Int32Array => memory === undefined ? new Int32Array(n) : new Int32Array(memory, offset, n);
+    const table = (offset: number, entries = n): Int32Array => memory === undefined ? new Int32Array(entries) : new Int32Array(memory, offset, entries);
     this.tagR = table(TLB_TAG_R).fill(1);
     this.tagRHi = table(TLB_TAGHI_R).fill(0);
     this.baseR = table(TLB_BASE_R).fill(0);
     this.tagW = table(TLB_TAG_W).fill(1);
     this.tagWHi = table(TLB_TAGHI_W).fill(0);
     this.baseW = table(TLB_BASE_W).fill(0);
+    this.vtagR = table(TLB_VTAG_R, n / 2).fill(1);
+    this.vtagRHi = table(TLB_VTAGHI_R, n / 2).fill(0);
+    this.vbaseR = table(TLB_VBASE_R, n / 2).fill(0);
   }
 
   /** Called when a fetch translation may go (the JIT's jump cache holds virtual pcs). */
@@ -100,6 +114,7 @@ export class Mmu {
     this.superLast = -Infinity;
     this.tagX.fill(1);
     this.tagR.fill(1);
+    this.vtagR.fill(1);
     this.tagW.fill(1);
   }
 
@@ -125,6 +140,8 @@ export class Mmu {
       const i = set * TLB_SIZE + idx;
       if (this.tagX[i] === key && this.tagXHi[i] === hi) this.tagX[i] = 1;
       if (this.tagR[i] === key && this.tagRHi[i] === hi) this.tagR[i] = 1;
+      const v = victimOf(i);
+      if (this.vtagR[v] === key && this.vtagRHi[v] === hi) this.vtagR[v] = 1;
       if (this.tagW[i] === key && this.tagWHi[i] === hi) this.tagW[i] = 1;
     }
   }
@@ -157,6 +174,12 @@ export class Mmu {
       if (access === Access.Fetch) {
         this.tagX[i] = key; this.tagXHi[i] = hi; this.baseX[i] = base;
       } else if (access === Access.Load) {
+        // The entry it replaces becomes its pair's victim (layout.ts), unless it is this page's already.
+        const old = this.tagR[i];
+        if (old !== 1 && (old !== key || this.tagRHi[i] !== hi)) {
+          const v = victimOf(i);
+          this.vtagR[v] = old; this.vtagRHi[v] = this.tagRHi[i]; this.vbaseR[v] = this.baseR[i];
+        }
         this.tagR[i] = key; this.tagRHi[i] = hi; this.baseR[i] = base;
       } else if (writableClean && ram.pageFlags[(page - ram.base) / 4096] === 0) {
         this.tagW[i] = key; this.tagWHi[i] = hi; this.baseW[i] = base;

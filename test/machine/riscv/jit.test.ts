@@ -297,6 +297,23 @@ test('memory written by compiled stores is what the interpreter writes', () => {
   assert.deepEqual(b.physMemory(DATA, 4096), a.physMemory(DATA, 4096));
 });
 
+test('registers a region names once are read and written in place, exact at a TLB miss after them', () => {
+  // loop: addi x5, x12, 7 (x5 named once, written); add x7, x8, x9 (x8, x9 read once, x7 written once);
+  // ld x6, 0(x10) (a new page every 8 passes: a TLB miss, the block stops before it); addi x10, x10, 512;
+  // addi x12, x12, -1; bne x12, x0, loop
+  const words = [addi(5, 12, 7), R(0x33, 0, 0, 7, 8, 9), ld(6, 10, 0), addi(10, 10, 512), addi(12, 12, -1), bne(12, 0, -20)];
+  const data = Array.from({ length: 2048 }, (_, i) => (i * 2654435761) | 0);
+  const setup = (m: Machine): void => {
+    put(m, RAM, words); put(m, DATA, data);
+    setReg(m, 8, 0x1234_5678); setReg(m, 9, 0x1111); setReg(m, 10, DATA); setReg(m, 12, 15);
+  };
+  const [, b] = differential(setup, 6 * 15, () => 7);
+  assert.equal(reg(b, 5), 1 + 7, 'x5: written in place by the last pass');
+  assert.equal(reg(b, 7), 0x1234_5678 + 0x1111);
+  assert.deepEqual([b.hart.x[12], b.hart.x[13]], [data[14 * 128], data[14 * 128 + 1]], 'x6: the last load');
+  assert.ok(b.hart.jit !== null && b.hart.jit.stats.stops > 0 && b.hart.jit.stats.jitInstructions > 40, 'it ran compiled, and stopped at a miss');
+});
+
 // --- self-modifying code ------------------------------------------------------------------------------------
 
 test('a store into a compiled block, then fence.i, runs the new instruction', () => {
@@ -341,6 +358,19 @@ function pageTable(m: Machine, root: number, leafPa: number): void {
   w(root + 0x2000, pte(leafPa, LEAF_X));
 }
 
+/**
+ * Both engines from `setup`, in random slices; the handler notes x1 at NOTES after each pass: 100 after the
+ * first, 700 more after each later one (the remapped page's value is 7, the first's 1).
+ */
+function remapped(setup: (m: Machine) => void, total: number, seed: number): Machine {
+  const rand = prng(seed);
+  const [a, b] = differential(setup, total, () => 1 + Math.floor(rand() * 60));
+  const notes = (m: Machine): number[] => Array.from(new BigUint64Array(m.physMemory(NOTES, 24)!.slice().buffer), Number);
+  assert.deepEqual(notes(b), [100, 800, 1500]);
+  assert.deepEqual(notes(b), notes(a));
+  return b;
+}
+
 for (const how of ['pte', 'page', 'satp'] as const) {
   const what = how === 'pte' ? 'PTE changed, sfence.vma' : how === 'page' ? 'PTE changed, sfence.vma of its address' : 'satp changed';
   test(`code on a page remapped under compiled code (${what}) runs from the new page`, () => {
@@ -366,15 +396,50 @@ for (const how of ['pte', 'page', 'satp'] as const) {
       }
       m.hart.mstatus = 1 << 11; // MPP = S
     };
-    const rand = prng(7);
-    const [a, b] = differential(setup, 3000, () => 1 + Math.floor(rand() * 60));
     // x1 at the handler's entries: after the pass at P1, then after each at P2.
-    const notes = (m: Machine): number[] => Array.from(new BigUint64Array(m.physMemory(NOTES, 24)!.slice().buffer), Number);
-    assert.deepEqual(notes(b), [100, 800, 1500]);
-    assert.deepEqual(notes(b), notes(a));
+    const b = remapped(setup, 3000, 7);
     assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 1000);
   });
 }
+
+test('loads of two pages that share a TLB slot both hit in compiled code, through the slot pair\'s victim', () => {
+  // loop: ld x5, 0(x10); ld x6, 0(x11) (2 MiB apart: the same slot); add x7, x5, x6; addi x12, x12, -1; bne
+  const words = [ld(5, 10, 0), ld(6, 11, 0), R(0x33, 0, 0, 7, 5, 6), addi(12, 12, -1), bne(12, 0, -16)];
+  const setup = (m: Machine): void => {
+    put(m, RAM, words); put(m, DATA, [5, 0]); put(m, DATA + 0x200000, [7, 0]);
+    setReg(m, 10, DATA); setReg(m, 11, DATA + 0x200000); setReg(m, 12, 400);
+  };
+  const [, b] = differential(setup, 5 * 400, () => 100);
+  assert.equal(reg(b, 7), 12);
+  // Without the victim every pass misses twice (each load's fill pushes the other page out of the slot).
+  assert.ok(b.hart.jit !== null && b.hart.jit.stats.stops < 10, `${b.hart.jit?.stats.stops} stops`);
+});
+
+test('a page remapped and flushed by sfence.vma of its address while a load victim holds it is read from the new page', () => {
+  // S-mode, at V: loop: ld x6, 0(x20) (D1); ld x7, 0(x21) (D2, sharing D1's TLB slot); add x1, x1, x6;
+  // add x2, x2, x7; addi x5, x5, -1; bne x5, x0, loop; ecall. D1 maps a page holding 1, then (the handler
+  // remaps it and runs sfence.vma x20) one holding 7; the handler notes x1 at [x24++].
+  const D1 = V + 0x1000, D2 = V + 0x201000, PA1 = RAM + 0x50000, PA2 = RAM + 0x51000, PA3 = RAM + 0x52000;
+  const code = [ld(6, 20, 0), ld(7, 21, 0), R(0x33, 0, 0, 1, 1, 6), R(0x33, 0, 0, 2, 2, 7), addi(5, 5, -1), bne(5, 0, -20), ECALL];
+  const handler = [sd(24, 1, 0), addi(24, 24, 8), sd(29, 28, 0), (SFENCE_VMA | (20 << 15)) >>> 0, addi(5, 0, 100), csrrw(0, MEPC, 30), MRET];
+  const start = [csrrw(0, SATP, 11), csrrw(0, MTVEC, 12), csrrw(0, MEPC, 30), MRET];
+  const setup = (m: Machine): void => {
+    put(m, P1, code); put(m, HANDLER, handler); put(m, RAM, start);
+    put(m, PA1, [1, 0]); put(m, PA2, [1000, 0]); put(m, PA3, [7, 0]);
+    pageTable(m, ROOT1, P1);
+    const w = (pa: number, v: number): void => { put(m, pa, [v % 4294967296, Math.floor(v / 4294967296)]); };
+    w(ROOT1 + 0x2000 + 8, pte(PA1, LEAF_X)); // D1
+    w(ROOT1 + 0x1000 + 8, pte(ROOT1 + 0x3000, 1)); w(ROOT1 + 0x3000 + 8, pte(PA2, LEAF_X)); // D2
+    allowAll(m);
+    setReg(m, 24, NOTES); setReg(m, 20, D1); setReg(m, 21, D2);
+    setReg(m, 11, ROOT1 / 4096); m.hart.x[2 * 11 + 1] = 8 << 28; // satp: Sv39
+    setReg(m, 12, HANDLER); setReg(m, 30, V); setReg(m, 5, 100);
+    setReg(m, 29, ROOT1 + 0x2000 + 8); setReg(m, 28, pte(PA3, LEAF_X));
+    m.hart.mstatus = 1 << 11; // MPP = S
+  };
+  const b = remapped(setup, 2400, 11);
+  assert.ok(b.hart.jit !== null && b.hart.jit.stats.jitInstructions > 1000 && b.hart.jit.stats.stops < 20, `${b.hart.jit?.stats.stops} stops`);
+});
 
 test('compiled code jumping into a page remapped and flushed by sfence.vma of its address runs the new page\'s code', () => {
   // S-mode: at W (V + 4 KiB, kept mapped): loop: jalr x31, 0(x30) (x30 = V); addi x5, x5, -1; bne x5, x0, loop;

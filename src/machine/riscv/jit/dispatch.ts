@@ -39,34 +39,32 @@ export const JC_PAGE_RUN = 2048;
 const P_BUDGET = 0, P_DSET = 1, P_PCLO = 2, P_PCHI = 3;
 
 export function dispatcherBytes(): Uint8Array<ArrayBuffer> {
-  const c = new Code(BLOCK_PARAMS.length);
-  const total = c.local(T.i32), e = c.local(T.i32), w = c.local(T.i32), r = c.local(T.i32);
-  const lo = P_PCLO, hi = P_PCHI;
+  const c = new Code(4);
+  const total = c.local(T.i32), e = c.local(T.i32), w = c.local(T.i32), pc = c.local(T.i64);
+  c.get(P_PCLO).op(W.i64_extend_i32_u).get(P_PCHI).op(W.i64_extend_i32_u).i64(32).op(W.i64_shl).op(W.i64_or).set(pc);
   c.begin(W.block); // $miss
   c.begin(W.loop); // $next
-  c.get(lo).i32(1).op(W.i32_shr_u).get(lo).i32(17).op(W.i32_shr_u).op(W.i32_xor).i32(JC_ENTRIES - 1).op(W.i32_and).i32(4).op(W.i32_shl).tee(e);
-  c.mem(W.i32_load, 2, 0).get(lo).op(W.i32_ne);
-  c.get(e).mem(W.i32_load, 2, 4).get(hi).op(W.i32_ne).op(W.i32_or);
+  // An entry's pcLo and pcHi, read as one i64, are the pc (little-endian).
+  c.get(pc).op(W.i32_wrap_i64).tee(e).i32(1).op(W.i32_shr_u).get(e).i32(17).op(W.i32_shr_u).op(W.i32_xor).i32(JC_ENTRIES - 1).op(W.i32_and).i32(4).op(W.i32_shl).tee(e);
+  c.mem(W.i64_load, 3, 0).get(pc).op(W.i64_ne);
   c.get(e).mem(W.i32_load, 2, 8).i32(0).mem(W.i32_load, 2, JC_TAG).op(W.i32_ne).op(W.i32_or);
   c.opU(W.br_if, 1);
   c.get(e).mem(W.i32_load, 2, 12).tee(w);
   // (total >> 1) + length > budget: leave it to the interpreter
   c.i32(0xff).op(W.i32_and).get(total).i32(1).op(W.i32_shr_u).op(W.i32_add).get(P_BUDGET).op(W.i32_gt_s);
   c.opU(W.br_if, 1);
-  c.get(P_BUDGET).get(total).i32(1).op(W.i32_shr_u).op(W.i32_sub).get(P_DSET).get(lo).get(hi);
+  c.get(P_BUDGET).get(P_DSET).get(pc).get(total);
   c.get(w).i32(8).op(W.i32_shr_u);
   c.opU(W.call_indirect, 0); c.bytes.push(0); // type 0 (a block), table 0
-  c.set(hi).set(lo);
-  c.tee(r).get(total).op(W.i32_add).set(total);
-  c.get(r).i32(1).op(W.i32_and).opU(W.br_if, 1); // stopped
+  c.set(pc).tee(total);
+  c.i32(1).op(W.i32_and).opU(W.br_if, 1); // stopped
   c.opU(W.br, 0);
   c.end(); // loop
   c.end(); // $miss
-  c.i32(0).get(lo).mem(W.i32_store, 2, OUT_PC);
-  c.i32(0).get(hi).mem(W.i32_store, 2, OUT_PC + 4);
+  c.i32(0).get(pc).mem(W.i64_store, 3, OUT_PC);
   c.get(total);
   return moduleOf({
-    types: [{ params: BLOCK_PARAMS, results: BLOCK_RESULTS }, { params: BLOCK_PARAMS, results: [T.i32] }],
+    types: [{ params: BLOCK_PARAMS, results: BLOCK_RESULTS }, { params: [T.i32, T.i32, T.i32, T.i32], results: [T.i32] }],
     importTable: true, memoryPages: PAGES, funcs: [{ type: 1, code: c }],
   });
 }

@@ -7,19 +7,22 @@
  * end of the page, or at MAX_BLOCK instructions. A function holds a region: the entry's block and the blocks
  * of the page its direct branches and fall-throughs reach (MAX_REGION_BLOCKS). The function is
  *
- *   (budget, dataSet, pcLo, pcHi) -> (2 * retired + stop, next pcLo, next pcHi)
+ *   (budget, dataSet, pc, count) -> (count + 2 * retired + stop, next pc)
  *
  * with the virtual pc of the entry given (the code is keyed by physical address: the same code mapped at
- * two virtual addresses runs with either). It keeps the registers it uses in wasm locals, writes the ones it
- * changed back at every exit, and returns the next pc. A load or store whose translation is not in
- * the data TLB (layout.ts STATE_TLB) or is misaligned exits *before* the
+ * two virtual addresses runs with either). It keeps the registers it names more than once in wasm locals,
+ * writes the ones it changed back at every exit, and returns the next pc. A load or store whose translation is
+ * not in the data TLB (layout.ts STATE_TLB; for a load, nor in its slot's victim) or is misaligned exits *before* the
  * access with stop = 1: the interpreter then runs that one instruction, through the slow path that takes
  * faults exactly as it always does, so pc, registers, instret and xtval are the interpreter's by construction.
  * Moving from block to block inside the region (a loop back to the entry too) checks the budget first.
  */
 import { Op } from '../decode.js';
-import { STATE_F, STATE_FP_DIRTY, STATE_RESV, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W } from '../layout.js';
-import { TLB_MASK } from '../mmu.js';
+import {
+  STATE_F, STATE_FP_DIRTY, STATE_RESV, STATE_X, TLB_BASE_R, TLB_BASE_W, TLB_TAG_R, TLB_TAG_W, TLB_TAGHI_R, TLB_TAGHI_W, TLB_VBASE_R, TLB_VTAG_R,
+  TLB_VTAGHI_R,
+} from '../layout.js';
+import { TLB_BITS, TLB_MASK, TLB_SIZE } from '../mmu.js';
 import { Code, T, W } from './wasm.js';
 
 /**
@@ -28,10 +31,14 @@ import { Code, T, W } from './wasm.js';
  */
 export const MAX_BLOCK = 64;
 
-/** The function type of every block. */
-export const BLOCK_PARAMS: readonly T[] = [T.i32, T.i32, T.i32, T.i32];
-export const BLOCK_RESULTS: readonly T[] = [T.i32, T.i32, T.i32];
-const P_BUDGET = 0, P_DSET = 1, P_PCLO = 2, P_PCHI = 3;
+/**
+ * The function type of every block: (budget, dataSet, pc, count so far) -> (count, next pc), the count being
+ * 2 * instructions retired since the dispatcher's entry + stop: a block adds to the dispatcher's count, and
+ * checks the budget against it, without a subtraction on either side.
+ */
+export const BLOCK_PARAMS: readonly T[] = [T.i32, T.i32, T.i64, T.i32];
+export const BLOCK_RESULTS: readonly T[] = [T.i32, T.i64];
+const P_BUDGET = 0, P_DSET = 1, P_PC = 2, P_COUNT = 3;
 
 /** The decoded instructions of one page, as the hart caches them (one slot per halfword). */
 export interface CodePage {
@@ -133,18 +140,29 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     for (const t of successors(page, b)) if (!index.has(t)) todo.push(t);
   }
 
-  // Registers: every one named is cached in a local; the ones written are stored back at exits.
+  // Registers: one named by two or more instructions of the region (or read and written by one) is cached in
+  // a local, loaded at entry, and stored back at exits when written; one named by a single instruction is
+  // read from or written to the Memory where it is used (no local to carry through the function: measured,
+  // docs/performance.md).
   const c = new Code(BLOCK_PARAMS.length);
   const pc = c.local(T.i64), npc = c.local(T.i64), n = c.local(T.i32), cur = c.local(T.i32);
   const a = c.local(T.i64), lo = c.local(T.i32), ti = c.local(T.i32), o = c.local(T.i32);
   const t: number[] = [];
   for (let i = 0; i < 7; i++) t.push(c.local(T.i64));
-  const u1 = c.local(T.i32), u2 = c.local(T.i32);
+  const u1 = c.local(T.i32), u2 = c.local(T.i32), dset4 = c.local(T.i32), v = c.local(T.i64);
   const reg = new Int32Array(32).fill(-1);
   const written = new Uint8Array(32);
+  const mentions = new Uint8Array(32), readOnce = new Uint8Array(32), stamp = new Int32Array(32).fill(-1);
   let fp = false;
-  const use = (r: number): void => { if (r !== 0 && reg[r] < 0) reg[r] = c.local(T.i64); };
+  let insNo = 0;
+  /** Instruction insNo names r (reads it, or writes it when `w`). */
+  const use = (r: number, w = false): void => {
+    if (r === 0) return;
+    if (stamp[r] !== insNo) { stamp[r] = insNo; if (mentions[r] < 255) mentions[r]++; readOnce[r] = 0; }
+    if (!w) readOnce[r] = 1;
+  };
   for (const f of blocks.flatMap((b) => b.offs)) {
+    insNo++;
     const op = page.ops[f >> 1] as Op, ins = page.ins[f >> 1];
     if (op === Op.NOP || op === Op.FENCE) continue;
     const k = kindOf(op);
@@ -153,25 +171,49 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     if (k === Kind.FpLoad || k === Kind.FpStore) { fp = true; continue; } // rs2 and rd are f registers
     if (k === Kind.Store || k === Kind.Amo || k === Kind.Sc || k === Kind.Branch || (k === Kind.Alu && opcode !== 0x13 && opcode !== 0x1b &&
       op !== Op.LUI && op !== Op.AUIPC)) use(RS2(ins));
-    if (k !== Kind.Store && k !== Kind.Branch && RD(ins) !== 0) { use(RD(ins)); written[RD(ins)] = 1; }
+    if (k !== Kind.Store && k !== Kind.Branch && RD(ins) !== 0) {
+      const rd = RD(ins), wasRead = stamp[rd] === insNo && readOnce[rd] === 1;
+      use(rd, true); written[rd] = 1;
+      if (wasRead) readOnce[rd] = 2; // read and written by the same instruction
+    }
+  }
+  const inMemory = new Uint8Array(32);
+  for (let r = 1; r < 32; r++) {
+    if (mentions[r] === 0) continue;
+    if (mentions[r] === 1 && readOnce[r] !== 2) { inMemory[r] = 1; written[r] = 0; } else reg[r] = c.local(T.i64);
   }
 
   // Prologue: pc from its halves, registers from the Memory.
-  c.get(P_PCLO).op(W.i64_extend_i32_u).get(P_PCHI).op(W.i64_extend_i32_u).i64(32).op(W.i64_shl).op(W.i64_or).set(pc);
-  c.i32(0).set(n);
+  c.get(P_PC).set(pc);
+  c.get(P_COUNT).set(n);
+  c.get(P_DSET).i32(2).op(W.i32_shl).set(dset4);
   for (let r = 1; r < 32; r++) if (reg[r] >= 0) c.i32(0).mem(W.i64_load, 3, STATE_X + 8 * r).set(reg[r]);
 
-  // $done, $dispatch (a loop), then one wasm block per guest block, innermost first: br_table on `cur`
-  // jumps to the end of block i, where guest block i's code is. From block i's code, $dispatch is at depth
-  // K - 1 - i and $done at K - i: `depth` below.
+  // $done, $dispatch (a loop), then one wasm block per guest block, innermost first: guest block i's code
+  // follows the end of wasm block i. From block i's code, $dispatch is at depth K - 1 - i and $done at K - i
+  // (`depth` below), and block j > i starts at the end of wasm block j, depth j - i - 1: moves forward are
+  // plain branches. Moves back go round $dispatch, which goes on at block `cur`: block 0 by a test, others
+  // (when there are moves back to them) through a br_table (an indirect jump: measured, docs/performance.md).
   const K = blocks.length;
+  let backToLater = false; // a move back to a block other than the entry
+  blocks.forEach((b, i) => {
+    for (const to of successors(page, b)) { const j = index.get(to); if (j !== undefined && j > 0 && j <= i) backToLater = true; }
+  });
   c.begin(W.block); // $done
   c.begin(W.loop); // $dispatch
   for (let i = 0; i < K; i++) c.begin(W.block);
-  c.get(cur).brTable(blocks.map((_, i) => i), K - 1);
+  if (backToLater) {
+    c.get(cur).op(W.i32_eqz).opU(W.br_if, 0);
+    c.get(cur).brTable(blocks.map((_, i) => i), K - 1);
+  }
+  let bi = 0; // the guest block whose code is being written
   let depth = 0; // from the current guest block's code, `br depth` leaves to the epilogue
-  const get = (r: number): void => { if (r === 0) c.i64(0); else c.get(reg[r]); };
-  const put = (r: number): void => { if (r === 0) c.op(W.drop); else c.set(reg[r]); };
+  const get = (r: number): void => {
+    if (r === 0) c.i64(0); else if (inMemory[r]) c.i32(0).mem(W.i64_load, 3, STATE_X + 8 * r); else c.get(reg[r]);
+  };
+  const put = (r: number): void => {
+    if (r === 0) c.op(W.drop); else if (inMemory[r]) c.set(v).i32(0).get(v).mem(W.i64_store, 3, STATE_X + 8 * r); else c.set(reg[r]);
+  };
   /** Sets npc = pc + delta and n += count2 (2 * instructions + stop), then leaves. */
   const exit = (delta: number, count2: number, extra: number): void => {
     c.get(pc).i64(delta).op(W.i64_add).set(npc);
@@ -187,7 +229,8 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     if (j === undefined) { exit(to - start, count2, extra); return; }
     c.get(n).i32(count2).op(W.i32_add).tee(n);
     c.i32(2 * blocks[j].offs.length).op(W.i32_add).get(P_BUDGET).i32(1).op(W.i32_shl).op(W.i32_le_s).begin(W.if);
-    c.i32(j).set(cur).opU(W.br, depth + extra); // depth + extra + 1 - 1: $dispatch
+    if (j > bi) c.opU(W.br, j - bi - 1 + extra + 1); // forward: the end of wasm block j
+    else c.i32(j).set(cur).opU(W.br, depth + extra); // depth + extra + 1 - 1: $dispatch
     c.end();
     c.get(pc).i64(to - start).op(W.i64_add).set(npc);
     c.opU(W.br, depth + extra);
@@ -197,10 +240,10 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
    * before instruction k (at pc delta) when the TLB misses or the address is misaligned.
    */
   const address = (rs1: number, imm: number, size: number, delta: number, k: number, store: boolean): void => {
-    tlbCheck(c, a, lo, ti, rs1 === 0 ? -1 : reg[rs1], imm, size, store ? TLB_TAG_W : TLB_TAG_R, store ? TLB_TAGHI_W : TLB_TAGHI_R);
+    tlbCheck(c, a, lo, ti, dset4, () => get(rs1), imm, size, store);
     exit(delta, 2 * k + 1, 1);
-    c.end();
-    c.get(ti).mem(W.i32_load, 2, store ? TLB_BASE_W : TLB_BASE_R).get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
+    c.end(); // $page: the base of the page on the stack
+    c.get(lo).i32(0xfff).op(W.i32_and).op(W.i32_add).tee(o);
   };
   /** A store's (or AMO's) address into o; a store into the LR reservation's granule clears it, as the interpreter's. */
   const storeAddress = (rs1: number, imm: number, size: number, delta: number, k: number): void => {
@@ -210,7 +253,7 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
     c.end();
   };
 
-  for (let bi = 0; bi < K; bi++) {
+  for (bi = 0; bi < K; bi++) {
   c.end(); // guest block bi's wasm block: its code follows
   depth = K - bi;
   const { offs, endKind, stopBefore, end: off } = blocks[bi];
@@ -416,22 +459,40 @@ export function translate(page: CodePage, start: number, decode: (off: number) =
 
   // Epilogue: registers written back; the count and the next pc returned.
   for (let r = 1; r < 32; r++) if (written[r]) c.i32(0).get(reg[r]).mem(W.i64_store, 3, STATE_X + 8 * r);
-  c.get(n).get(npc).op(W.i32_wrap_i64).get(npc).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64);
+  c.get(n).get(npc);
   return { code: c, length: blocks[0].offs.length, fp };
 }
 
 /**
- * Computes the address rs1 + imm (into a, its low half into lo) and the TLB slot's byte index (into ti), and
- * opens an `if` taken when the access misses: another page, a misaligned address or an empty slot.
+ * Computes the address rs1 + imm (into a, its low half into lo) and opens a block that yields the memory
+ * offset of its page: from the TLB slot (its byte index into ti), or for a load from the slot pair's victim
+ * (layout.ts TLB_VTAG_R). The code that follows, inside that block, runs when the access misses: a
+ * misaligned address, another page or an empty slot. Each test is a branch of its own (measured: one `if` on
+ * their `or` made V8 emit a setcc and a zero-extension for each, docs/performance.md). `dset4` holds the
+ * data TLB set's first slot times 4.
  */
-function tlbCheck(c: Code, a: number, lo: number, ti: number, base: number, imm: number, size: number, tag: number, tagHi: number): void {
-  if (base < 0) c.i64(0); else c.get(base);
+function tlbCheck(c: Code, a: number, lo: number, ti: number, dset4: number, base: () => void, imm: number, size: number, store: boolean): void {
+  const tag = store ? TLB_TAG_W : TLB_TAG_R, tagHi = store ? TLB_TAGHI_W : TLB_TAGHI_R;
+  c.begin(W.block, T.i32); // $page
+  c.begin(W.block); // $miss
+  if (!store) c.begin(W.block); // $victim
+  const miss = store ? 0 : 1;
+  base();
   c.i64(imm).op(W.i64_add).tee(a).op(W.i32_wrap_i64).tee(lo);
-  c.i32(12).op(W.i32_shr_u).i32(TLB_MASK).op(W.i32_and).get(P_DSET).op(W.i32_add).i32(2).op(W.i32_shl).tee(ti);
-  c.mem(W.i32_load, 2, tag).get(lo).i32(-4096).op(W.i32_and).op(W.i32_ne);
-  c.get(ti).mem(W.i32_load, 2, tagHi).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).op(W.i32_or);
-  if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).op(W.i32_or);
-  c.begin(W.if);
+  c.i32(10).op(W.i32_shr_u).i32(TLB_MASK << 2).op(W.i32_and).get(dset4).op(W.i32_add).tee(ti);
+  c.mem(W.i32_load, 2, tag).get(lo).i32(-4096).op(W.i32_and).op(W.i32_ne).opU(W.br_if, 0);
+  c.get(ti).mem(W.i32_load, 2, tagHi).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).opU(W.br_if, 0);
+  if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).opU(W.br_if, miss);
+  c.get(ti).mem(W.i32_load, 2, store ? TLB_BASE_W : TLB_BASE_R).opU(W.br, miss + 1);
+  if (!store) {
+    c.end(); // $victim: mmu.ts victimOf(slot), as a byte index
+    c.get(ti).i32(TLB_BITS + 2).op(W.i32_shr_u).i32(TLB_BITS + 1).op(W.i32_shl).get(ti).i32((TLB_SIZE / 2 - 1) << 2).op(W.i32_and).op(W.i32_or).tee(ti);
+    c.mem(W.i32_load, 2, TLB_VTAG_R).get(lo).i32(-4096).op(W.i32_and).op(W.i32_ne).opU(W.br_if, 0);
+    c.get(ti).mem(W.i32_load, 2, TLB_VTAGHI_R).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).opU(W.br_if, 0);
+    if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).opU(W.br_if, 0);
+    c.get(ti).mem(W.i32_load, 2, TLB_VBASE_R).opU(W.br, 1);
+  }
+  c.end(); // $miss: its code follows, inside $page
 }
 
 /** The high 64 bits of the unsigned product of t[0] and t[1], left on the stack (uses t[2..5]). */
