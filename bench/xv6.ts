@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { repoPath } from '../test/helpers.js';
 import { Console } from './linux.js';
-export { buildXv6 } from '../test/xv6.js';
 
 export interface Xv6Times { qemuSeconds: number | null; interpSeconds: number; jitSeconds: number }
 

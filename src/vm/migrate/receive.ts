@@ -300,7 +300,6 @@ export class Incoming {
             const o = 4 + i * (4 + PAGE);
             ram.set(p.subarray(o + 4, o + 4 + PAGE), at(p.readUInt32LE(o)));
           }
-          this.reader.recycle(p);
         } else if (f.type === Frame.CompressedPages) {
           const n = p.length >= 4 ? p.readUInt32LE(0) : 0;
           if (n === 0 || p.length < 4 + n * 4 || n * PAGE > MAX_FRAME) throw new BonsaiError('the source sent a damaged page batch');
@@ -312,7 +311,6 @@ export class Incoming {
           }
           if (raw.length !== n * PAGE) throw new BonsaiError('the source sent a damaged compressed page batch');
           for (let i = 0; i < n; i++) ram.set(raw.subarray(i * PAGE, (i + 1) * PAGE), at(p.readUInt32LE(4 + i * 4)));
-          this.reader.recycle(p);
         } else if (f.type === Frame.ZeroPages) {
           const n = p.readUInt32LE(0);
           for (let i = 0; i < n; i++) {
@@ -329,7 +327,6 @@ export class Incoming {
             throw storeError(e, this.placed[fi], 'receiving the VM\'s disk');
           }
           ends[fi] = Math.max(ends[fi], pos + p.length - 12);
-          this.reader.recycle(p);
           if (pos === 0) headerAgain.add(fi);
           if (this.prepared) this.writtenAfterPrepare.add(this.placed[fi]);
         } else if (f.type === Frame.Round) {
@@ -372,6 +369,8 @@ export class Incoming {
         } else {
           throw new BonsaiError(`the source sent frame ${f.type} out of order`);
         }
+        // Put in place: its memory goes back to the reader for the frames to come (a large one's).
+        this.reader.recycle(p);
       }
     } finally {
       for (const fh of handles) await fh.close().catch(() => undefined);

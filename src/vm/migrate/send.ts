@@ -405,10 +405,10 @@ export async function migrateOut(m: Machine, store: Store, spec: VmSpec, disks: 
     mark('source: RAM written once');
     await caughtUp(0);
     mark('source: RAM copied once');
-    collectGarbage(); // as the destination does before answering round 0
-    mark('source: garbage collected');
     // Bytes per ms the link carried in the last round; the first estimate from the first full copy.
     let rate = Math.max(1, (writer.bytes - b0) / Math.max(1, performance.now() - t));
+    collectGarbage(); // as the destination does before answering round 0 (after the rate: not the link's time)
+    mark('source: garbage collected');
     let dirty: number[] = [];
     let fileDirty = 0;
     let throttle = 0;

@@ -62,8 +62,8 @@ export class FrameWriter {
     if (this.sock.destroyed || this.sock.writableEnded) throw new BonsaiError('the connection closed');
     this.bytes += 12 + body.length;
     this.sock.write(head);
-    const more = written === undefined ? this.sock.write(body) : this.sock.write(body, (e) => { if (e === undefined || e === null) written(); });
-    if (!more) await this.drained();
+    const done = written === undefined ? undefined : (e: Error | null | undefined): void => { if (e === undefined || e === null) written(); };
+    if (!this.sock.write(body, done)) await this.drained();
   }
 
   /**
