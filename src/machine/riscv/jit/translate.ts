@@ -477,20 +477,24 @@ function tlbCheck(c: Code, a: number, lo: number, ti: number, dset4: number, bas
   c.begin(W.block); // $miss
   if (!store) c.begin(W.block); // $victim
   const miss = store ? 0 : 1;
+  /**
+   * With the entry's byte index on the stack (and in ti): on to the enclosing block when its page is another,
+   * to depth `misaligned` when the address is misaligned, else out of $page (depth `found`) with the base.
+   */
+  const probe = (tagAt: number, tagHiAt: number, baseAt: number, misaligned: number, found: number): void => {
+    c.mem(W.i32_load, 2, tagAt).get(lo).i32(-4096).op(W.i32_and).op(W.i32_ne).opU(W.br_if, 0);
+    c.get(ti).mem(W.i32_load, 2, tagHiAt).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).opU(W.br_if, 0);
+    if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).opU(W.br_if, misaligned);
+    c.get(ti).mem(W.i32_load, 2, baseAt).opU(W.br, found);
+  };
   base();
   c.i64(imm).op(W.i64_add).tee(a).op(W.i32_wrap_i64).tee(lo);
   c.i32(10).op(W.i32_shr_u).i32(TLB_MASK << 2).op(W.i32_and).get(dset4).op(W.i32_add).tee(ti);
-  c.mem(W.i32_load, 2, tag).get(lo).i32(-4096).op(W.i32_and).op(W.i32_ne).opU(W.br_if, 0);
-  c.get(ti).mem(W.i32_load, 2, tagHi).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).opU(W.br_if, 0);
-  if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).opU(W.br_if, miss);
-  c.get(ti).mem(W.i32_load, 2, store ? TLB_BASE_W : TLB_BASE_R).opU(W.br, miss + 1);
+  probe(tag, tagHi, store ? TLB_BASE_W : TLB_BASE_R, miss, miss + 1);
   if (!store) {
     c.end(); // $victim: mmu.ts victimOf(slot), as a byte index
     c.get(ti).i32(TLB_BITS + 2).op(W.i32_shr_u).i32(TLB_BITS + 1).op(W.i32_shl).get(ti).i32((TLB_SIZE / 2 - 1) << 2).op(W.i32_and).op(W.i32_or).tee(ti);
-    c.mem(W.i32_load, 2, TLB_VTAG_R).get(lo).i32(-4096).op(W.i32_and).op(W.i32_ne).opU(W.br_if, 0);
-    c.get(ti).mem(W.i32_load, 2, TLB_VTAGHI_R).get(a).i64(32).op(W.i64_shr_u).op(W.i32_wrap_i64).op(W.i32_ne).opU(W.br_if, 0);
-    if (size > 1) c.get(lo).i32(size - 1).op(W.i32_and).opU(W.br_if, 0);
-    c.get(ti).mem(W.i32_load, 2, TLB_VBASE_R).opU(W.br, 1);
+    probe(TLB_VTAG_R, TLB_VTAGHI_R, TLB_VBASE_R, 0, 1);
   }
   c.end(); // $miss: its code follows, inside $page
 }
